@@ -1,0 +1,106 @@
+package adapter
+
+import (
+	"encoding/json"
+
+	"github.com/kommbridge/kommbridge"
+)
+
+// Message is one Kommunicate chat message as a webhook answer carries it.
+type Message struct {
+	Message  string    `json:"message"`
+	Metadata *Metadata `json:"metadata,omitempty"`
+}
+
+// Metadata holds a rich message template and the handoff control keys.
+type Metadata struct {
+	ContentType string  `json:"contentType,omitempty"`
+	TemplateID  string  `json:"templateId,omitempty"`
+	Payload     any     `json:"payload,omitempty"`
+	AssignTo    *string `json:"KM_ASSIGN_TO,omitempty"`
+	AssignTeam  string  `json:"KM_ASSIGN_TEAM,omitempty"`
+}
+
+// Kommunicate's rich message templates.
+const (
+	richContentType    = "300"
+	templateQuickReply = "6"
+	templateLinks      = "3"
+	templateMixed      = "11"
+)
+
+type quickReply struct {
+	Title   string `json:"title"`
+	Message string `json:"message"`
+}
+
+type linkButton struct {
+	Type   string `json:"type"`
+	URL    string `json:"url"`
+	Name   string `json:"name"`
+	NewTab bool   `json:"openLinkInNewTab"`
+}
+
+type mixedButton struct {
+	Name   string      `json:"name"`
+	Action mixedAction `json:"action"`
+}
+
+type mixedAction struct {
+	Type    string `json:"type"`
+	URL     string `json:"url,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Render turns a reply into Kommunicate messages: quick replies as template
+// "6", links as template "3" (both together as "11"), a handoff as
+// KM_ASSIGN_TO with KM_ASSIGN_TEAM when a team was chosen.
+func Render(r kommbridge.Reply) []Message {
+	out := make([]Message, len(r.Messages))
+	for i, m := range r.Messages {
+		out[i] = Message{Message: m.Text, Metadata: metadata(m)}
+	}
+	return out
+}
+
+func metadata(m kommbridge.Message) *Metadata {
+	if len(m.QuickReplies) == 0 && len(m.Links) == 0 && m.Handoff == nil {
+		return nil
+	}
+	md := &Metadata{}
+	switch {
+	case len(m.QuickReplies) > 0 && len(m.Links) > 0:
+		buttons := make([]mixedButton, 0, len(m.Links)+len(m.QuickReplies))
+		for _, l := range m.Links {
+			buttons = append(buttons, mixedButton{Name: l.Name, Action: mixedAction{Type: "link", URL: l.URL}})
+		}
+		for _, q := range m.QuickReplies {
+			buttons = append(buttons, mixedButton{Name: q.Title, Action: mixedAction{Type: "quickReply", Message: q.Message}})
+		}
+		md.ContentType, md.TemplateID, md.Payload = richContentType, templateMixed, buttons
+	case len(m.QuickReplies) > 0:
+		qs := make([]quickReply, len(m.QuickReplies))
+		for i, q := range m.QuickReplies {
+			qs[i] = quickReply(q)
+		}
+		md.ContentType, md.TemplateID, md.Payload = richContentType, templateQuickReply, qs
+	case len(m.Links) > 0:
+		ls := make([]linkButton, len(m.Links))
+		for i, l := range m.Links {
+			ls[i] = linkButton{Type: "link", URL: l.URL, Name: l.Name, NewTab: true}
+		}
+		md.ContentType, md.TemplateID, md.Payload = richContentType, templateLinks, ls
+	}
+	if m.Handoff != nil {
+		assign := m.Handoff.AssignTo
+		md.AssignTo = &assign
+		md.AssignTeam = m.Handoff.Team
+	}
+	return md
+}
+
+// Marshal renders r as the JSON array a webhook answers with.
+func Marshal(r kommbridge.Reply) []byte {
+	b, _ := json.Marshal(Render(r)) // only strings, bools and slices
+	return b
+}

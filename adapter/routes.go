@@ -1,0 +1,100 @@
+package adapter
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+
+	"github.com/kommbridge/kommbridge/bridge"
+)
+
+// routes is the whole HTTP surface.
+func (s *Server) routes() {
+	s.echo.POST(s.opts.WebhookPath, s.webhook())
+	s.echo.GET("/healthz", s.healthz())
+	s.echo.GET("/readyz", s.readyz())
+	if s.opts.Metrics != nil {
+		s.echo.GET("/metrics", echo.WrapHandler(s.opts.Metrics))
+	}
+}
+
+func (s *Server) webhook() echo.HandlerFunc {
+	return func(c echo.Context) error {
+		received := s.opts.Now()
+		id := s.requestID(c)
+		r := c.Request()
+		if err := s.authorized(r); err != nil {
+			return err
+		}
+		body, err := s.readBody(r)
+		if err != nil {
+			return err
+		}
+		ev, err := DecodeEvent(body, received)
+		if err != nil {
+			return fail(http.StatusBadRequest, "%s", err.Error())
+		}
+		res, err := s.handler.Handle(r.Context(), ev)
+		if errors.Is(err, bridge.ErrUnknownBot) {
+			return fail(http.StatusNotFound, "no bot configured for botId %q and no default bot (id \"*\") in bots[]", ev.BotID)
+		}
+		if err != nil {
+			return err
+		}
+		out := Marshal(res.Reply)
+		fields := []zap.Field{
+			zap.String("request_id", id), zap.String("bot", ev.BotID), zap.String("conversation", ev.ConversationID),
+			zap.String("event", eventLabel(ev.Name)), zap.Int("status", http.StatusOK), zap.String("outcome", res.Outcome),
+			zap.Duration("latency", s.opts.Now().Sub(received)),
+		}
+		if res.HandoffReason != "" {
+			fields = append(fields, zap.String("handoff_reason", res.HandoffReason))
+		}
+		if res.Attempts > 0 {
+			fields = append(fields, zap.String("endpoint", res.Endpoint), zap.String("model", res.Model),
+				zap.Int("attempts", res.Attempts), zap.Duration("model_latency", res.ModelLatency),
+				zap.Int("tokens_in", res.Usage.PromptTokens), zap.Int("tokens_out", res.Usage.CompletionTokens))
+		}
+		if res.Violation != "" {
+			fields = append(fields, zap.String("contract_violation", res.Violation))
+		}
+		if res.Err != nil {
+			fields = append(fields, zap.NamedError("model_error", res.Err))
+		}
+		if s.opts.LogContent {
+			fields = append(fields, zap.String("key", ev.Key), zap.String("text", ev.Text), zap.ByteString("answer", out))
+		}
+		s.log.Info("webhook", fields...)
+		return c.JSONBlob(http.StatusOK, out)
+	}
+}
+
+func eventLabel(name string) string {
+	if name == "" {
+		return "message"
+	}
+	return name
+}
+
+func (s *Server) healthz() echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	}
+}
+
+func (s *Server) readyz() echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.opts.Ready != nil {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+			defer cancel()
+			if err := s.opts.Ready(ctx); err != nil {
+				return fail(http.StatusServiceUnavailable, "not ready: %v", err)
+			}
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	}
+}

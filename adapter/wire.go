@@ -1,0 +1,249 @@
+package adapter
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kommbridge/kommbridge"
+)
+
+// webhook is the JSON body of a Kommunicate webhook call. Every field
+// accepts each type seen in real traffic; unknown fields are ignored.
+type webhook struct {
+	BotID          flexString      `json:"botId"`
+	Key            flexString      `json:"key"`
+	From           flexString      `json:"from"`
+	Message        flexString      `json:"message"`
+	GroupID        flexString      `json:"groupId"`
+	Metadata       json.RawMessage `json:"metadata"`
+	ContentType    flexString      `json:"contentType"`
+	ApplicationKey flexString      `json:"applicationKey"`
+	ApplicationID  flexString      `json:"applicationId"`
+	Source         flexString      `json:"source"`
+	EventName      flexString      `json:"eventName"`
+	CreatedAt      flexString      `json:"createdAt"`
+}
+
+// flexString is a JSON string or number (or null), kept as text.
+type flexString string
+
+var stringType = reflect.TypeFor[string]()
+
+func (s *flexString) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) == 0:
+		return nil
+	case b[0] == '"':
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = flexString(v)
+	case b[0] == 'n':
+		*s = ""
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
+		*s = flexString(b)
+	default:
+		kind := "an object"
+		switch b[0] {
+		case 't', 'f':
+			kind = "a boolean"
+		case '[':
+			kind = "an array"
+		}
+		return &json.UnmarshalTypeError{Value: kind, Type: stringType}
+	}
+	return nil
+}
+
+// BadRequest is a webhook body kommbridge cannot take; its text says why.
+type BadRequest struct{ Reason string }
+
+func (e *BadRequest) Error() string { return e.Reason }
+
+// DecodeEvent reads a webhook body. The error is a *BadRequest saying what
+// was wrong.
+func DecodeEvent(body []byte, received time.Time) (kommbridge.Event, error) {
+	var w webhook
+	if err := json.Unmarshal(body, &w); err != nil {
+		return kommbridge.Event{}, &BadRequest{Reason: describeJSONError(body, err)}
+	}
+	switch {
+	case w.BotID == "" && w.GroupID == "":
+		return kommbridge.Event{}, &BadRequest{Reason: "missing botId and groupId: is this a Kommunicate webhook?"}
+	case w.BotID == "":
+		return kommbridge.Event{}, &BadRequest{Reason: "missing botId"}
+	case w.GroupID == "":
+		return kommbridge.Event{}, &BadRequest{Reason: "missing groupId"}
+	}
+	ev := kommbridge.Event{
+		BotID:          string(w.BotID),
+		Key:            string(w.Key),
+		UserID:         string(w.From),
+		ConversationID: string(w.GroupID),
+		Text:           string(w.Message),
+		Name:           string(w.EventName),
+		ReceivedAt:     received,
+	}
+	decodeMetadata(w.Metadata, &ev)
+	return ev, nil
+}
+
+func describeJSONError(body []byte, err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case len(bytes.TrimSpace(body)) == 0:
+		return "empty body: expected a JSON object"
+	case errors.As(err, &te) && te.Field != "":
+		return fmt.Sprintf("%s: must be a string or a number, not %s", te.Field, te.Value)
+	case errors.As(err, &te):
+		return fmt.Sprintf("body must be a JSON object, not %s", jsonKind(te.Value))
+	case errors.As(err, &se):
+		return fmt.Sprintf("malformed JSON at byte %d: %s", se.Offset, se.Error())
+	}
+	return "malformed JSON: " + err.Error()
+}
+
+func jsonKind(v string) string {
+	switch v {
+	case "array":
+		return "an array"
+	case "string", "number":
+		return "a " + v
+	case "bool":
+		return "a boolean"
+	}
+	return v
+}
+
+// decodeMetadata takes what the bridge needs from metadata: the chat
+// context, attachments and the "Talk to human" flag. Metadata that is not
+// an object, or a chat context that does not parse, is ignored: the user's
+// message matters more than its decorations.
+func decodeMetadata(raw json.RawMessage, ev *kommbridge.Event) {
+	var md map[string]json.RawMessage
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &md) != nil {
+		return
+	}
+	if v, ok := md["TALK_TO_HUMAN"]; ok {
+		ev.TalkToHuman = strings.EqualFold(strings.Trim(string(v), `"`), "true")
+	}
+	ctx := objectOrString(md["KM_CHAT_CONTEXT"])
+	if len(ctx) == 0 {
+		return
+	}
+	ev.Context = make(map[string]string, len(ctx))
+	for k, v := range ctx {
+		if k == "attachments" {
+			ev.Attachments = decodeAttachments(v)
+			continue
+		}
+		ev.Context[k] = text(v)
+	}
+}
+
+// objectOrString decodes an object, or a string holding one.
+func objectOrString(raw json.RawMessage) map[string]json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return nil
+		}
+		raw = json.RawMessage(s)
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+// text is a JSON value as text: strings unquoted, the rest as written.
+func text(raw json.RawMessage) string {
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	}
+	if string(raw) == "null" {
+		return ""
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) == nil {
+		return b.String()
+	}
+	return string(raw)
+}
+
+type wireAttachment struct {
+	Type    string `json:"type"`
+	Payload struct {
+		Name string          `json:"name"`
+		URL  string          `json:"url"`
+		Size json.RawMessage `json:"size"`
+		Lat  json.RawMessage `json:"lat"`
+		Lon  json.RawMessage `json:"lon"`
+	} `json:"payload"`
+}
+
+// decodeAttachments reads KM_CHAT_CONTEXT.attachments, skipping entries
+// that carry nothing usable.
+func decodeAttachments(raw json.RawMessage) []kommbridge.Attachment {
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) != nil {
+		return nil
+	}
+	var out []kommbridge.Attachment
+	for _, item := range list {
+		var w wireAttachment
+		if json.Unmarshal(item, &w) != nil {
+			continue
+		}
+		a := kommbridge.Attachment{Type: strings.ToLower(strings.TrimSpace(w.Type)), Name: w.Payload.Name, URL: w.Payload.URL}
+		if n, ok := num(w.Payload.Size); ok {
+			a.Size = int64(n)
+		}
+		if a.Type == "location" {
+			lat, ok1 := num(w.Payload.Lat)
+			lon, ok2 := num(w.Payload.Lon)
+			if !ok1 || !ok2 {
+				continue
+			}
+			a.Lat, a.Lon = lat, lon
+		} else if a.URL == "" {
+			continue
+		}
+		if a.Name == "" && a.URL != "" {
+			a.Name = nameFromURL(a.URL)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func num(raw json.RawMessage) (float64, bool) {
+	s := strings.TrimSpace(strings.Trim(string(raw), `"`))
+	if s == "" || s == "null" {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil
+}
+
+func nameFromURL(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	return u[strings.LastIndexByte(u, '/')+1:]
+}

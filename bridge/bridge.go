@@ -1,0 +1,155 @@
+// Package bridge is the pipeline for one Kommunicate event, with no HTTP in
+// it: dedupe, the bot profile, classification, limits, per-conversation
+// order, the prompt, the model call inside the reply budget, the handoff
+// decision and history. The webhook and the CLI's try both call Handle.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/config"
+	"github.com/kommbridge/kommbridge/llm"
+)
+
+// Store is what the bridge keeps between events. store/memory and
+// store/redis implement it.
+type Store interface {
+	History(ctx context.Context, conv string) ([]kommbridge.Turn, error)
+	Append(ctx context.Context, conv string, turns ...kommbridge.Turn) error
+	Reset(ctx context.Context, conv string, turns ...kommbridge.Turn) error
+	MarkHandoff(ctx context.Context, conv string, at time.Time) error
+	HandoffAt(ctx context.Context, conv string) (time.Time, error)
+	// Lock serializes one conversation's events; the func unlocks.
+	Lock(ctx context.Context, conv string) (func(), error)
+	// Claim, Finish and Release make one answer per message key; see
+	// memory.Store.Claim.
+	Claim(ctx context.Context, key string) (answer []byte, claimed bool, err error)
+	Finish(ctx context.Context, key string, answer []byte) error
+	Release(ctx context.Context, key string)
+}
+
+// Model answers chat requests; *llm.Client implements it.
+type Model interface {
+	Complete(ctx context.Context, r llm.Request) (llm.Response, error)
+}
+
+// Limiter says whether an event may reach the model; nil means no limits.
+type Limiter interface {
+	Allow(ctx context.Context, conv, user string) (bool, error)
+}
+
+// ErrUnknownBot is returned for a botId that matches no bot and no "*".
+var ErrUnknownBot = errors.New("unknown bot")
+
+// Deps are the Bridge's collaborators. Store and Model are required.
+type Deps struct {
+	Store   Store
+	Model   Model
+	Limiter Limiter
+	Log     *zap.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Bridge handles events. It is safe for concurrent use; Reload swaps its
+// configuration while events in flight finish with the one they began with.
+type Bridge struct {
+	cfg     atomic.Pointer[settings]
+	store   Store
+	model   Model
+	limiter Limiter
+	log     *zap.Logger
+	now     func() time.Time
+}
+
+// New builds a Bridge for cfg.
+func New(cfg *config.Config, d Deps) (*Bridge, error) {
+	if d.Store == nil || d.Model == nil {
+		return nil, errors.New("bridge: Store and Model are required")
+	}
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, log: d.Log, now: d.Now}
+	if err := b.Reload(cfg); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Reload makes cfg the configuration for events that arrive from now on.
+func (b *Bridge) Reload(cfg *config.Config) error {
+	s, err := compile(cfg)
+	if err != nil {
+		return err
+	}
+	b.cfg.Store(s)
+	return nil
+}
+
+// Result is a Reply with what it took to make it, for logs and metrics.
+type Result struct {
+	kommbridge.Reply
+	// Model call details; zero when the model was not called.
+	Model        string
+	Endpoint     string
+	Attempts     int
+	Usage        llm.Usage
+	ModelLatency time.Duration
+	// Violation is how the model's reply broke its contract, if it did.
+	Violation string
+	// Err is the model's or the store's failure behind an error reply.
+	Err error
+}
+
+// Handle answers one event. The only error is ErrUnknownBot; every other
+// failure still yields a Reply (the bot's error policy).
+func (b *Bridge) Handle(ctx context.Context, ev kommbridge.Event) (Result, error) {
+	s := b.cfg.Load()
+	p := s.bot(ev.BotID)
+	if p == nil {
+		return Result{}, fmt.Errorf("bridge: %w %q: no bot with that id and no \"*\" bot", ErrUnknownBot, ev.BotID)
+	}
+	if ev.ReceivedAt.IsZero() {
+		ev.ReceivedAt = b.now()
+	}
+	ctx, cancel := context.WithDeadline(ctx, ev.ReceivedAt.Add(s.budget))
+	defer cancel()
+
+	if ev.Key == "" {
+		return b.handle(ctx, s, p, &ev), nil
+	}
+	dkey := ev.BotID + "/" + ev.Key
+	prev, claimed, err := b.store.Claim(ctx, dkey)
+	switch {
+	case err != nil:
+		r := b.failed(ctx, p, &ev, fmt.Errorf("dedupe: %w", err))
+		return r, nil
+	case !claimed:
+		var r Result
+		if err := decodeReply(prev, &r.Reply); err != nil {
+			return b.failed(ctx, p, &ev, err), nil
+		}
+		r.Outcome = kommbridge.OutcomeDuplicate
+		return r, nil
+	}
+	r := b.handle(ctx, s, p, &ev)
+	// The record outlives this request: store it even if the client left.
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer fcancel()
+	if err := b.store.Finish(fctx, dkey, encodeReply(r.Reply)); err != nil {
+		b.log.Warn("dedupe record not stored", zap.Error(err))
+		b.store.Release(fctx, dkey)
+	}
+	return r, nil
+}

@@ -1,0 +1,88 @@
+package bridge
+
+import (
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/llm"
+	"github.com/kommbridge/kommbridge/prompt"
+)
+
+// handoffReason decides whether the model's answer hands off, and why;
+// "" means it does not.
+func handoffReason(p *profile, parsed prompt.Parsed, resp llm.Response) string {
+	switch {
+	case parsed.Handoff:
+		return kommbridge.HandoffModel
+	case parsed.Confidence != nil && *parsed.Confidence < p.minConfidence:
+		return kommbridge.HandoffLowConfidence
+	case p.Handoff.MinTokenConfidence > 0 && len(resp.Tokens) > 0 && meanProb(resp.Tokens) < p.Handoff.MinTokenConfidence:
+		return kommbridge.HandoffLowConfidence
+	}
+	return ""
+}
+
+func meanProb(tokens []llm.TokenProb) float64 {
+	var sum float64
+	for _, t := range tokens {
+		sum += t.Prob
+	}
+	return sum / float64(len(tokens))
+}
+
+// maxTitle is the button title length Kommunicate shows before cutting.
+const maxTitle = 20
+
+// quickReplies turns suggestions into at most max buttons, dropping
+// repeats; a long title is shortened, the full text is what a click sends.
+func quickReplies(suggested []string, max int) []kommbridge.QuickReply {
+	if max <= 0 || len(suggested) == 0 {
+		return nil
+	}
+	out := make([]kommbridge.QuickReply, 0, min(max, len(suggested)))
+	for _, s := range suggested {
+		s = strings.TrimSpace(s)
+		if s == "" || seen(out, s) {
+			continue
+		}
+		out = append(out, kommbridge.QuickReply{Title: shorten(s, maxTitle), Message: s})
+		if len(out) == max {
+			break
+		}
+	}
+	return out
+}
+
+func seen(qs []kommbridge.QuickReply, s string) bool {
+	for _, q := range qs {
+		if q.Message == s {
+			return true
+		}
+	}
+	return false
+}
+
+func shorten(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return strings.TrimSpace(string(r[:n-1])) + "…"
+}
+
+var httpsLink = regexp.MustCompile(`https://[^\s<>()"']+[^\s<>()"'.,;:!?]`)
+
+// links finds the https links of a reply, for link buttons.
+func links(text string) []kommbridge.Link {
+	var out []kommbridge.Link
+	for _, u := range httpsLink.FindAllString(text, 5) {
+		name := strings.TrimPrefix(u, "https://")
+		if i := strings.IndexByte(name, '/'); i > 0 {
+			name = name[:i]
+		}
+		out = append(out, kommbridge.Link{Name: shorten(name, maxTitle), URL: u})
+	}
+	return out
+}

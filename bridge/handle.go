@@ -1,0 +1,250 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/llm"
+	"github.com/kommbridge/kommbridge/prompt"
+)
+
+// errNoText is a model reply with nothing usable in it.
+var errNoText = errors.New("model reply had no usable text")
+
+func (b *Bridge) handle(ctx context.Context, s *settings, p *profile, ev *kommbridge.Event) Result {
+	conv := ev.BotID + "/" + ev.ConversationID
+	switch {
+	case ev.Name == kommbridge.EventWelcome:
+		return b.welcome(ctx, p, ev, conv)
+	case ev.TalkToHuman:
+		return b.handoffNow(ctx, p, ev, conv, kommbridge.HandoffButton)
+	}
+	text := strings.TrimSpace(ev.Text)
+	if text == "" && len(ev.Attachments) == 0 {
+		return Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{}, Outcome: kommbridge.OutcomeIgnored}}
+	}
+	if len(p.phrases) > 0 && text != "" {
+		w := words(text)
+		for _, ph := range p.phrases {
+			if containsPhrase(w, ph) {
+				return b.handoffNow(ctx, p, ev, conv, kommbridge.HandoffUserRequest)
+			}
+		}
+	}
+	if p.Handoff.After == "silent" {
+		at, err := b.store.HandoffAt(ctx, conv)
+		if err != nil {
+			return b.failed(ctx, p, ev, fmt.Errorf("store: %w", err))
+		}
+		if !at.IsZero() {
+			return Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{}, Outcome: kommbridge.OutcomeSilent}}
+		}
+	}
+	if b.limiter != nil {
+		ok, err := b.limiter.Allow(ctx, conv, ev.BotID+"/"+ev.UserID)
+		if err != nil {
+			b.log.Warn("limiter unavailable; letting the event through", zap.Error(err))
+		} else if !ok {
+			return Result{Reply: kommbridge.Reply{
+				Messages: []kommbridge.Message{{Text: s.limitMessage}},
+				Outcome:  kommbridge.OutcomeLimited,
+			}}
+		}
+	}
+
+	unlock, err := b.store.Lock(ctx, conv)
+	if err != nil {
+		return b.failed(ctx, p, ev, fmt.Errorf("waiting for the conversation's previous message: %w", err))
+	}
+	defer unlock()
+	return b.answer(ctx, s, p, ev, conv)
+}
+
+// answer asks the model, with the conversation locked.
+func (b *Bridge) answer(ctx context.Context, s *settings, p *profile, ev *kommbridge.Event, conv string) Result {
+	history, err := b.store.History(ctx, conv)
+	if err != nil {
+		return b.failed(ctx, p, ev, fmt.Errorf("store: %w", err))
+	}
+	vars := b.vars(ev)
+	system, err := p.SystemTemplate.Render(vars)
+	if err != nil {
+		return b.failed(ctx, p, ev, err)
+	}
+	user, standIn := b.userContent(ctx, p, ev)
+	req := prompt.Build(prompt.Input{
+		System:      system,
+		Contract:    &p.contract,
+		History:     history,
+		User:        user,
+		Model:       p.Model,
+		Temperature: p.Temperature,
+		MaxTokens:   p.MaxTokens,
+		LogProbs:    p.Handoff.MinTokenConfidence > 0,
+	})
+
+	mctx, cancel := context.WithDeadline(ctx, modelDeadline(ctx, s.budget))
+	start := b.now()
+	resp, err := b.model.Complete(mctx, req)
+	cancel()
+	userTurn := kommbridge.Turn{Role: llm.RoleUser, Text: standIn}
+	r := Result{ModelLatency: b.now().Sub(start), Model: resp.Model, Endpoint: resp.Endpoint, Attempts: resp.Attempts, Usage: resp.Usage}
+	if err != nil {
+		b.remember(ctx, conv, userTurn)
+		f := b.failed(ctx, p, ev, err)
+		f.ModelLatency = r.ModelLatency
+		return f
+	}
+	parsed := prompt.Parse(p.ReplyFormat, resp)
+	r.Violation = parsed.Violation
+	if parsed.Text == "" && !parsed.Handoff {
+		b.remember(ctx, conv, userTurn)
+		f := b.failed(ctx, p, ev, errNoText)
+		f.Model, f.Endpoint, f.Attempts, f.Usage, f.ModelLatency, f.Violation = r.Model, r.Endpoint, r.Attempts, r.Usage, r.ModelLatency, r.Violation
+		return f
+	}
+
+	reason := handoffReason(p, parsed, resp)
+	if reason == "" {
+		msg := kommbridge.Message{Text: parsed.Text, QuickReplies: quickReplies(parsed.Suggested, p.maxSuggested)}
+		if p.LinkButtons {
+			msg.Links = links(parsed.Text)
+		}
+		r.Reply = kommbridge.Reply{Messages: []kommbridge.Message{msg}, Outcome: kommbridge.OutcomeAnswered}
+		b.remember(ctx, conv, userTurn, kommbridge.Turn{Role: llm.RoleAssistant, Text: parsed.Text})
+		return r
+	}
+	team := ""
+	if parsed.Team != "" {
+		if id, ok := p.Handoff.Teams[parsed.Team]; ok {
+			team = id
+		} else {
+			b.log.Info("model chose an unknown team; ignored", zap.String("bot", p.ID), zap.String("team", parsed.Team))
+		}
+	}
+	var msgs []kommbridge.Message
+	if p.Handoff.IncludeReply && parsed.Text != "" {
+		msgs = append(msgs, kommbridge.Message{Text: parsed.Text})
+	}
+	hm := b.handoffMessage(ctx, p, ev, conv, team)
+	msgs = append(msgs, hm)
+	r.Reply = kommbridge.Reply{Messages: msgs, Outcome: kommbridge.OutcomeHandoff, HandoffReason: reason}
+	b.remember(ctx, conv, userTurn, kommbridge.Turn{Role: llm.RoleAssistant, Text: joinText(msgs)})
+	return r
+}
+
+// modelDeadline leaves a little of the budget for rendering and writing
+// the answer: a tenth of it, at most 250ms.
+func modelDeadline(ctx context.Context, budget time.Duration) time.Time {
+	dl, _ := ctx.Deadline()
+	return dl.Add(-min(budget/10, 250*time.Millisecond))
+}
+
+func (b *Bridge) vars(ev *kommbridge.Event) prompt.Vars {
+	lang := ev.Language()
+	if lang == "" {
+		lang = "the user's language"
+	}
+	return prompt.Vars{
+		BotID:          ev.BotID,
+		UserID:         ev.UserID,
+		ConversationID: ev.ConversationID,
+		Language:       lang,
+		Context:        ev.Context,
+		Now:            b.now(),
+	}
+}
+
+func (b *Bridge) welcome(ctx context.Context, p *profile, ev *kommbridge.Event, conv string) Result {
+	text, err := p.WelcomeTemplate.Render(b.vars(ev))
+	if err != nil {
+		b.log.Error("welcome template", zap.String("bot", p.ID), zap.Error(err))
+	}
+	text = strings.TrimSpace(text)
+	r := Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{}, Outcome: kommbridge.OutcomeWelcome}}
+	var turns []kommbridge.Turn
+	if text != "" {
+		r.Messages = append(r.Messages, kommbridge.Message{Text: text, QuickReplies: quickReplies(p.Welcome.SuggestedReplies, len(p.Welcome.SuggestedReplies))})
+		turns = append(turns, kommbridge.Turn{Role: llm.RoleAssistant, Text: text})
+	}
+	if err := b.store.Reset(ctx, conv, turns...); err != nil {
+		b.log.Warn("history not reset", zap.String("bot", p.ID), zap.Error(err))
+	}
+	return r
+}
+
+// handoffNow hands off without asking the model.
+func (b *Bridge) handoffNow(ctx context.Context, p *profile, ev *kommbridge.Event, conv, reason string) Result {
+	hm := b.handoffMessage(ctx, p, ev, conv, "")
+	b.remember(ctx, conv, kommbridge.Turn{Role: llm.RoleUser, Text: ev.Text}, kommbridge.Turn{Role: llm.RoleAssistant, Text: hm.Text})
+	return Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{hm}, Outcome: kommbridge.OutcomeHandoff, HandoffReason: reason}}
+}
+
+// handoffMessage renders the handoff message and marks the conversation.
+// Within the cooldown of an earlier handoff, the assignment is not sent
+// again.
+func (b *Bridge) handoffMessage(ctx context.Context, p *profile, ev *kommbridge.Event, conv, team string) kommbridge.Message {
+	text, err := p.HandoffTemplate.Render(b.vars(ev))
+	if err != nil || strings.TrimSpace(text) == "" {
+		text = p.Handoff.Message
+	}
+	msg := kommbridge.Message{Text: text, Handoff: &kommbridge.Handoff{AssignTo: p.Handoff.AssignTo, Team: team}}
+	sctx, cancel := detached(ctx)
+	defer cancel()
+	now := b.now()
+	if at, err := b.store.HandoffAt(sctx, conv); err == nil && !at.IsZero() && now.Sub(at) < p.Handoff.Cooldown.D() {
+		msg.Handoff = nil
+		return msg
+	}
+	if err := b.store.MarkHandoff(sctx, conv, now); err != nil {
+		b.log.Warn("handoff not recorded", zap.String("bot", p.ID), zap.Error(err))
+	}
+	return msg
+}
+
+// failed applies the bot's error policy.
+func (b *Bridge) failed(ctx context.Context, p *profile, ev *kommbridge.Event, err error) Result {
+	text, rerr := p.ErrorTemplate.Render(b.vars(ev))
+	if rerr != nil || strings.TrimSpace(text) == "" {
+		text = p.Handoff.ErrorMessage
+	}
+	r := Result{Err: err, Reply: kommbridge.Reply{Messages: []kommbridge.Message{{Text: text}}, Outcome: kommbridge.OutcomeError}}
+	if p.Handoff.OnError == "handoff" {
+		reason := kommbridge.HandoffError
+		if errors.Is(err, llm.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			reason = kommbridge.HandoffTimeout
+		}
+		conv := ev.BotID + "/" + ev.ConversationID
+		r.Messages = append(r.Messages, b.handoffMessage(ctx, p, ev, conv, ""))
+		r.Outcome, r.HandoffReason = kommbridge.OutcomeHandoff, reason
+	}
+	return r
+}
+
+// remember appends turns to history. It runs after the answer is decided,
+// so it gets a moment of its own even if the request's deadline passed.
+func (b *Bridge) remember(ctx context.Context, conv string, turns ...kommbridge.Turn) {
+	sctx, cancel := detached(ctx)
+	defer cancel()
+	if err := b.store.Append(sctx, conv, turns...); err != nil {
+		b.log.Warn("history not stored", zap.String("conversation", conv), zap.Error(err))
+	}
+}
+
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+}
+
+func joinText(msgs []kommbridge.Message) string {
+	parts := make([]string, len(msgs))
+	for i, m := range msgs {
+		parts[i] = m.Text
+	}
+	return strings.Join(parts, "\n")
+}

@@ -1,0 +1,23 @@
+// Command kommbridge puts an OpenAI-compatible model behind a Kommunicate
+// bot. See README.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if err != errSilent {
+			fmt.Fprintln(os.Stderr, "kommbridge:", err)
+		}
+		stop()
+		os.Exit(1)
+	}
+}

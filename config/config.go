@@ -1,0 +1,169 @@
+// Package config loads kommbridge's YAML configuration: environment
+// expansion, defaults, strict decoding and validation that reports every
+// problem at once. The keys are a public interface; see README.md.
+package config
+
+import (
+	"time"
+
+	"github.com/kommbridge/kommbridge/prompt"
+)
+
+// Config is the whole of config.yaml after defaults, environment expansion
+// and validation.
+type Config struct {
+	Server      Server      `yaml:"server"`
+	LLM         LLM         `yaml:"llm"`
+	Store       Store       `yaml:"store"`
+	Limits      Limits      `yaml:"limits"`
+	Log         Log         `yaml:"log"`
+	Bots        []Bot       `yaml:"bots"`
+	Kommunicate Kommunicate `yaml:"kommunicate"`
+
+	// Path is the file the configuration was read from; empty when it was
+	// built in code.
+	Path string `yaml:"-"`
+}
+
+// Server is the HTTP side: where kommbridge listens and how Kommunicate
+// authenticates.
+type Server struct {
+	Addr        string `yaml:"addr"`
+	WebhookPath string `yaml:"webhook_path"`
+	Auth        Auth   `yaml:"auth"`
+	// ReplyBudget is the time from a webhook's arrival to its answer,
+	// retries included. It must stay under Kommunicate's 30 s wait.
+	ReplyBudget  Duration `yaml:"reply_budget"`
+	MaxBodyBytes int64    `yaml:"max_body_bytes"`
+	// ShutdownGrace bounds how long a stopping server waits for in-flight
+	// webhooks; zero means reply_budget.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+}
+
+// Auth is the request header Kommunicate sends with every webhook. An empty
+// Value disables authentication (kommbridge warns at start).
+type Auth struct {
+	Header string `yaml:"header"`
+	Value  string `yaml:"value"`
+}
+
+// LLM is the OpenAI-compatible endpoint and how it is called.
+type LLM struct {
+	Endpoint       `yaml:",inline"`
+	MaxRetries     int        `yaml:"max_retries"`
+	MaxConcurrency int        `yaml:"max_concurrency"`
+	Fallbacks      []Endpoint `yaml:"fallbacks"`
+	Breaker        Breaker    `yaml:"breaker"`
+}
+
+// Endpoint is one OpenAI-compatible API: the primary or a fallback.
+type Endpoint struct {
+	BaseURL    string `yaml:"base_url"`
+	APIKey     string `yaml:"api_key"`
+	APIType    string `yaml:"api_type"`    // openai | azure
+	APIVersion string `yaml:"api_version"` // azure only
+	Model      string `yaml:"model"`
+}
+
+// Breaker skips an endpoint that keeps failing. Failures consecutive
+// retryable failures open it for Cooldown; zero Failures disables it.
+type Breaker struct {
+	Failures int      `yaml:"failures"`
+	Cooldown Duration `yaml:"cooldown"`
+}
+
+// Store is where conversation history and dedupe records live.
+type Store struct {
+	URL              string   `yaml:"url"`
+	HistoryTurns     int      `yaml:"history_turns"`
+	HistoryTTL       Duration `yaml:"history_ttl"`
+	DedupeTTL        Duration `yaml:"dedupe_ttl"`
+	MaxConversations int      `yaml:"max_conversations"`
+}
+
+// Limits are the rate limits applied before the model is called.
+type Limits struct {
+	Conversation Rate   `yaml:"conversation"`
+	User         Rate   `yaml:"user"`
+	Global       Rate   `yaml:"global"`
+	Message      string `yaml:"message"`
+}
+
+// Rate is a token bucket: Rate events per second, bursts of Burst. A zero
+// Rate turns the limit off.
+type Rate struct {
+	Rate  float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
+}
+
+// Log configures the zap logger.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // json | console
+	// Content logs message text and keys; off by default.
+	Content bool `yaml:"content"`
+}
+
+// Kommunicate is Kommunicate's REST API, used to deliver answers after the
+// webhook's window.
+type Kommunicate struct {
+	APIBase string `yaml:"api_base"`
+	APIKey  string `yaml:"api_key"`
+}
+
+// Bot is one bot profile, picked by the webhook's botId; ID "*" is the
+// default profile.
+type Bot struct {
+	ID               string           `yaml:"id"`
+	Model            string           `yaml:"model"`
+	Temperature      *float32         `yaml:"temperature"`
+	MaxTokens        int              `yaml:"max_tokens"`
+	SystemPrompt     string           `yaml:"system_prompt"`
+	SystemPromptFile string           `yaml:"system_prompt_file"`
+	ReplyFormat      string           `yaml:"reply_format"`
+	Welcome          Welcome          `yaml:"welcome"`
+	SuggestedReplies SuggestedReplies `yaml:"suggested_replies"`
+	Handoff          Handoff          `yaml:"handoff"`
+	LinkButtons      bool             `yaml:"link_buttons"`
+	// Vision says the model can see images; unset means it can.
+	Vision *bool `yaml:"vision"`
+
+	// Compiled templates, filled in by Load.
+	SystemTemplate  *prompt.Template `yaml:"-"`
+	WelcomeTemplate *prompt.Template `yaml:"-"`
+	HandoffTemplate *prompt.Template `yaml:"-"`
+	ErrorTemplate   *prompt.Template `yaml:"-"`
+}
+
+// Welcome is the greeting sent on the WELCOME event.
+type Welcome struct {
+	Text             string   `yaml:"text"`
+	SuggestedReplies []string `yaml:"suggested_replies"`
+}
+
+// SuggestedReplies bounds the quick replies taken from the model.
+type SuggestedReplies struct {
+	// Max is the most quick replies shown; 0 shows none. Unset means 3.
+	Max *int `yaml:"max"`
+}
+
+// Handoff says when and how a conversation goes to people.
+type Handoff struct {
+	MinConfidence      *float64          `yaml:"min_confidence"`
+	MinTokenConfidence float64           `yaml:"min_token_confidence"`
+	AssignTo           string            `yaml:"assign_to"`
+	Teams              map[string]string `yaml:"teams"`
+	Message            string            `yaml:"message"`
+	Phrases            []string          `yaml:"phrases"`
+	OnError            string            `yaml:"on_error"` // handoff | message
+	ErrorMessage       string            `yaml:"error_message"`
+	IncludeReply       bool              `yaml:"include_reply"`
+	After              string            `yaml:"after"` // answer | silent
+	Cooldown           Duration          `yaml:"cooldown"`
+}
+
+// Duration is a time.Duration written as "25s" in YAML.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

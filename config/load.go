@@ -1,0 +1,330 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/kommbridge/kommbridge/prompt"
+)
+
+// Default returns the configuration used for every key config.yaml leaves
+// out. It has no bots; Load adds a default "*" bot when the file has none.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Addr:         ":8080",
+			WebhookPath:  "/webhook",
+			Auth:         Auth{Header: "X-Kommbridge-Token"},
+			ReplyBudget:  Duration(25 * time.Second),
+			MaxBodyBytes: 1 << 20,
+		},
+		LLM: LLM{
+			Endpoint: Endpoint{
+				BaseURL: "https://api.openai.com/v1",
+				APIType: "openai",
+				Model:   "gpt-4o-mini",
+			},
+			MaxRetries:     2,
+			MaxConcurrency: 64,
+			Breaker:        Breaker{Failures: 5, Cooldown: Duration(30 * time.Second)},
+		},
+		Store: Store{
+			URL:              "memory://",
+			HistoryTurns:     20,
+			HistoryTTL:       Duration(24 * time.Hour),
+			DedupeTTL:        Duration(10 * time.Minute),
+			MaxConversations: 100_000,
+		},
+		Limits: Limits{
+			Message: "You're sending messages faster than I can read them. Give me a moment.",
+		},
+		Log: Log{Level: "info", Format: "json"},
+		Kommunicate: Kommunicate{
+			APIBase: "https://services.kommunicate.io",
+		},
+	}
+}
+
+// Bot defaults, applied to every bot for the keys it leaves out.
+const (
+	DefaultReplyFormat    = "json_schema"
+	DefaultHandoffMessage = "Let me connect you with a teammate."
+	DefaultErrorMessage   = "Sorry, I'm having trouble answering right now."
+	DefaultMaxTokens      = 600
+	DefaultSuggestedMax   = 3
+	DefaultMinConfidence  = 0.5
+)
+
+// Reply formats a bot may use.
+const (
+	FormatJSONSchema = "json_schema"
+	FormatJSONObject = "json_object"
+	FormatTools      = "tools"
+	FormatText       = "text"
+)
+
+// Load reads the file at path, expands ${VAR} with getenv, applies the
+// environment overrides, fills defaults, compiles templates and validates.
+// The error lists every problem found.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path, getenv)
+}
+
+// Parse is Load for a configuration already in memory; path names it in
+// errors and anchors relative system_prompt_file paths.
+func Parse(data []byte, path string, getenv func(string) string) (*Config, error) {
+	cfg := Default()
+	cfg.Path = path
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var problems []error
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		// Type errors leave the rest decoded: report them with the rest.
+		problems = append(problems, decodeError(path, te)...)
+	}
+	expandEnv(reflect.ValueOf(&cfg).Elem(), getenv)
+	if v := getenv("OPENAI_API_KEY"); v != "" {
+		cfg.LLM.APIKey = v
+	}
+	if v := getenv("OPENAI_BASE_URL"); v != "" {
+		cfg.LLM.BaseURL = v
+	}
+	if v := getenv("KOMMBRIDGE_ADDR"); v != "" {
+		cfg.Server.Addr = v
+	}
+	cfg.applyDefaults()
+	problems = append(problems, cfg.compile()...)
+	if err := cfg.Validate(); err != nil {
+		problems = append(problems, err.(Problems)...)
+	}
+	if len(problems) > 0 {
+		return nil, Problems(problems)
+	}
+	return &cfg, nil
+}
+
+func (c *Config) applyDefaults() {
+	if len(c.Bots) == 0 {
+		c.Bots = []Bot{{ID: "*"}}
+	}
+	if c.LLM.APIType == "azure" && c.LLM.APIVersion == "" {
+		c.LLM.APIVersion = "2024-10-21"
+	}
+	for i := range c.LLM.Fallbacks {
+		f := &c.LLM.Fallbacks[i]
+		if f.APIType == "" {
+			f.APIType = "openai"
+		}
+		if f.APIType == "azure" && f.APIVersion == "" {
+			f.APIVersion = "2024-10-21"
+		}
+		if f.Model == "" {
+			f.Model = c.LLM.Model
+		}
+	}
+	if c.Server.ShutdownGrace == 0 {
+		c.Server.ShutdownGrace = c.Server.ReplyBudget
+	}
+	for i := range c.Bots {
+		b := &c.Bots[i]
+		if b.ReplyFormat == "" {
+			b.ReplyFormat = DefaultReplyFormat
+		}
+		if b.MaxTokens == 0 {
+			b.MaxTokens = DefaultMaxTokens
+		}
+		if b.SuggestedReplies.Max == nil {
+			n := DefaultSuggestedMax
+			b.SuggestedReplies.Max = &n
+		}
+		h := &b.Handoff
+		if h.MinConfidence == nil {
+			v := DefaultMinConfidence
+			h.MinConfidence = &v
+		}
+		if h.Message == "" {
+			h.Message = DefaultHandoffMessage
+		}
+		if h.ErrorMessage == "" {
+			h.ErrorMessage = DefaultErrorMessage
+		}
+		if h.OnError == "" {
+			h.OnError = "handoff"
+		}
+		if h.After == "" {
+			h.After = "answer"
+		}
+		if h.Cooldown == 0 {
+			h.Cooldown = Duration(10 * time.Minute)
+		}
+	}
+}
+
+// compile reads prompt files and parses every template, so that a broken
+// template is a configuration error rather than a failure in a chat.
+func (c *Config) compile() []error {
+	var errs []error
+	for i := range c.Bots {
+		b := &c.Bots[i]
+		where := b.where(i)
+		if b.SystemPromptFile != "" {
+			if b.SystemPrompt != "" {
+				errs = append(errs, fmt.Errorf("%s: set system_prompt or system_prompt_file, not both", where))
+				continue
+			}
+			p := b.SystemPromptFile
+			if !filepath.IsAbs(p) && c.Path != "" {
+				p = filepath.Join(filepath.Dir(c.Path), p)
+			}
+			text, err := os.ReadFile(p)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s.system_prompt_file: %w", where, err))
+				continue
+			}
+			b.SystemPrompt = string(text)
+		}
+		for _, t := range []struct {
+			key  string
+			text string
+			dst  **prompt.Template
+		}{
+			{"system_prompt", b.SystemPrompt, &b.SystemTemplate},
+			{"welcome.text", b.Welcome.Text, &b.WelcomeTemplate},
+			{"handoff.message", b.Handoff.Message, &b.HandoffTemplate},
+			{"handoff.error_message", b.Handoff.ErrorMessage, &b.ErrorTemplate},
+		} {
+			tpl, err := prompt.ParseTemplate(t.key, t.text)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s.%s: %w", where, t.key, err))
+				continue
+			}
+			*t.dst = tpl
+		}
+	}
+	return errs
+}
+
+func (b *Bot) where(i int) string { return fmt.Sprintf("bots[%d] (id %q)", i, b.ID) }
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${VAR} in every string of v, after decoding, so that a
+// value holding YAML syntax cannot change the file's structure.
+func expandEnv(v reflect.Value, getenv func(string) string) {
+	switch v.Kind() {
+	case reflect.String:
+		if v.CanSet() && strings.Contains(v.String(), "${") {
+			v.SetString(envRef.ReplaceAllStringFunc(v.String(), func(m string) string {
+				return getenv(m[2 : len(m)-1])
+			}))
+		}
+	case reflect.Pointer:
+		if !v.IsNil() && v.Elem().Kind() == reflect.Struct {
+			expandEnv(v.Elem(), getenv)
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				expandEnv(v.Field(i), getenv)
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			expandEnv(v.Index(i), getenv)
+		}
+	case reflect.Map:
+		if v.Type().Elem().Kind() == reflect.String {
+			for _, k := range v.MapKeys() {
+				s := v.MapIndex(k).String()
+				if strings.Contains(s, "${") {
+					v.SetMapIndex(k, reflect.ValueOf(envRef.ReplaceAllStringFunc(s, func(m string) string {
+						return getenv(m[2 : len(m)-1])
+					})))
+				}
+			}
+		}
+	}
+}
+
+var lineN = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
+
+// sections names the YAML section each config type is decoded from.
+var sections = map[string]string{
+	"Config": "the top level", "Server": "server", "Auth": "server.auth",
+	"LLM": "llm", "Endpoint": "llm or llm.fallbacks[]", "Breaker": "llm.breaker",
+	"Store": "store", "Limits": "limits", "Rate": "limits", "Log": "log",
+	"Kommunicate": "kommunicate", "Bot": "bots[]", "Welcome": "bots[].welcome",
+	"SuggestedReplies": "bots[].suggested_replies", "Handoff": "bots[].handoff",
+}
+
+// decodeError turns yaml's type errors into one problem each, naming the
+// file, the line and the key.
+func decodeError(path string, te *yaml.TypeError) []error {
+	var errs []error
+	for _, e := range te.Errors {
+		if m := unknownField.FindStringSubmatch(e); m != nil {
+			errs = append(errs, fmt.Errorf("%s:%s: unknown key %q in %s", path, m[1], m[2], sections[m[3]]))
+			continue
+		}
+		e = strings.TrimPrefix(e, "yaml: ")
+		if m := lineN.FindStringSubmatch(e); m != nil {
+			e = m[1] + ": " + m[2]
+		}
+		errs = append(errs, fmt.Errorf("%s:%s", path, e))
+	}
+	return errs
+}
+
+// UnmarshalYAML reads a duration such as "25s" or "1m30s".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (write it like 25s or 1m30s)", n.Line, n.Value)}}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes d as "25s".
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Problems is every problem Validate or Load found, one per line.
+type Problems []error
+
+func (p Problems) Error() string {
+	var b strings.Builder
+	for i, e := range p {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+func joinProblems(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return Problems(errs)
+}

@@ -1,0 +1,171 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// MaxReplyBudget is Kommunicate's documented wait for a webhook's answer;
+// reply_budget must stay under it.
+const MaxReplyBudget = 30 * time.Second
+
+// Validate reports every problem in c at once, each naming its key.
+func (c *Config) Validate() error {
+	var p []error
+	bad := func(key, format string, args ...any) {
+		p = append(p, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	s := c.Server
+	if s.Addr == "" {
+		bad("server.addr", "must be set, e.g. \":8080\"")
+	}
+	if !strings.HasPrefix(s.WebhookPath, "/") {
+		bad("server.webhook_path", "must start with /; got %q", s.WebhookPath)
+	}
+	if s.ReplyBudget <= 0 {
+		bad("server.reply_budget", "must be positive; got %s", s.ReplyBudget.D())
+	} else if s.ReplyBudget.D() >= MaxReplyBudget {
+		bad("server.reply_budget", "must be under 30s, Kommunicate stops waiting at 30s; got %s (25s is a good value)", s.ReplyBudget.D())
+	}
+	if s.MaxBodyBytes <= 0 {
+		bad("server.max_body_bytes", "must be positive; got %d", s.MaxBodyBytes)
+	}
+	if s.Auth.Value != "" && s.Auth.Header == "" {
+		bad("server.auth.header", "must name the header when server.auth.value is set")
+	}
+	if s.ShutdownGrace < 0 {
+		bad("server.shutdown_grace", "must not be negative")
+	}
+
+	validEndpoint("llm", c.LLM.Endpoint, bad)
+	for i, f := range c.LLM.Fallbacks {
+		validEndpoint(fmt.Sprintf("llm.fallbacks[%d]", i), f, bad)
+	}
+	if c.LLM.MaxRetries < 0 || c.LLM.MaxRetries > 10 {
+		bad("llm.max_retries", "must be between 0 and 10; got %d", c.LLM.MaxRetries)
+	}
+	if c.LLM.MaxConcurrency < 1 {
+		bad("llm.max_concurrency", "must be at least 1; got %d", c.LLM.MaxConcurrency)
+	}
+	if c.LLM.Breaker.Failures < 0 {
+		bad("llm.breaker.failures", "must not be negative (0 turns the breaker off)")
+	}
+	if c.LLM.Breaker.Failures > 0 && c.LLM.Breaker.Cooldown <= 0 {
+		bad("llm.breaker.cooldown", "must be positive when llm.breaker.failures is set")
+	}
+
+	if u, err := url.Parse(c.Store.URL); err != nil || (u.Scheme != "memory" && u.Scheme != "redis" && u.Scheme != "rediss") {
+		bad("store.url", "must be memory:// or redis://host:6379/0; got %q", c.Store.URL)
+	}
+	if c.Store.HistoryTurns < 0 {
+		bad("store.history_turns", "must not be negative; got %d", c.Store.HistoryTurns)
+	}
+	if c.Store.HistoryTTL <= 0 {
+		bad("store.history_ttl", "must be positive; got %s", c.Store.HistoryTTL.D())
+	}
+	if c.Store.DedupeTTL <= 0 {
+		bad("store.dedupe_ttl", "must be positive; got %s", c.Store.DedupeTTL.D())
+	}
+	if c.Store.MaxConversations < 1 {
+		bad("store.max_conversations", "must be at least 1; got %d", c.Store.MaxConversations)
+	}
+
+	for _, l := range []struct {
+		name string
+		r    Rate
+	}{{"conversation", c.Limits.Conversation}, {"user", c.Limits.User}, {"global", c.Limits.Global}} {
+		name, r := l.name, l.r
+		if r.Rate < 0 {
+			bad("limits."+name+".rate", "must not be negative (0 turns the limit off)")
+		}
+		if r.Rate > 0 && r.Burst < 1 {
+			bad("limits."+name+".burst", "must be at least 1 when limits.%s.rate is set", name)
+		}
+	}
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error; got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		bad("log.format", "must be json or console; got %q", c.Log.Format)
+	}
+
+	seen := map[string]bool{}
+	for i := range c.Bots {
+		b := &c.Bots[i]
+		w := b.where(i)
+		if b.ID == "" {
+			bad(w+".id", "must be set: the botId Kommunicate sends, or \"*\" for the default bot")
+		} else if seen[b.ID] {
+			bad(w+".id", "%q is used by more than one bot", b.ID)
+		}
+		seen[b.ID] = true
+		switch b.ReplyFormat {
+		case FormatJSONSchema, FormatJSONObject, FormatTools, FormatText:
+		default:
+			bad(w+".reply_format", "must be json_schema, json_object, tools or text; got %q", b.ReplyFormat)
+		}
+		if b.Temperature != nil && (*b.Temperature < 0 || *b.Temperature > 2) {
+			bad(w+".temperature", "must be between 0 and 2; got %g", *b.Temperature)
+		}
+		if b.MaxTokens < 0 {
+			bad(w+".max_tokens", "must not be negative; got %d", b.MaxTokens)
+		}
+		if b.SuggestedReplies.Max != nil && *b.SuggestedReplies.Max < 0 {
+			bad(w+".suggested_replies.max", "must not be negative; got %d", *b.SuggestedReplies.Max)
+		}
+		h := b.Handoff
+		if h.MinConfidence != nil && (*h.MinConfidence < 0 || *h.MinConfidence > 1) {
+			bad(w+".handoff.min_confidence", "must be between 0 and 1; got %g", *h.MinConfidence)
+		}
+		if h.MinTokenConfidence < 0 || h.MinTokenConfidence > 1 {
+			bad(w+".handoff.min_token_confidence", "must be between 0 and 1; got %g", h.MinTokenConfidence)
+		}
+		if h.OnError != "handoff" && h.OnError != "message" {
+			bad(w+".handoff.on_error", "must be handoff or message; got %q", h.OnError)
+		}
+		if h.After != "answer" && h.After != "silent" {
+			bad(w+".handoff.after", "must be answer or silent; got %q", h.After)
+		}
+		if h.Cooldown < 0 {
+			bad(w+".handoff.cooldown", "must not be negative")
+		}
+		for team, id := range h.Teams {
+			if id == "" {
+				bad(w+".handoff.teams."+team, "needs a Kommunicate team id")
+			}
+		}
+		for j, ph := range h.Phrases {
+			if strings.TrimSpace(ph) == "" {
+				bad(fmt.Sprintf("%s.handoff.phrases[%d]", w, j), "must not be empty")
+			}
+		}
+	}
+	return joinProblems(p)
+}
+
+func validEndpoint(key string, e Endpoint, bad func(key, format string, args ...any)) {
+	u, err := url.Parse(e.BaseURL)
+	if e.BaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad(key+".base_url", "must be an http(s) URL such as https://api.openai.com/v1; got %q", e.BaseURL)
+	}
+	if e.Model == "" {
+		bad(key+".model", "must be set, e.g. gpt-4o-mini")
+	}
+	switch e.APIType {
+	case "openai":
+	case "azure":
+		if e.APIVersion == "" {
+			bad(key+".api_version", "must be set for api_type azure")
+		}
+	default:
+		bad(key+".api_type", "must be openai or azure; got %q", e.APIType)
+	}
+}

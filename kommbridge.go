@@ -1,0 +1,122 @@
+// Package kommbridge holds the domain types every part of kommbridge
+// shares: the event a webhook carries, the turns of a conversation, and the
+// reply the bridge decides on before the adapter renders it for
+// Kommunicate.
+package kommbridge
+
+import "time"
+
+// Event is one webhook call from Kommunicate, decoded from whichever shape
+// it arrived in.
+type Event struct {
+	BotID          string
+	Key            string // unique id of the message; repeated on a retry
+	UserID         string
+	ConversationID string // Kommunicate's groupId
+	Text           string
+	// Name is Kommunicate's eventName: "" for an ordinary message,
+	// EventWelcome, EventMedia, or a custom name.
+	Name string
+	// Context is the chat context (KM_CHAT_CONTEXT) with every value as
+	// text; attachments and form data are taken out of it.
+	Context map[string]string
+	// TalkToHuman is set when the widget's "Talk to human" button sent it.
+	TalkToHuman bool
+	Attachments []Attachment
+	ReceivedAt  time.Time
+}
+
+// Kommunicate event names.
+const (
+	EventWelcome = "WELCOME"
+	EventMedia   = "KOMMUNICATE_MEDIA_EVENT"
+)
+
+// Language is the user's language code, else locale, from the chat context;
+// "" when the widget sent neither.
+func (e *Event) Language() string {
+	if l := e.Context["kmUserLanguageCode"]; l != "" {
+		return l
+	}
+	return e.Context["kmUserLocale"]
+}
+
+// Attachment is a file or a location the user shared.
+type Attachment struct {
+	// Type is a MIME type such as "image/png", or "location".
+	Type string
+	Name string
+	URL  string
+	Size int64 // as Kommunicate stated it; never trusted
+	Lat  float64
+	Lon  float64
+}
+
+// Turn is one message of a conversation's history.
+type Turn struct {
+	Role string `json:"r"` // "user" or "assistant"
+	Text string `json:"t"`
+}
+
+// Reply is what the bridge answers one event with. The adapter renders its
+// Messages, in order, as Kommunicate messages.
+type Reply struct {
+	Messages []Message `json:"messages"`
+	// Outcome says what happened, for logs and metrics: one of the Outcome*
+	// values.
+	Outcome string `json:"outcome"`
+	// HandoffReason is set when the conversation was handed to people: one
+	// of the Handoff* reasons.
+	HandoffReason string `json:"handoff_reason,omitempty"`
+}
+
+// Outcomes of an event.
+const (
+	OutcomeAnswered  = "answered"
+	OutcomeWelcome   = "welcome"
+	OutcomeHandoff   = "handoff"
+	OutcomeError     = "error"
+	OutcomeLimited   = "limited"
+	OutcomeIgnored   = "ignored"
+	OutcomeSilent    = "silent"
+	OutcomeDuplicate = "duplicate"
+)
+
+// Reasons for a handoff.
+const (
+	HandoffModel         = "model"
+	HandoffLowConfidence = "low_confidence"
+	HandoffUserRequest   = "user_request"
+	HandoffButton        = "button"
+	HandoffError         = "error"
+	HandoffTimeout       = "timeout"
+)
+
+// Message is one chat message of a Reply.
+type Message struct {
+	Text         string       `json:"text"`
+	QuickReplies []QuickReply `json:"quick_replies,omitempty"`
+	Links        []Link       `json:"links,omitempty"`
+	// Handoff, when set, assigns the conversation to people.
+	Handoff *Handoff `json:"handoff,omitempty"`
+}
+
+// QuickReply is a suggested-reply button: Title is shown, Message is sent
+// as the user's text when clicked.
+type QuickReply struct {
+	Title   string `json:"title"`
+	Message string `json:"message"`
+}
+
+// Link is a link button.
+type Link struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
+// Handoff assigns a conversation. AssignTo "" means Kommunicate's routing
+// rules; Team, when set, is a Kommunicate team id.
+type Handoff struct {
+	AssignTo string `json:"assign_to"`
+	Team     string `json:"team,omitempty"`
+}

@@ -1,0 +1,91 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+
+	openai "github.com/sashabaranov/go-openai"
+)
+
+// The kinds of failure callers branch on; match them with errors.Is.
+var (
+	// ErrTimeout: the deadline passed before any endpoint answered.
+	ErrTimeout = errors.New("deadline reached")
+	// ErrUnavailable: endpoints failed in ways worth retrying (429, 5xx,
+	// network) and no retry or fallback succeeded in time.
+	ErrUnavailable = errors.New("model unavailable")
+	// ErrRejected: the endpoint refused the request (400, 401, 403, 404);
+	// retrying cannot help.
+	ErrRejected = errors.New("request rejected")
+	// ErrMalformed: the endpoint answered with a body that is not a chat
+	// completion.
+	ErrMalformed = errors.New("malformed response")
+)
+
+// Error is a failed call to one endpoint.
+type Error struct {
+	Kind     error // one of the Err* values above
+	Status   int   // HTTP status, 0 when none
+	Endpoint string
+	Err      error
+}
+
+func (e *Error) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("llm: %s: %s (HTTP %d): %v", e.Endpoint, e.Kind, e.Status, e.Err)
+	}
+	return fmt.Sprintf("llm: %s: %s: %v", e.Endpoint, e.Kind, e.Err)
+}
+
+// Unwrap lets errors.Is match both the kind and the cause.
+func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
+
+func (e *Error) retryable() bool { return e.Kind == ErrUnavailable || e.Kind == ErrMalformed }
+
+// classify maps go-openai's and net/http's errors to an Error.
+func classify(ctx context.Context, endpoint string, err error) *Error {
+	e := &Error{Endpoint: endpoint, Err: err}
+	var apiErr *openai.APIError
+	var reqErr *openai.RequestError
+	switch {
+	case ctx.Err() != nil:
+		e.Kind = ErrTimeout
+	case errors.As(err, &apiErr):
+		e.Status = apiErr.HTTPStatusCode
+		e.Kind = kindOfStatus(e.Status)
+	case errors.As(err, &reqErr):
+		e.Status = reqErr.HTTPStatusCode
+		e.Kind = kindOfStatus(e.Status)
+		if e.Status == 0 || e.Status == http.StatusOK {
+			e.Kind = ErrMalformed
+		}
+	case isNetwork(err):
+		e.Kind = ErrUnavailable
+	default:
+		// go-openai returns plain decoding errors for bodies that are not
+		// JSON or are cut short.
+		e.Kind = ErrMalformed
+	}
+	return e
+}
+
+func kindOfStatus(status int) error {
+	switch {
+	case status == http.StatusTooManyRequests, status == http.StatusRequestTimeout, status >= 500:
+		return ErrUnavailable
+	case status >= 400:
+		return ErrRejected
+	default:
+		return ErrMalformed
+	}
+}
+
+func isNetwork(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.ErrUnexpectedEOF)
+}

@@ -1,0 +1,93 @@
+package llm
+
+import "encoding/json"
+
+// Roles of a chat message.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+	RoleTool      = "tool"
+)
+
+// Message is one chat message. Parts, when set, replace Content (text and
+// images in one user message).
+type Message struct {
+	Role    string
+	Content string
+	Parts   []Part
+}
+
+// Part is one piece of a multi-part user message: text, or an image by URL
+// (https or data:). Detail is the vision detail level; empty means auto.
+type Part struct {
+	Text     string
+	ImageURL string
+	Detail   string
+}
+
+// Format is the response format a request asks for.
+type Format int
+
+// Response formats.
+const (
+	FormatText       Format = iota // free text
+	FormatJSONObject               // any JSON object
+	FormatJSONSchema               // JSON matching Request.Schema, strictly
+)
+
+// Request is one chat completion. Model empty means the endpoint's model;
+// fallback endpoints always use their own.
+type Request struct {
+	Model       string
+	Messages    []Message
+	Temperature *float32
+	MaxTokens   int
+	Format      Format
+	SchemaName  string
+	Schema      json.RawMessage
+	Tools       []Tool
+	// LogProbs asks for token log probabilities where the endpoint has them.
+	LogProbs bool
+}
+
+// Tool is a function the model may call.
+type Tool struct {
+	Name        string
+	Description string
+	Parameters  json.RawMessage
+}
+
+// ToolCall is a function call the model made; Arguments is its raw JSON.
+type ToolCall struct {
+	Name      string
+	Arguments string
+}
+
+// Usage counts tokens.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+}
+
+// TokenProb is one generated token and its probability (0..1).
+type TokenProb struct {
+	Token string
+	Prob  float64
+}
+
+// Response is what the model answered.
+type Response struct {
+	Content      string
+	ToolCalls    []ToolCall
+	FinishReason string
+	Usage        Usage
+	// Tokens are the content's tokens with probabilities; nil when the
+	// endpoint returned no logprobs.
+	Tokens []TokenProb
+	// Endpoint and Model say who answered (a fallback, maybe).
+	Endpoint string
+	Model    string
+	// Attempts counts the calls made, retries and fallbacks included.
+	Attempts int
+}

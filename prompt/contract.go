@@ -1,0 +1,128 @@
+package prompt
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/kommbridge/kommbridge/llm"
+)
+
+// Reply formats, as in a bot's reply_format.
+const (
+	JSONSchema = "json_schema"
+	JSONObject = "json_object"
+	Tools      = "tools"
+	Text       = "text"
+)
+
+// HandoffMarker in a text reply asks for a handoff; it is never shown.
+const HandoffMarker = "[HANDOFF]"
+
+// HandoffTool is the function a model in the tools format calls to hand
+// the conversation to a person.
+const HandoffTool = "handoff_to_human"
+
+// SchemaName names the JSON schema in the request.
+const SchemaName = "kommbridge_reply"
+
+// Schema is the strict JSON schema of a reply in the json_schema format.
+var Schema = json.RawMessage(`{"type":"object","properties":{` +
+	`"reply":{"type":"string","description":"The message shown to the user."},` +
+	`"confidence":{"type":"number","description":"0 to 1: how sure you are that the reply is correct and complete."},` +
+	`"handoff":{"type":"boolean","description":"True when a human teammate should take over."},` +
+	`"handoff_reason":{"type":"string","description":"Why a human should take over, or empty."},` +
+	`"team":{"type":"string","description":"The team to hand over to, or empty."},` +
+	`"suggested_replies":{"type":"array","items":{"type":"string"},"description":"Short replies the user might send next."}},` +
+	`"required":["reply","confidence","handoff","handoff_reason","team","suggested_replies"],"additionalProperties":false}`)
+
+// Contract is what a bot's reply format asks of the model: the system
+// prompt section that explains it and what goes into the request. Build it
+// once per bot with NewContract.
+type Contract struct {
+	Format       string
+	Instructions string
+	Tools        []llm.Tool
+}
+
+// ContractOptions shape the instructions.
+type ContractOptions struct {
+	Format string
+	// Teams are the team names the model may choose, sorted.
+	Teams []string
+	// MaxSuggested is the most suggested replies to ask for; 0 asks none.
+	MaxSuggested int
+	// NoVision says the model cannot see images.
+	NoVision bool
+}
+
+// NewContract builds the contract for o.
+func NewContract(o ContractOptions) Contract {
+	c := Contract{Format: o.Format}
+	var b strings.Builder
+	b.WriteString("\n\n## How to answer\n")
+	team := ""
+	if len(o.Teams) > 0 {
+		team = fmt.Sprintf(" Teams you can hand over to: %s.", strings.Join(o.Teams, ", "))
+	}
+	switch o.Format {
+	case JSONSchema, JSONObject:
+		if o.Format == JSONObject {
+			b.WriteString("Answer with one JSON object and nothing else, with exactly these fields:\n")
+		} else {
+			b.WriteString("Answer with a JSON object with these fields:\n")
+		}
+		b.WriteString(`- "reply": the message the user will read, as plain text. Never put JSON in it.` + "\n")
+		b.WriteString(`- "confidence": a number from 0 to 1, how sure you are that the reply is correct and complete given what you know.` + "\n")
+		b.WriteString(`- "handoff": true when a human teammate should take over: the user asks for a person, is upset, or you cannot help. Otherwise false.` + "\n")
+		b.WriteString(`- "handoff_reason": a few words saying why a human should take over, or "".` + "\n")
+		if len(o.Teams) > 0 {
+			fmt.Fprintf(&b, "- \"team\": when handing off, the team best placed to help, one of: %s; otherwise \"\".\n", strings.Join(o.Teams, ", "))
+		} else {
+			b.WriteString(`- "team": always "".` + "\n")
+		}
+		if o.MaxSuggested > 0 {
+			fmt.Fprintf(&b, "- \"suggested_replies\": up to %d short replies (under 20 characters each) the user is likely to send next, or [].\n", o.MaxSuggested)
+		} else {
+			b.WriteString(`- "suggested_replies": always [].` + "\n")
+		}
+		if o.Format == JSONObject {
+			b.WriteString(`Example: {"reply": "Your order shipped on Monday.", "confidence": 0.9, "handoff": false, "handoff_reason": "", "team": "", "suggested_replies": ["Track my order"]}` + "\n")
+		}
+		b.WriteString("If you tell the user you are connecting them with a person, set \"handoff\" to true: nothing else connects them.")
+	case Tools:
+		b.WriteString("Answer the user in plain text. When a human teammate should take over (the user asks for a person, is upset, or you cannot help), call the function " + HandoffTool + " with a short reason, and tell the user a teammate will join." + team + " Never promise a transfer without calling the function.")
+		params := map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"reason": map[string]any{"type": "string", "description": "Why a human should take over."},
+				"team":   map[string]any{"type": "string", "description": "The team to hand over to, or empty."},
+			},
+			"required": []string{"reason"},
+		}
+		if len(o.Teams) > 0 {
+			params["properties"].(map[string]any)["team"].(map[string]any)["enum"] = append([]string{""}, o.Teams...)
+		}
+		raw, _ := json.Marshal(params)
+		c.Tools = []llm.Tool{{Name: HandoffTool, Description: "Hand the conversation to a human teammate.", Parameters: raw}}
+	default: // Text
+		b.WriteString("Answer the user in plain text. When a human teammate should take over (the user asks for a person, is upset, or you cannot help), tell the user a teammate will join and put " + HandoffMarker + " at the end of your reply. Never promise a transfer without the marker.")
+	}
+	if o.NoVision {
+		b.WriteString("\nYou cannot see images. When the user sends one, you are told its name only; say so if it matters, and ask them to describe it.")
+	}
+	c.Instructions = b.String()
+	return c
+}
+
+// Apply sets the request fields the contract needs.
+func (c *Contract) Apply(r *llm.Request) {
+	switch c.Format {
+	case JSONSchema:
+		r.Format, r.SchemaName, r.Schema = llm.FormatJSONSchema, SchemaName, Schema
+	case JSONObject:
+		r.Format = llm.FormatJSONObject
+	case Tools:
+		r.Tools = c.Tools
+	}
+}

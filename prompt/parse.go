@@ -1,0 +1,244 @@
+package prompt
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kommbridge/kommbridge/llm"
+)
+
+// Parsed is what the model said, cleaned: Text is safe to show the user.
+type Parsed struct {
+	Text string
+	// Confidence is the model's own confidence; nil when it gave none.
+	Confidence    *float64
+	Handoff       bool
+	HandoffReason string
+	Team          string
+	Suggested     []string
+	// Violation names how the reply broke its format's contract; "" when
+	// it kept it. The reply is still usable when Text is not empty.
+	Violation string
+}
+
+// Violations of the reply contract.
+const (
+	ViolationNotJSON       = "not_json"
+	ViolationCodeFence     = "code_fence"
+	ViolationExtraText     = "extra_text"
+	ViolationMissingFields = "missing_fields"
+	ViolationInvalidJSON   = "invalid_json"
+	ViolationBadToolArgs   = "bad_tool_args"
+	ViolationUnknownTool   = "unknown_tool"
+	ViolationEmpty         = "empty"
+)
+
+// Parse reads a response in format. Whatever the format, Text never holds
+// raw JSON, a tool call or the handoff marker. An empty Text with no
+// handoff means the model said nothing usable.
+func Parse(format string, r llm.Response) Parsed {
+	var p Parsed
+	content := strings.TrimSpace(r.Content)
+	switch format {
+	case JSONSchema, JSONObject:
+		p = parseJSON(content)
+	default:
+		p = parseLoose(content)
+		for _, tc := range r.ToolCalls {
+			if tc.Name != HandoffTool {
+				p.violate(ViolationUnknownTool)
+				continue
+			}
+			p.Handoff = true
+			var args struct {
+				Reason string `json:"reason"`
+				Team   string `json:"team"`
+			}
+			if err := json.Unmarshal([]byte(tc.Arguments), &args); err != nil {
+				p.violate(ViolationBadToolArgs)
+				continue
+			}
+			p.HandoffReason, p.Team = args.Reason, args.Team
+		}
+	}
+	if i := strings.Index(p.Text, HandoffMarker); i >= 0 {
+		p.Handoff = true
+		p.Text = strings.TrimSpace(strings.ReplaceAll(p.Text, HandoffMarker, ""))
+	}
+	if p.Text == "" && !p.Handoff {
+		p.violate(ViolationEmpty)
+	}
+	return p
+}
+
+func (p *Parsed) violate(v string) {
+	if p.Violation == "" {
+		p.Violation = v
+	}
+}
+
+// parseLoose reads free text, unwrapping a contract object a model sent
+// where none was asked for.
+func parseLoose(s string) Parsed {
+	if strings.HasPrefix(s, "{") || strings.HasPrefix(s, "```") {
+		if p := parseJSON(s); p.Text != "" {
+			p.Violation = ""
+			return p
+		}
+	}
+	return Parsed{Text: s}
+}
+
+// wire is the contract object with every field optional and leniently typed.
+type wire struct {
+	Reply            *string         `json:"reply"`
+	Confidence       json.RawMessage `json:"confidence"`
+	Handoff          json.RawMessage `json:"handoff"`
+	HandoffReason    string          `json:"handoff_reason"`
+	Team             string          `json:"team"`
+	SuggestedReplies []any           `json:"suggested_replies"`
+	// Names models use when they forget "reply".
+	Answer   *string `json:"answer"`
+	Message  *string `json:"message"`
+	Response *string `json:"response"`
+	Text     *string `json:"text"`
+}
+
+func parseJSON(s string) Parsed {
+	var p Parsed
+	if body, ok := unfence(s); ok {
+		s = body
+		p.violate(ViolationCodeFence)
+	}
+	start := strings.IndexByte(s, '{')
+	if start < 0 {
+		p.violate(ViolationNotJSON)
+		p.Text = s
+		return p
+	}
+	before := strings.TrimSpace(s[:start])
+	if before != "" {
+		p.violate(ViolationExtraText)
+	}
+	dec := json.NewDecoder(strings.NewReader(s[start:]))
+	var w wire
+	if err := dec.Decode(&w); err != nil {
+		p.violate(ViolationInvalidJSON)
+		p.Text = salvageReply(s[start:])
+		if p.Text == "" {
+			p.Text = before
+		}
+		return p
+	}
+	if rest := strings.TrimSpace(s[start+int(dec.InputOffset()):]); rest != "" && before == "" {
+		p.violate(ViolationExtraText)
+	}
+	switch {
+	case w.Reply != nil:
+		p.Text = strings.TrimSpace(*w.Reply)
+	default:
+		p.violate(ViolationMissingFields)
+		for _, alt := range []*string{w.Answer, w.Message, w.Response, w.Text} {
+			if alt != nil {
+				p.Text = strings.TrimSpace(*alt)
+				break
+			}
+		}
+		if p.Text == "" {
+			p.Text = before
+		}
+	}
+	if c, ok := number(w.Confidence); ok {
+		c = min(max(c, 0), 1)
+		p.Confidence = &c
+	}
+	p.Handoff = truthy(w.Handoff)
+	p.HandoffReason = strings.TrimSpace(w.HandoffReason)
+	p.Team = strings.TrimSpace(w.Team)
+	for _, v := range w.SuggestedReplies {
+		if s, ok := v.(string); ok {
+			if s = strings.TrimSpace(s); s != "" {
+				p.Suggested = append(p.Suggested, s)
+			}
+		}
+	}
+	return p
+}
+
+// unfence returns the body of a Markdown code fence around s.
+func unfence(s string) (string, bool) {
+	if !strings.HasPrefix(s, "```") {
+		return s, false
+	}
+	s = s[3:]
+	if nl := strings.IndexByte(s, '\n'); nl >= 0 {
+		s = s[nl+1:] // drop the language tag line
+	}
+	if end := strings.LastIndex(s, "```"); end >= 0 {
+		s = s[:end]
+	}
+	return strings.TrimSpace(s), true
+}
+
+// salvageReply recovers the reply text of a cut-short or broken object:
+// the "reply" string up to where it ends or the text stops.
+func salvageReply(s string) string {
+	i := strings.Index(s, `"reply"`)
+	if i < 0 {
+		return ""
+	}
+	s = strings.TrimLeft(s[i+len(`"reply"`):], " \t\r\n")
+	if !strings.HasPrefix(s, ":") {
+		return ""
+	}
+	s = strings.TrimLeft(s[1:], " \t\r\n")
+	if !strings.HasPrefix(s, `"`) {
+		return ""
+	}
+	var b bytes.Buffer
+	b.WriteByte('"')
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if c == '\\' && i+1 < len(s) {
+			b.WriteByte(c)
+			b.WriteByte(s[i+1])
+			i++
+			continue
+		}
+		if c == '"' {
+			break
+		}
+		b.WriteByte(c)
+	}
+	b.WriteByte('"')
+	var out string
+	if err := json.Unmarshal(b.Bytes(), &out); err != nil {
+		// A cut inside an escape: keep the valid prefix as it stands.
+		raw := b.String()
+		out = strings.Trim(raw, `"`)
+		if !utf8.ValidString(out) {
+			return ""
+		}
+	}
+	return strings.TrimSpace(out)
+}
+
+func number(raw json.RawMessage) (float64, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, false
+	}
+	s := strings.Trim(string(raw), `"`)
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return f, err == nil
+}
+
+func truthy(raw json.RawMessage) bool {
+	switch strings.ToLower(strings.Trim(string(raw), `"`)) {
+	case "true", "yes", "1":
+		return true
+	}
+	return false
+}
