@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/kommbridge/kommbridge/llm"
 )
@@ -84,9 +83,14 @@ func (p *Parsed) violate(v string) {
 // where none was asked for.
 func parseLoose(s string) Parsed {
 	if strings.HasPrefix(s, "{") || strings.HasPrefix(s, "```") {
-		if p := parseJSON(s); p.Text != "" {
+		p := parseJSON(s)
+		if p.Text != "" {
 			p.Violation = ""
 			return p
+		}
+		if json.Valid([]byte(strings.TrimSpace(s))) {
+			// An object with nothing to say: never show it.
+			return Parsed{Violation: ViolationMissingFields}
 		}
 	}
 	return Parsed{Text: s}
@@ -214,14 +218,15 @@ func salvageReply(s string) string {
 		b.WriteByte(c)
 	}
 	b.WriteByte('"')
+	raw := b.Bytes()
 	var out string
-	if err := json.Unmarshal(b.Bytes(), &out); err != nil {
-		// A cut inside an escape: keep the valid prefix as it stands.
-		raw := b.String()
-		out = strings.Trim(raw, `"`)
-		if !utf8.ValidString(out) {
+	for json.Unmarshal(raw, &out) != nil {
+		// Cut inside an escape: drop it and what follows.
+		i := bytes.LastIndexByte(raw, '\\')
+		if i <= 0 {
 			return ""
 		}
+		raw = append(raw[:i], '"')
 	}
 	return strings.TrimSpace(out)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -137,6 +138,9 @@ type app struct {
 }
 
 func newApp(cfg *config.Config, log *zap.Logger) (*app, error) {
+	if !strings.HasPrefix(cfg.Store.URL, "memory:") {
+		return nil, fmt.Errorf("store.url %q: this build keeps state in memory only; use memory://", cfg.Store.URL)
+	}
 	st := memory.New(memory.Options{
 		HistoryTurns:     cfg.Store.HistoryTurns,
 		HistoryTTL:       cfg.Store.HistoryTTL.D(),

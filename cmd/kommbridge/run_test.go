@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kommbridge/kommbridge/llm/llmtest"
+)
+
+// lineWriter hands each line written to it to a channel.
+type lineWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines chan string
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for {
+		line, err := w.buf.ReadString('\n')
+		if err != nil {
+			w.buf.WriteString(line)
+			return len(p), nil
+		}
+		select {
+		case w.lines <- strings.TrimSpace(line):
+		default:
+		}
+	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// The whole program, as an operator runs it: config file, environment,
+// a real listener on port 0, a webhook, then a clean shutdown.
+func TestRunServesWebhooks(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.RequireKey("sk-from-env")
+	fake.Enqueue(llmtest.Reply{Content: llmtest.Contract("Your order shipped on Monday.", 0.9)})
+	path := writeConfig(t, `
+server:
+  auth: {header: X-Token, value: "${HOOK_TOKEN}"}
+llm:
+  model: gpt-4o-mini
+log: {level: warn}
+bots:
+  - id: "*"
+    system_prompt_file: prompt.md
+`)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "prompt.md"), []byte("You help {{.Context.name}}."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	getenv := env(map[string]string{
+		"HOOK_TOKEN":      "t0ken",
+		"OPENAI_API_KEY":  "sk-from-env",
+		"OPENAI_BASE_URL": fake.URL(),
+		"KOMMBRIDGE_ADDR": "127.0.0.1:0",
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout := &lineWriter{lines: make(chan string, 10)}
+	var stderr bytes.Buffer
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, []string{"serve", "--config", path}, getenv, nil, stdout, &stderr) }()
+
+	var addr string
+	select {
+	case line := <-stdout.lines:
+		addr = strings.TrimPrefix(line, "kommbridge listening on ")
+	case err := <-errc:
+		t.Fatalf("run ended early: %v\n%s", err, stderr.String())
+	}
+	base := "http://" + addr
+	if resp, err := http.Get(base + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+
+	req, _ := http.NewRequest("POST", base+"/webhook", strings.NewReader(`{"botId":"b","key":"k1","groupId":3,"message":"Where is my order?","metadata":{"KM_CHAT_CONTEXT":{"name":"Asha"}}}`))
+	req.Header.Set("X-Token", "t0ken")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != `[{"message":"Your order shipped on Monday."}]` {
+		t.Errorf("webhook: %d %s", resp.StatusCode, body)
+	}
+	if sys := fake.Last(t).Chat.Messages[0].Content; !strings.HasPrefix(sys, "You help Asha.") {
+		t.Errorf("system prompt from file: %q", sys)
+	}
+
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+}
+
+func TestCheck(t *testing.T) {
+	good := writeConfig(t, "llm: {model: gpt-4o-mini}\n")
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"check", "--config", good}, env(nil), nil, &out, &errOut); err != nil {
+		t.Fatalf("check of a good config: %v %s", err, errOut.String())
+	}
+	if !strings.HasPrefix(out.String(), "ok ") {
+		t.Errorf("stdout %q", out.String())
+	}
+
+	bad := writeConfig(t, "server:\n  reply_budget: 45s\n  colour: blue\nbots:\n  - id: a\n    reply_format: xml\n    welcome: {text: \"Hi {{.Name\"}\n")
+	out.Reset()
+	errOut.Reset()
+	if err := run(context.Background(), []string{"check", "--config", bad}, env(nil), nil, &out, &errOut); err == nil {
+		t.Fatal("check of a bad config succeeded")
+	}
+	for _, want := range []string{
+		"has 4 problem(s)",
+		`:3: unknown key "colour" in server`,
+		"server.reply_budget: must be under 30s",
+		`bots[0] (id "a").reply_format: must be json_schema, json_object, tools or text; got "xml"`,
+		`bots[0] (id "a").welcome.text: template: welcome.text:1: unclosed action`,
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, errOut.String())
+		}
+	}
+}
+
+func TestVersionAndUnknownCommand(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, env(nil), nil, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "kommbridge ") {
+		t.Errorf("version: %q %v", out.String(), err)
+	}
+	var errOut bytes.Buffer
+	if err := run(context.Background(), []string{"frobnicate"}, env(nil), nil, io.Discard, &errOut); err == nil || !strings.Contains(errOut.String(), `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: %v %q", err, errOut.String())
+	}
+}
+

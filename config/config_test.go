@@ -1,0 +1,137 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kommbridge/kommbridge/config"
+	"github.com/kommbridge/kommbridge/prompt"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestShippedConfigIsValid(t *testing.T) {
+	cfg, err := config.Load("../config.yaml", env(map[string]string{"OPENAI_API_KEY": "sk"}))
+	if err != nil {
+		t.Fatalf("config.yaml: %v", err)
+	}
+	if cfg.Bots[0].ID != "*" || cfg.Server.ReplyBudget.D() != 25*time.Second {
+		t.Errorf("unexpected %+v", cfg.Server)
+	}
+	text, _ := cfg.Bots[0].WelcomeTemplate.Render(prompt.Vars{Context: map[string]string{"name": "Asha"}})
+	if text != "Hi Asha! How can I help?" {
+		t.Errorf("welcome %q", text)
+	}
+	text, _ = cfg.Bots[0].WelcomeTemplate.Render(prompt.Vars{})
+	if text != "Hi! How can I help?" {
+		t.Errorf("welcome without a name %q", text)
+	}
+}
+
+func TestEnvironment(t *testing.T) {
+	yml := `
+server:
+  auth: {value: "${TOKEN}"}
+llm:
+  api_key: "${KEY}"
+  base_url: https://example.com/v1
+bots:
+  - id: "*"
+    system_prompt: "Costs $5 and ${MISSING}."
+`
+	cfg, err := config.Parse([]byte(yml), "c.yaml", env(map[string]string{"TOKEN": "a: {b}", "KEY": "k1", "KOMMBRIDGE_ADDR": ":9999", "OPENAI_BASE_URL": "http://localhost:11434/v1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Auth.Value != "a: {b}" {
+		t.Errorf("auth value %q: YAML in a variable must stay text", cfg.Server.Auth.Value)
+	}
+	if cfg.LLM.APIKey != "k1" || cfg.Server.Addr != ":9999" || cfg.LLM.BaseURL != "http://localhost:11434/v1" {
+		t.Errorf("overrides: key %q addr %q base %q", cfg.LLM.APIKey, cfg.Server.Addr, cfg.LLM.BaseURL)
+	}
+	if cfg.Bots[0].SystemPrompt != "Costs $5 and ." {
+		t.Errorf("prompt %q", cfg.Bots[0].SystemPrompt)
+	}
+	cfg2, _ := config.Parse([]byte(yml), "c.yaml", env(map[string]string{"KEY": "k1", "OPENAI_API_KEY": "k2"}))
+	if cfg2.LLM.APIKey != "k2" {
+		t.Errorf("OPENAI_API_KEY does not override: %q", cfg2.LLM.APIKey)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := config.Parse(nil, "empty.yaml", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Bots[0]
+	if b.ID != "*" || b.ReplyFormat != "json_schema" || *b.SuggestedReplies.Max != 3 || *b.Handoff.MinConfidence != 0.5 ||
+		b.Handoff.OnError != "handoff" || cfg.Store.URL != "memory://" || cfg.LLM.Model != "gpt-4o-mini" {
+		t.Errorf("defaults: %+v %+v", b, cfg.Store)
+	}
+	zero, err := config.Parse([]byte("bots:\n  - id: x\n    temperature: 0\n    suggested_replies: {max: 0}\n    handoff: {min_confidence: 0}\n"), "z.yaml", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zb := zero.Bots[0]
+	if *zb.Temperature != 0 || *zb.SuggestedReplies.Max != 0 || *zb.Handoff.MinConfidence != 0 {
+		t.Error("an explicit zero was replaced by a default")
+	}
+}
+
+func TestEveryProblemAtOnce(t *testing.T) {
+	yml := `
+server:
+  reply_budget: 30s
+  webhook_path: hook
+  max_body_bytes: 0
+llm:
+  base_url: "ftp://x"
+  api_type: azure
+  api_version: ""
+  max_retries: -1
+store:
+  url: "postgres://db"
+log: {level: loud, format: xml}
+bots:
+  - id: a
+    system_prompt: "ok"
+    system_prompt_file: "p.md"
+  - id: a
+    temperature: 3
+    handoff: {on_error: panic, after: later, min_confidence: 2}
+`
+	_, err := config.Parse([]byte(yml), "c.yaml", env(nil))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"server.reply_budget: must be under 30s",
+		"server.webhook_path: must start with /",
+		"server.max_body_bytes: must be positive",
+		"llm.base_url: must be an http(s) URL",
+		"llm.max_retries: must be between 0 and 10",
+		"store.url: must be memory:// or redis://",
+		"log.level: must be debug, info, warn or error",
+		"log.format: must be json or console",
+		`bots[0] (id "a"): set system_prompt or system_prompt_file, not both`,
+		`bots[1] (id "a").id: "a" is used by more than one bot`,
+		`bots[1] (id "a").temperature: must be between 0 and 2`,
+		`bots[1] (id "a").handoff.on_error: must be handoff or message`,
+		`bots[1] (id "a").handoff.after: must be answer or silent`,
+		`bots[1] (id "a").handoff.min_confidence: must be between 0 and 1`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing problem %q in:\n%v", want, err)
+		}
+	}
+}
+
+func TestUnknownKeyNamesLine(t *testing.T) {
+	_, err := config.Parse([]byte("llm:\n  model: x\n  modle: y\nbots:\n  - id: '*'\n    handof: {}\n"), "c.yaml", env(nil))
+	for _, want := range []string{`c.yaml:3: unknown key "modle" in llm`, `c.yaml:6: unknown key "handof" in bots[]`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q, got %v", want, err)
+		}
+	}
+}

@@ -1,0 +1,210 @@
+package llm_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kommbridge/kommbridge/llm"
+	"github.com/kommbridge/kommbridge/llm/llmtest"
+)
+
+func newClient(t *testing.T, retries int, urls ...string) *llm.Client {
+	t.Helper()
+	var eps []llm.Endpoint
+	for _, u := range urls {
+		eps = append(eps, llm.Endpoint{BaseURL: u, APIKey: "k", APIType: "openai", Model: "m"})
+	}
+	c, err := llm.New(llm.Config{Endpoints: eps, MaxRetries: retries, BreakerFailures: 2, BreakerCooldown: time.Hour}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var hello = llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}
+
+func within(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestRetries(t *testing.T) {
+	tests := []struct {
+		name      string
+		replies   []llmtest.Reply
+		wantText  string
+		wantErr   error
+		wantCalls int
+	}{
+		{"500 then 200", []llmtest.Reply{{Status: 500}, {Content: "ok"}}, "ok", nil, 2},
+		{"429 with short Retry-After", []llmtest.Reply{{Status: 429, RetryAfter: "0.01"}, {Content: "ok"}}, "ok", nil, 2},
+		{"connection-level garbage then 200", []llmtest.Reply{{Body: "{\"id\": "}, {Content: "ok"}}, "ok", nil, 2},
+		{"400 is not retried", []llmtest.Reply{{Status: 400}, {Content: "never"}}, "", llm.ErrRejected, 1},
+		{"401 is not retried", []llmtest.Reply{{Status: 401}}, "", llm.ErrRejected, 1},
+		{"404 is not retried", []llmtest.Reply{{Status: 404}}, "", llm.ErrRejected, 1},
+		{"503 until retries run out", []llmtest.Reply{{Status: 503}, {Status: 503}, {Status: 503}}, "", llm.ErrUnavailable, 3},
+		{"no choices", []llmtest.Reply{{Body: `{"id":"x","choices":[]}`}, {Body: `{"id":"x","choices":[]}`}, {Body: `{"id":"x","choices":[]}`}}, "", llm.ErrMalformed, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := llmtest.New(t)
+			fake.Enqueue(tt.replies...)
+			c := newClient(t, 2, fake.URL())
+			resp, err := c.Complete(within(t, 10*time.Second), hello)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err %v, want %v", err, tt.wantErr)
+				}
+			} else if err != nil || resp.Content != tt.wantText {
+				t.Fatalf("got %q, %v; want %q", resp.Content, err, tt.wantText)
+			}
+			if got := fake.Calls(); got != tt.wantCalls {
+				t.Errorf("calls %d, want %d", got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+// A Retry-After longer than the time left is not waited for: the call
+// fails at once, well inside the deadline.
+func TestRetryAfterBeyondDeadline(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.Enqueue(llmtest.Reply{Status: 429, RetryAfter: "120"}, llmtest.Reply{Content: "too late"})
+	c := newClient(t, 2, fake.URL())
+	ctx := within(t, 10*time.Second)
+	_, err := c.Complete(ctx, hello)
+	if !errors.Is(err, llm.ErrUnavailable) {
+		t.Fatalf("err %v, want ErrUnavailable", err)
+	}
+	if ctx.Err() != nil {
+		t.Error("Complete waited out the deadline instead of giving up")
+	}
+	if fake.Calls() != 1 {
+		t.Errorf("calls %d, want 1", fake.Calls())
+	}
+}
+
+func TestHangEndsAtDeadline(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.Enqueue(llmtest.Reply{Hang: true})
+	c := newClient(t, 2, fake.URL())
+	_, err := c.Complete(within(t, 200*time.Millisecond), hello)
+	if !errors.Is(err, llm.ErrTimeout) {
+		t.Fatalf("err %v, want ErrTimeout", err)
+	}
+}
+
+func TestFallback(t *testing.T) {
+	dead, live := llmtest.New(t), llmtest.New(t)
+	dead.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Status: 502} })
+	live.Enqueue(llmtest.Reply{Content: "from the fallback"})
+	c := newClient(t, 1, dead.URL(), live.URL())
+	resp, err := c.Complete(within(t, 10*time.Second), hello)
+	if err != nil || resp.Content != "from the fallback" {
+		t.Fatalf("got %q, %v", resp.Content, err)
+	}
+	if resp.Attempts != 3 || dead.Calls() != 2 || live.Calls() != 1 {
+		t.Errorf("attempts %d, dead calls %d, live calls %d; want 3, 2, 1", resp.Attempts, dead.Calls(), live.Calls())
+	}
+	if got := live.Last(t).Chat.Model; got != "m" {
+		t.Errorf("fallback model %q, want its own model m", got)
+	}
+}
+
+// After two failing calls the breaker skips the dead endpoint, so later
+// requests go straight to the fallback.
+func TestBreakerSkipsDeadEndpoint(t *testing.T) {
+	dead, live := llmtest.New(t), llmtest.New(t)
+	dead.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Status: 500} })
+	c := newClient(t, 1, dead.URL(), live.URL())
+	for i := 0; i < 3; i++ {
+		if _, err := c.Complete(within(t, 10*time.Second), hello); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dead.Calls() != 2 || live.Calls() != 3 {
+		t.Errorf("dead calls %d, live calls %d; want 2 and 3", dead.Calls(), live.Calls())
+	}
+	if !c.Open(0) || c.Open(1) {
+		t.Errorf("breaker open: primary %v, fallback %v; want true, false", c.Open(0), c.Open(1))
+	}
+}
+
+func TestRequestShape(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.RequireKey("k")
+	c := newClient(t, 0, fake.URL())
+	temp := float32(0.3)
+	_, err := c.Complete(within(t, 5*time.Second), llm.Request{
+		Model:       "gpt-4o",
+		Messages:    []llm.Message{{Role: llm.RoleSystem, Content: "be brief"}, {Role: llm.RoleUser, Parts: []llm.Part{{Text: "look"}, {ImageURL: "https://x/y.png", Detail: "low"}}}},
+		Temperature: &temp,
+		MaxTokens:   100,
+		Format:      llm.FormatJSONObject,
+		Tools:       []llm.Tool{{Name: "handoff_to_human", Parameters: []byte(`{"type":"object"}`)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := fake.Last(t).Chat
+	if r.Model != "gpt-4o" || r.MaxTokens != 100 || r.Temperature != 0.3 || r.ResponseFormat == nil || r.ResponseFormat.Type != "json_object" {
+		t.Errorf("request %+v", r)
+	}
+	if len(r.Tools) != 1 || r.Tools[0].Function.Name != "handoff_to_human" {
+		t.Errorf("tools %+v", r.Tools)
+	}
+	parts := r.Messages[1].MultiContent
+	if len(parts) != 2 || parts[1].ImageURL == nil || parts[1].ImageURL.URL != "https://x/y.png" || parts[1].ImageURL.Detail != "low" {
+		t.Errorf("user parts %+v", parts)
+	}
+}
+
+func TestAzure(t *testing.T) {
+	fake := llmtest.New(t)
+	c, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{{BaseURL: fake.URL(), APIKey: "az", APIType: "azure", APIVersion: "2024-10-21", Model: "my-deployment"}}}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Complete(within(t, 5*time.Second), hello); err != nil {
+		t.Fatal(err)
+	}
+	r := fake.Last(t)
+	if r.Path != "/v1/openai/deployments/my-deployment/chat/completions" || r.Header.Get("Api-Key") != "az" {
+		t.Errorf("path %s, api-key %q", r.Path, r.Header.Get("Api-Key"))
+	}
+}
+
+// With one slot, a second call waits only while its deadline allows.
+func TestConcurrencyBound(t *testing.T) {
+	fake := llmtest.New(t)
+	arrived := make(chan struct{})
+	fake.Default(func(llmtest.Request) llmtest.Reply {
+		close(arrived)
+		return llmtest.Reply{Hang: true}
+	})
+	c, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{{BaseURL: fake.URL(), APIType: "openai", Model: "m"}}, MaxConcurrency: 1}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, cancelFirst := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Complete(first, hello)
+	}()
+	<-arrived // the first call holds the only slot
+	_, err = c.Complete(within(t, 100*time.Millisecond), hello)
+	if !errors.Is(err, llm.ErrTimeout) {
+		t.Errorf("second call: %v, want ErrTimeout while the slot is held", err)
+	}
+	if fake.Calls() != 1 {
+		t.Errorf("calls %d, want 1", fake.Calls())
+	}
+	cancelFirst()
+	<-done
+}

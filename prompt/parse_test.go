@@ -1,0 +1,88 @@
+package prompt_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kommbridge/kommbridge/llm"
+	"github.com/kommbridge/kommbridge/prompt"
+)
+
+func f(v float64) *float64 { return &v }
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		format  string
+		content string
+		calls   []llm.ToolCall
+		want    prompt.Parsed
+	}{
+		{"contract", prompt.JSONSchema, `{"reply":"Hi.","confidence":0.8,"handoff":false,"handoff_reason":"","team":"","suggested_replies":["A"," ","B"]}`,
+			nil, prompt.Parsed{Text: "Hi.", Confidence: f(0.8), Suggested: []string{"A", "B"}}},
+		{"handoff flag", prompt.JSONSchema, `{"reply":"Connecting you.","confidence":0.9,"handoff":true,"handoff_reason":"refund","team":"billing","suggested_replies":[]}`,
+			nil, prompt.Parsed{Text: "Connecting you.", Confidence: f(0.9), Handoff: true, HandoffReason: "refund", Team: "billing"}},
+		{"absent confidence is no signal", prompt.JSONObject, `{"reply":"Hi."}`, nil, prompt.Parsed{Text: "Hi."}},
+		{"lenient types", prompt.JSONObject, `{"reply":"Hi.","confidence":"0.4","handoff":"true"}`, nil, prompt.Parsed{Text: "Hi.", Confidence: f(0.4), Handoff: true}},
+		{"confidence clamped", prompt.JSONObject, `{"reply":"Hi.","confidence":7}`, nil, prompt.Parsed{Text: "Hi.", Confidence: f(1)}},
+		{"plain text", prompt.JSONSchema, "Just text.", nil, prompt.Parsed{Text: "Just text.", Violation: prompt.ViolationNotJSON}},
+		{"code fence", prompt.JSONObject, "```json\n{\"reply\":\"Fenced.\"}\n```", nil, prompt.Parsed{Text: "Fenced.", Violation: prompt.ViolationCodeFence}},
+		{"text before", prompt.JSONObject, `Sure! {"reply":"Inner."}`, nil, prompt.Parsed{Text: "Inner.", Violation: prompt.ViolationExtraText}},
+		{"text after", prompt.JSONObject, `{"reply":"Inner."} hope that helps`, nil, prompt.Parsed{Text: "Inner.", Violation: prompt.ViolationExtraText}},
+		{"truncated", prompt.JSONSchema, `{"reply":"Half a sent`, nil, prompt.Parsed{Text: "Half a sent", Violation: prompt.ViolationInvalidJSON}},
+		{"truncated in an escape", prompt.JSONSchema, `{"reply":"Say \"hi\" and \u00`, nil, prompt.Parsed{Text: `Say "hi" and`, Violation: prompt.ViolationInvalidJSON}},
+		{"text format hides a bare object", prompt.Text, `{"answer": 1}`, nil, prompt.Parsed{Violation: prompt.ViolationMissingFields}},
+		{"other field name", prompt.JSONObject, `{"answer":"Via answer."}`, nil, prompt.Parsed{Text: "Via answer.", Violation: prompt.ViolationMissingFields}},
+		{"no text at all", prompt.JSONObject, `{"confidence":1}`, nil, prompt.Parsed{Confidence: f(1), Violation: prompt.ViolationMissingFields}},
+		{"empty", prompt.JSONSchema, ``, nil, prompt.Parsed{Violation: prompt.ViolationNotJSON}},
+		{"marker", prompt.Text, "A teammate will join. [HANDOFF]", nil, prompt.Parsed{Text: "A teammate will join.", Handoff: true}},
+		{"marker alone", prompt.Text, "[HANDOFF]", nil, prompt.Parsed{Handoff: true}},
+		{"text format unwraps a contract object", prompt.Text, `{"reply":"Unwrapped."}`, nil, prompt.Parsed{Text: "Unwrapped."}},
+		{"tool call with text", prompt.Tools, "Connecting you.", []llm.ToolCall{{Name: "handoff_to_human", Arguments: `{"reason":"angry","team":"billing"}`}},
+			prompt.Parsed{Text: "Connecting you.", Handoff: true, HandoffReason: "angry", Team: "billing"}},
+		{"tool call without text", prompt.Tools, "", []llm.ToolCall{{Name: "handoff_to_human", Arguments: `{"reason":"asked"}`}},
+			prompt.Parsed{Handoff: true, HandoffReason: "asked"}},
+		{"tool call with broken arguments", prompt.Tools, "", []llm.ToolCall{{Name: "handoff_to_human", Arguments: `{"reason": "cut`}},
+			prompt.Parsed{Handoff: true, Violation: prompt.ViolationBadToolArgs}},
+		{"unknown tool", prompt.Tools, "Hello.", []llm.ToolCall{{Name: "search", Arguments: `{}`}}, prompt.Parsed{Text: "Hello.", Violation: prompt.ViolationUnknownTool}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := prompt.Parse(tt.format, llm.Response{Content: tt.content, ToolCalls: tt.calls})
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// FuzzParse: whatever the model says, the user never sees a JSON object
+// or the marker, and Parse never panics.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{`{"reply":"x"}`, "```json\n{}\n```", `{"reply":"a`, "plain [HANDOFF]", `{"answer": 1}`, `{"reply": "\ud800"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, format := range []string{prompt.JSONSchema, prompt.Text} {
+			p := prompt.Parse(format, llm.Response{Content: s})
+			if p.Text == strings.TrimSpace(s) && strings.HasPrefix(p.Text, "{") && json.Valid([]byte(p.Text)) {
+				t.Errorf("%s: the raw object is shown: %q", format, p.Text)
+			}
+			if contains(p.Text, prompt.HandoffMarker) {
+				t.Errorf("marker shown: %q", p.Text)
+			}
+		}
+	})
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}

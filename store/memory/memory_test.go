@@ -1,0 +1,163 @@
+package memory_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/store/memory"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+var ctx = context.Background()
+
+func turn(s string) kommbridge.Turn { return kommbridge.Turn{Role: "user", Text: s} }
+
+func TestHistoryTrimAndReset(t *testing.T) {
+	s := memory.New(memory.Options{HistoryTurns: 3})
+	for _, m := range []string{"1", "2", "3", "4"} {
+		s.Append(ctx, "c", turn(m))
+	}
+	got, _ := s.History(ctx, "c")
+	if diff := cmp.Diff([]kommbridge.Turn{turn("2"), turn("3"), turn("4")}, got); diff != "" {
+		t.Errorf("trimmed history (-want +got):\n%s", diff)
+	}
+	s.MarkHandoff(ctx, "c", time.Unix(100, 0))
+	s.Reset(ctx, "c", turn("hello"))
+	got, _ = s.History(ctx, "c")
+	at, _ := s.HandoffAt(ctx, "c")
+	if diff := cmp.Diff([]kommbridge.Turn{turn("hello")}, got); diff != "" || !at.IsZero() {
+		t.Errorf("after reset: history %v, handoff %v", got, at)
+	}
+}
+
+func TestSlidingTTL(t *testing.T) {
+	c := &clock{t: time.Unix(0, 0)}
+	s := memory.New(memory.Options{HistoryTTL: time.Hour, Now: c.now})
+	s.Append(ctx, "a", turn("x"))
+	c.add(50 * time.Minute)
+	if h, _ := s.History(ctx, "a"); len(h) != 1 {
+		t.Fatal("forgotten before its TTL")
+	}
+	c.add(50 * time.Minute) // 100 minutes after the write, 50 after the read
+	if h, _ := s.History(ctx, "a"); len(h) != 1 {
+		t.Fatal("a read did not extend the TTL")
+	}
+	c.add(61 * time.Minute)
+	if h, _ := s.History(ctx, "a"); len(h) != 0 {
+		t.Fatal("kept past its TTL")
+	}
+}
+
+// The cap holds, and the least recently used conversation goes first.
+func TestLRUCap(t *testing.T) {
+	s := memory.New(memory.Options{MaxConversations: 64}) // one per shard
+	for i := 0; i < 1000; i++ {
+		s.Append(ctx, fmt.Sprint("conv-", i), turn("x"))
+	}
+	if n := s.Len(); n > 64 {
+		t.Errorf("%d conversations held, cap 64", n)
+	}
+	if h, _ := s.History(ctx, "conv-999"); len(h) != 1 {
+		t.Error("the most recent conversation was evicted")
+	}
+}
+
+func TestDedupe(t *testing.T) {
+	s := memory.New(memory.Options{})
+	if _, claimed, _ := s.Claim(ctx, "k"); !claimed {
+		t.Fatal("first claim refused")
+	}
+	got := make(chan []byte)
+	go func() {
+		ans, claimed, err := s.Claim(ctx, "k") // waits for the first
+		if claimed || err != nil {
+			t.Errorf("duplicate claimed=%v err=%v", claimed, err)
+		}
+		got <- ans
+	}()
+	s.Finish(ctx, "k", []byte("answer"))
+	if a := <-got; string(a) != "answer" {
+		t.Errorf("waiter got %q", a)
+	}
+	if a, claimed, _ := s.Claim(ctx, "k"); claimed || string(a) != "answer" {
+		t.Errorf("later duplicate: %q claimed=%v", a, claimed)
+	}
+}
+
+func TestDedupeReleaseLetsAWaiterClaim(t *testing.T) {
+	s := memory.New(memory.Options{})
+	s.Claim(ctx, "k")
+	claimed := make(chan bool)
+	go func() {
+		_, c, _ := s.Claim(ctx, "k")
+		claimed <- c
+	}()
+	s.Release(ctx, "k")
+	if !<-claimed {
+		t.Error("after Release the waiter did not get the claim")
+	}
+}
+
+func TestDedupeExpires(t *testing.T) {
+	c := &clock{t: time.Unix(0, 0)}
+	s := memory.New(memory.Options{DedupeTTL: time.Minute, Now: c.now})
+	s.Claim(ctx, "k")
+	s.Finish(ctx, "k", []byte("a"))
+	c.add(2 * time.Minute)
+	if _, claimed, _ := s.Claim(ctx, "k"); !claimed {
+		t.Error("record kept past dedupe_ttl")
+	}
+}
+
+func TestLockSerializes(t *testing.T) {
+	s := memory.New(memory.Options{})
+	unlock, err := s.Lock(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := s.Lock(short, "c"); err == nil {
+		t.Fatal("second lock of one conversation granted while held")
+	}
+	if u, err := s.Lock(ctx, "other"); err != nil {
+		t.Fatal("another conversation blocked")
+	} else {
+		u()
+	}
+	unlock()
+	u, err := s.Lock(ctx, "c")
+	if err != nil {
+		t.Fatal("lock not released")
+	}
+	u()
+}
+
+func BenchmarkAppendHistory(b *testing.B) {
+	s := memory.New(memory.Options{MaxConversations: 100_000})
+	keys := make([]string, 100_000)
+	for i := range keys {
+		keys[i] = fmt.Sprint("bot/", i)
+	}
+	t := turn("where is my order?")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := keys[i%len(keys)]
+		s.Append(ctx, k, t)
+		s.History(ctx, k)
+	}
+}
