@@ -153,4 +153,3 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 		t.Errorf("unknown command: %v %q", err, errOut.String())
 	}
 }
-
