@@ -84,7 +84,15 @@ func newHarness(t *testing.T, bots string, budget string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bridge.New(cfg, bridge.Deps{Store: st, Model: client})
+	deps := bridge.Deps{Store: st, Model: client}
+	if l := cfg.Limits; l.Conversation.Rate > 0 || l.User.Rate > 0 || l.Global.Rate > 0 {
+		deps.Limiter = memory.NewLimiter(memory.LimitOptions{
+			Conversation: memory.Rate{Per: l.Conversation.Rate, Burst: l.Conversation.Burst},
+			User:         memory.Rate{Per: l.User.Rate, Burst: l.User.Burst},
+			Global:       memory.Rate{Per: l.Global.Rate, Burst: l.Global.Burst},
+		})
+	}
+	b, err := bridge.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,7 +151,15 @@ func newApp(cfg *config.Config, log *zap.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := bridge.New(cfg, bridge.Deps{Store: st, Model: model, Log: log.Named("bridge")})
+	deps := bridge.Deps{Store: st, Model: model, Log: log.Named("bridge")}
+	if l := cfg.Limits; l.Conversation.Rate > 0 || l.User.Rate > 0 || l.Global.Rate > 0 {
+		deps.Limiter = memory.NewLimiter(memory.LimitOptions{
+			Conversation: memory.Rate{Per: l.Conversation.Rate, Burst: l.Conversation.Burst},
+			User:         memory.Rate{Per: l.User.Rate, Burst: l.User.Burst},
+			Global:       memory.Rate{Per: l.Global.Rate, Burst: l.Global.Burst},
+		})
+	}
+	b, err := bridge.New(cfg, deps)
 	if err != nil {
 		return nil, err
 	}

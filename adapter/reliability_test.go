@@ -1,0 +1,105 @@
+package adapter_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kommbridge/kommbridge/llm/llmtest"
+)
+
+// A repeated key gets the first answer byte for byte, and the model is
+// called once.
+func TestDuplicateKey(t *testing.T) {
+	h := newHarness(t, "", "")
+	h.model.Enqueue(llmtest.Reply{Content: llmtest.Contract("First answer.", 0.9, "More")}, llmtest.Reply{Content: llmtest.Contract("Second answer.", 0.9)})
+	body := `{"botId":"b","key":"same-key","groupId":1,"message":"hi"}`
+	first, again := h.postRaw(body), h.postRaw(body)
+	if string(first) != string(again) {
+		t.Errorf("first %s\nagain %s", first, again)
+	}
+	if h.model.Calls() != 1 {
+		t.Errorf("model calls %d, want 1", h.model.Calls())
+	}
+}
+
+// Duplicates arriving while the first is being answered wait for it.
+func TestConcurrentDuplicates(t *testing.T) {
+	h := newHarness(t, "", "")
+	arrived := make(chan struct{})
+	release := make(chan struct{})
+	h.model.Default(func(llmtest.Request) llmtest.Reply {
+		close(arrived)
+		<-release
+		return llmtest.Reply{Content: llmtest.Contract("Only once.", 0.9)}
+	})
+	body := `{"botId":"b","key":"dup","groupId":1,"message":"hi"}`
+	answers := make([]string, 4)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); answers[0] = string(h.postRaw(body)) }()
+	<-arrived // the first is with the model
+	for i := 1; i < len(answers); i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); answers[i] = string(h.postRaw(body)) }()
+	}
+	close(release)
+	wg.Wait()
+	for i, a := range answers {
+		if a != `[{"message":"Only once."}]` {
+			t.Errorf("caller %d got %s", i, a)
+		}
+	}
+	if h.model.Calls() != 1 {
+		t.Errorf("model calls %d, want 1", h.model.Calls())
+	}
+}
+
+// Two messages of one conversation at once are answered one after the
+// other: the second request carries the first exchange.
+func TestConversationOrder(t *testing.T) {
+	h := newHarness(t, "", "")
+	firstArrived := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	h.model.Default(func(r llmtest.Request) llmtest.Reply {
+		last := r.Chat.Messages[len(r.Chat.Messages)-1].Content
+		if last == "first" {
+			once.Do(func() { close(firstArrived) })
+			<-release
+		}
+		return llmtest.Reply{Content: llmtest.Contract("re: "+last, 0.9)}
+	})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); h.post(`{"botId":"b","key":"1","groupId":9,"message":"first"}`) }()
+	<-firstArrived
+	go func() { defer wg.Done(); h.post(`{"botId":"b","key":"2","groupId":9,"message":"second"}`) }()
+	close(release)
+	wg.Wait()
+	var got []string
+	for _, m := range h.model.Last(t).Chat.Messages[1:] {
+		got = append(got, m.Content)
+	}
+	if diff := cmp.Diff([]string{"first", "re: first", "second"}, got); diff != "" {
+		t.Errorf("second request (-want +got):\n%s", diff)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	h := newHarness(t, defaultBots+"limits:\n  conversation: {rate: 0.001, burst: 2}\n  message: \"Slow down, please.\"\n", "")
+	for i, want := range []string{"ok", "ok", "Slow down, please."} {
+		got := texts(h.post(`{"botId":"b","groupId":1,"message":"m` + strings.Repeat("!", i) + `"}`))
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("message %d: %v, want %q", i, got, want)
+		}
+	}
+	if h.model.Calls() != 2 {
+		t.Errorf("model calls %d, want 2", h.model.Calls())
+	}
+	if got := texts(h.post(`{"botId":"b","groupId":2,"message":"other conversation"}`)); got[0] != "ok" {
+		t.Errorf("another conversation limited: %v", got)
+	}
+}
