@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/llm"
 	"github.com/kommbridge/kommbridge/store/memory"
+	redisstore "github.com/kommbridge/kommbridge/store/redis"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -128,39 +130,67 @@ func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
 	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(w), level)), nil
 }
 
-// app is everything serve and try wire together from a configuration.
+// Store is what serve needs of a store beyond the bridge's needs.
+type Store interface {
+	bridge.Store
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// app is everything serve wires together from a configuration.
 type app struct {
 	cfg    *config.Config
 	log    *zap.Logger
-	store  *memory.Store
+	store  Store
 	model  *llm.Client
 	bridge *bridge.Bridge
 }
 
 func newApp(cfg *config.Config, log *zap.Logger) (*app, error) {
-	if !strings.HasPrefix(cfg.Store.URL, "memory:") {
-		return nil, fmt.Errorf("store.url %q: this build keeps state in memory only; use memory://", cfg.Store.URL)
+	l := cfg.Limits
+	limited := l.Conversation.Rate > 0 || l.User.Rate > 0 || l.Global.Rate > 0
+	var st Store
+	var limiter bridge.Limiter
+	if strings.HasPrefix(cfg.Store.URL, "redis") {
+		rs, err := redisstore.New(cfg.Store.URL, redisstore.Options{
+			HistoryTurns: cfg.Store.HistoryTurns,
+			HistoryTTL:   cfg.Store.HistoryTTL.D(),
+			DedupeTTL:    cfg.Store.DedupeTTL.D(),
+			Lease:        cfg.Server.ReplyBudget.D() + 10*time.Second,
+		})
+		if err != nil {
+			return nil, err
+		}
+		st = rs
+		if limited {
+			limiter = rs.NewLimiter(
+				redisstore.Rate{Per: l.Conversation.Rate, Burst: l.Conversation.Burst},
+				redisstore.Rate{Per: l.User.Rate, Burst: l.User.Burst},
+				redisstore.Rate{Per: l.Global.Rate, Burst: l.Global.Burst})
+		}
+	} else {
+		st = memory.New(memory.Options{
+			HistoryTurns:     cfg.Store.HistoryTurns,
+			HistoryTTL:       cfg.Store.HistoryTTL.D(),
+			MaxConversations: cfg.Store.MaxConversations,
+			DedupeTTL:        cfg.Store.DedupeTTL.D(),
+		})
+		if limited {
+			limiter = memory.NewLimiter(memory.LimitOptions{
+				Conversation: memory.Rate{Per: l.Conversation.Rate, Burst: l.Conversation.Burst},
+				User:         memory.Rate{Per: l.User.Rate, Burst: l.User.Burst},
+				Global:       memory.Rate{Per: l.Global.Rate, Burst: l.Global.Burst},
+			})
+		}
 	}
-	st := memory.New(memory.Options{
-		HistoryTurns:     cfg.Store.HistoryTurns,
-		HistoryTTL:       cfg.Store.HistoryTTL.D(),
-		MaxConversations: cfg.Store.MaxConversations,
-		DedupeTTL:        cfg.Store.DedupeTTL.D(),
-	})
 	model, err := llm.New(llmConfig(cfg), log.Named("llm"))
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
-	deps := bridge.Deps{Store: st, Model: model, Log: log.Named("bridge")}
-	if l := cfg.Limits; l.Conversation.Rate > 0 || l.User.Rate > 0 || l.Global.Rate > 0 {
-		deps.Limiter = memory.NewLimiter(memory.LimitOptions{
-			Conversation: memory.Rate{Per: l.Conversation.Rate, Burst: l.Conversation.Burst},
-			User:         memory.Rate{Per: l.User.Rate, Burst: l.User.Burst},
-			Global:       memory.Rate{Per: l.Global.Rate, Burst: l.Global.Burst},
-		})
-	}
-	b, err := bridge.New(cfg, deps)
+	b, err := bridge.New(cfg, bridge.Deps{Store: st, Model: model, Limiter: limiter, Log: log.Named("bridge")})
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	return &app{cfg: cfg, log: log, store: st, model: model, bridge: b}, nil
@@ -200,6 +230,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer a.store.Close()
+	if err := a.store.Ping(ctx); err != nil {
+		log.Warn("store not reachable yet; /readyz fails until it is", zap.String("store", redact(cfg.Store.URL)), zap.Error(err))
+	}
 	if cfg.Server.Auth.Value == "" {
 		log.Warn("server.auth.value is empty: anyone who can reach the webhook can use the bot")
 	}
@@ -243,4 +276,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// redact hides a password in a store URL.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return "(unparsable URL)"
 }

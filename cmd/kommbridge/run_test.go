@@ -74,21 +74,7 @@ bots:
 		"OPENAI_BASE_URL": fake.URL(),
 		"KOMMBRIDGE_ADDR": "127.0.0.1:0",
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stdout := &lineWriter{lines: make(chan string, 10)}
-	var stderr bytes.Buffer
-	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, []string{"serve", "--config", path}, getenv, nil, stdout, &stderr) }()
-
-	var addr string
-	select {
-	case line := <-stdout.lines:
-		addr = strings.TrimPrefix(line, "kommbridge listening on ")
-	case err := <-errc:
-		t.Fatalf("run ended early: %v\n%s", err, stderr.String())
-	}
-	base := "http://" + addr
+	base, stop := startRun(t, path, getenv)
 	if resp, err := http.Get(base + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
@@ -108,10 +94,28 @@ bots:
 		t.Errorf("system prompt from file: %q", sys)
 	}
 
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatalf("run: %v\n%s", err, stderr.String())
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
 	}
+}
+
+// startRun runs kommbridge serve until stop is called; it returns the
+// base URL it listens on.
+func startRun(t *testing.T, path string, getenv func(string) string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stdout := &lineWriter{lines: make(chan string, 10)}
+	stderr := &lineWriter{lines: make(chan string, 1000)}
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, []string{"serve", "--config", path}, getenv, nil, stdout, stderr) }()
+	select {
+	case line := <-stdout.lines:
+		return "http://" + strings.TrimPrefix(line, "kommbridge listening on "), func() error { cancel(); return <-errc }
+	case err := <-errc:
+		t.Fatalf("run ended early: %v\n%s", err, stderr.buf.String())
+	}
+	return "", nil
 }
 
 func TestCheck(t *testing.T) {

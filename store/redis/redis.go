@@ -1,0 +1,265 @@
+// Package redis is the store several kommbridge replicas share: history,
+// handed-off marks, dedupe records with in-flight waits across replicas,
+// per-conversation locks with a lease, and rate limits (GCRA in a Lua
+// script), all in Redis. Every write is acknowledged by Redis before the
+// webhook answers, so a replica killed at any point loses nothing it had
+// answered. go-redis reconnects by itself when Redis comes back.
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/kommbridge/kommbridge"
+)
+
+// Options size the store. Zero values take the defaults in brackets.
+type Options struct {
+	HistoryTurns int           // [20]
+	HistoryTTL   time.Duration // [24h]
+	DedupeTTL    time.Duration // [10m]
+	// Lease bounds how long a crashed replica's lock or in-flight claim
+	// holds others back [35s]; it must outlast the reply budget.
+	Lease time.Duration
+	// Prefix starts every key ["kommbridge:"].
+	Prefix string
+}
+
+// Store is the Redis store. It is safe for concurrent use.
+type Store struct {
+	c    *goredis.Client
+	o    Options
+	poll time.Duration
+}
+
+// New connects to url (redis://[:password@]host:port/db or rediss://).
+// It does not wait for Redis to be up; Ping tells.
+func New(url string, o Options) (*Store, error) {
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	opt.DialTimeout = time.Second
+	opt.ReadTimeout = time.Second
+	opt.WriteTimeout = time.Second
+	opt.MaxRetries = 1
+	if o.HistoryTurns == 0 {
+		o.HistoryTurns = 20
+	}
+	if o.HistoryTTL == 0 {
+		o.HistoryTTL = 24 * time.Hour
+	}
+	if o.DedupeTTL == 0 {
+		o.DedupeTTL = 10 * time.Minute
+	}
+	if o.Lease == 0 {
+		o.Lease = 35 * time.Second
+	}
+	if o.Prefix == "" {
+		o.Prefix = "kommbridge:"
+	}
+	return &Store{c: goredis.NewClient(opt), o: o, poll: 10 * time.Millisecond}, nil
+}
+
+func (s *Store) key(kind, id string) string { return s.o.Prefix + kind + ":" + id }
+
+// History returns the conversation's turns, oldest first, and extends its TTL.
+func (s *Store) History(ctx context.Context, conv string) ([]kommbridge.Turn, error) {
+	k := s.key("h", conv)
+	var lr *goredis.StringSliceCmd
+	_, err := s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		lr = p.LRange(ctx, k, 0, -1)
+		p.PExpire(ctx, k, s.o.HistoryTTL)
+		p.PExpire(ctx, s.key("ho", conv), s.o.HistoryTTL)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: history: %w", err)
+	}
+	items := lr.Val()
+	if len(items) == 0 {
+		return nil, nil
+	}
+	out := make([]kommbridge.Turn, 0, len(items))
+	for _, it := range items {
+		var t kommbridge.Turn
+		if json.Unmarshal([]byte(it), &t) == nil {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func encodeTurns(turns []kommbridge.Turn) []any {
+	out := make([]any, len(turns))
+	for i, t := range turns {
+		b, _ := json.Marshal(t)
+		out[i] = b
+	}
+	return out
+}
+
+// Append adds turns, keeping the last HistoryTurns.
+func (s *Store) Append(ctx context.Context, conv string, turns ...kommbridge.Turn) error {
+	if len(turns) == 0 {
+		return nil
+	}
+	k := s.key("h", conv)
+	_, err := s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.RPush(ctx, k, encodeTurns(turns)...)
+		p.LTrim(ctx, k, int64(-s.o.HistoryTurns), -1)
+		p.PExpire(ctx, k, s.o.HistoryTTL)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: append: %w", err)
+	}
+	return nil
+}
+
+// Reset replaces the history with turns and clears the handed-off mark.
+func (s *Store) Reset(ctx context.Context, conv string, turns ...kommbridge.Turn) error {
+	k := s.key("h", conv)
+	_, err := s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Del(ctx, k, s.key("ho", conv))
+		if len(turns) > 0 {
+			p.RPush(ctx, k, encodeTurns(turns)...)
+			p.LTrim(ctx, k, int64(-s.o.HistoryTurns), -1)
+			p.PExpire(ctx, k, s.o.HistoryTTL)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: reset: %w", err)
+	}
+	return nil
+}
+
+// MarkHandoff records when the conversation was handed to people.
+func (s *Store) MarkHandoff(ctx context.Context, conv string, at time.Time) error {
+	if err := s.c.Set(ctx, s.key("ho", conv), at.UnixNano(), s.o.HistoryTTL).Err(); err != nil {
+		return fmt.Errorf("store: mark handoff: %w", err)
+	}
+	return nil
+}
+
+// HandoffAt returns when the conversation was last handed off; zero if never.
+func (s *Store) HandoffAt(ctx context.Context, conv string) (time.Time, error) {
+	v, err := s.c.Get(ctx, s.key("ho", conv)).Int64()
+	if errors.Is(err, goredis.Nil) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("store: handoff mark: %w", err)
+	}
+	return time.Unix(0, v), nil
+}
+
+var unlockScript = goredis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// Lock takes the conversation's lock, shared by every replica, waiting
+// while ctx allows. The lock is a lease: a replica that dies holding it
+// frees it after Options.Lease.
+func (s *Store) Lock(ctx context.Context, conv string) (func(), error) {
+	k, token := s.key("lk", conv), newToken()
+	wait := s.poll
+	for {
+		ok, err := s.c.SetNX(ctx, k, token, s.o.Lease).Result()
+		if err != nil {
+			return nil, fmt.Errorf("store: lock: %w", err)
+		}
+		if ok {
+			return func() {
+				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+				defer cancel()
+				unlockScript.Run(uctx, s.c, []string{k}, token)
+			}, nil
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+		wait = min(wait*2, 100*time.Millisecond)
+	}
+}
+
+const pending = "\x00pending:"
+
+// Claim asks for the right to answer key, across replicas: the stored
+// answer if there is one (waiting for one in flight anywhere), or claimed
+// true, after which the caller must Finish or Release.
+func (s *Store) Claim(ctx context.Context, key string) ([]byte, bool, error) {
+	k := s.key("d", key)
+	wait := s.poll
+	for {
+		ok, err := s.c.SetNX(ctx, k, pending+newToken(), s.o.Lease).Result()
+		if err != nil {
+			return nil, false, fmt.Errorf("store: claim: %w", err)
+		}
+		if ok {
+			return nil, true, nil
+		}
+		v, err := s.c.Get(ctx, k).Bytes()
+		switch {
+		case errors.Is(err, goredis.Nil):
+			continue // released or expired just now: claim again
+		case err != nil:
+			return nil, false, fmt.Errorf("store: claim: %w", err)
+		case len(v) < len(pending) || string(v[:len(pending)]) != pending:
+			return v, false, nil
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return nil, false, err
+		}
+		wait = min(wait*2, 50*time.Millisecond)
+	}
+}
+
+// Finish stores the answer to a claimed key for DedupeTTL.
+func (s *Store) Finish(ctx context.Context, key string, answer []byte) error {
+	if err := s.c.Set(ctx, s.key("d", key), answer, s.o.DedupeTTL).Err(); err != nil {
+		return fmt.Errorf("store: finish: %w", err)
+	}
+	return nil
+}
+
+var releaseScript = goredis.NewScript(`local v = redis.call("GET", KEYS[1]) if v and string.sub(v, 1, string.len(ARGV[1])) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// Release gives up a claim without an answer; a waiter may claim it next.
+func (s *Store) Release(ctx context.Context, key string) {
+	releaseScript.Run(ctx, s.c, []string{s.key("d", key)}, pending)
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() error { return s.c.Close() }
+
+func newToken() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,85 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/store/redis"
+	"github.com/kommbridge/kommbridge/store/redis/redistest"
+	"github.com/kommbridge/kommbridge/store/storetest"
+)
+
+var prefixes atomic.Int64
+
+func newStore(t *testing.T, r *redistest.Server) *redis.Store {
+	s, err := redis.New(r.URL, redis.Options{HistoryTurns: 3, Prefix: fmt.Sprintf("test%d:", prefixes.Add(1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestContract(t *testing.T) {
+	r := redistest.Start(t)
+	storetest.Run(t, func(t *testing.T) storetest.Store { return newStore(t, r) })
+}
+
+func TestLimits(t *testing.T) {
+	r := redistest.Start(t)
+	s := newStore(t, r)
+	l := s.NewLimiter(redis.Rate{Per: 0.001, Burst: 2}, redis.Rate{Per: 0.001, Burst: 3}, redis.Rate{})
+	ctx := context.Background()
+	allow := func(conv, user string) bool {
+		ok, err := l.Allow(ctx, conv, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !allow("c1", "u1") || !allow("c1", "u1") || allow("c1", "u1") {
+		t.Error("conversation burst of 2 not enforced")
+	}
+	if !allow("c2", "u1") || allow("c3", "u1") {
+		t.Error("user burst of 3 not enforced, or a refused event used up the user's bucket")
+	}
+	// A second replica sees the same buckets.
+	other := s.NewLimiter(redis.Rate{Per: 0.001, Burst: 2}, redis.Rate{Per: 0.001, Burst: 3}, redis.Rate{})
+	if ok, _ := other.Allow(ctx, "c1", "u9"); ok {
+		t.Error("another replica's limiter does not share the conversation's bucket")
+	}
+}
+
+// Redis killed and started again: errors while down, then it works again
+// without a new client.
+func TestReconnects(t *testing.T) {
+	r := redistest.Start(t)
+	if r.External {
+		t.Skip("REDIS_URL names an external server; not killing it")
+	}
+	s := newStore(t, r)
+	ctx := context.Background()
+	if err := s.Append(ctx, "c", turnOf("before")); err != nil {
+		t.Fatal(err)
+	}
+	r.Kill()
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("ping succeeded with Redis down")
+	}
+	if _, err := s.History(ctx, "c"); err == nil {
+		t.Fatal("history read with Redis down")
+	}
+	r.Start(t)
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("no reconnect: %v", err)
+	}
+	h, err := s.History(ctx, "c")
+	if err != nil || len(h) != 1 || h[0].Text != "before" {
+		t.Errorf("after restart: %v %v (acknowledged history lost)", h, err)
+	}
+}
+
+func turnOf(s string) kommbridge.Turn { return kommbridge.Turn{Role: "user", Text: s} }

@@ -1,0 +1,136 @@
+// Package storetest is the contract every kommbridge store passes: the
+// same tests run against store/memory and store/redis.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kommbridge/kommbridge"
+)
+
+// Store is the method set under test (bridge.Store plus Ping).
+type Store interface {
+	History(ctx context.Context, conv string) ([]kommbridge.Turn, error)
+	Append(ctx context.Context, conv string, turns ...kommbridge.Turn) error
+	Reset(ctx context.Context, conv string, turns ...kommbridge.Turn) error
+	MarkHandoff(ctx context.Context, conv string, at time.Time) error
+	HandoffAt(ctx context.Context, conv string) (time.Time, error)
+	Lock(ctx context.Context, conv string) (func(), error)
+	Claim(ctx context.Context, key string) ([]byte, bool, error)
+	Finish(ctx context.Context, key string, answer []byte) error
+	Release(ctx context.Context, key string)
+	Ping(ctx context.Context) error
+}
+
+// Run runs the contract against stores from newStore, which must return
+// an empty store keeping 3 turns per conversation.
+func Run(t *testing.T, newStore func(t *testing.T) Store) {
+	ctx := context.Background()
+	turn := func(s string) kommbridge.Turn { return kommbridge.Turn{Role: "user", Text: s} }
+
+	t.Run("history in order, trimmed", func(t *testing.T) {
+		s := newStore(t)
+		for _, m := range []string{"1", "2", "3", "4"} {
+			if err := s.Append(ctx, "c", turn(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.History(ctx, "c")
+		if err != nil || fmt.Sprint(got) != fmt.Sprint([]kommbridge.Turn{turn("2"), turn("3"), turn("4")}) {
+			t.Errorf("history %v, %v", got, err)
+		}
+		if other, _ := s.History(ctx, "other"); len(other) != 0 {
+			t.Errorf("another conversation has %v", other)
+		}
+	})
+	t.Run("reset clears history and handoff", func(t *testing.T) {
+		s := newStore(t)
+		s.Append(ctx, "c", turn("old"))
+		at := time.Unix(1700000000, 0)
+		if err := s.MarkHandoff(ctx, "c", at); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.HandoffAt(ctx, "c"); !got.Equal(at) {
+			t.Errorf("handoff at %v, want %v", got, at)
+		}
+		s.Reset(ctx, "c", turn("hello"))
+		got, _ := s.History(ctx, "c")
+		when, _ := s.HandoffAt(ctx, "c")
+		if fmt.Sprint(got) != fmt.Sprint([]kommbridge.Turn{turn("hello")}) || !when.IsZero() {
+			t.Errorf("after reset: %v, handoff %v", got, when)
+		}
+	})
+	t.Run("lock serializes one conversation only", func(t *testing.T) {
+		s := newStore(t)
+		unlock, err := s.Lock(ctx, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		if _, err := s.Lock(short, "c"); err == nil {
+			t.Fatal("lock granted twice")
+		}
+		u2, err := s.Lock(ctx, "d")
+		if err != nil {
+			t.Fatal("another conversation blocked")
+		}
+		u2()
+		unlock()
+		u3, err := s.Lock(ctx, "c")
+		if err != nil {
+			t.Fatal("not released")
+		}
+		u3()
+	})
+	t.Run("dedupe: one claim, waiters get the answer", func(t *testing.T) {
+		s := newStore(t)
+		if _, claimed, err := s.Claim(ctx, "k"); !claimed || err != nil {
+			t.Fatalf("first claim: %v %v", claimed, err)
+		}
+		var wg sync.WaitGroup
+		answers := make([]string, 3)
+		for i := range answers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a, claimed, err := s.Claim(ctx, "k")
+				if claimed || err != nil {
+					t.Errorf("waiter %d: claimed=%v err=%v", i, claimed, err)
+				}
+				answers[i] = string(a)
+			}()
+		}
+		if err := s.Finish(ctx, "k", []byte(`[{"message":"x"}]`)); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		for i, a := range answers {
+			if a != `[{"message":"x"}]` {
+				t.Errorf("waiter %d got %q", i, a)
+			}
+		}
+	})
+	t.Run("dedupe: release hands the claim on", func(t *testing.T) {
+		s := newStore(t)
+		s.Claim(ctx, "k")
+		done := make(chan bool)
+		go func() {
+			_, claimed, _ := s.Claim(ctx, "k")
+			done <- claimed
+		}()
+		s.Release(ctx, "k")
+		if !<-done {
+			t.Error("waiter did not get the claim")
+		}
+	})
+	t.Run("ping", func(t *testing.T) {
+		if err := newStore(t).Ping(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+}
