@@ -47,7 +47,7 @@ llm:
   base_url: %URL%
   api_key: test-key
   max_retries: 1
-`
+%LLM%`
 
 const defaultBots = `
 bots:
@@ -63,6 +63,13 @@ bots:
 
 func newHarness(t *testing.T, bots string, budget string) *harness {
 	t.Helper()
+	return newHarnessLLM(t, bots, budget, "")
+}
+
+// newHarnessLLM is newHarness with more lines for the llm section
+// (fallbacks, breaker, max_concurrency), each indented by two spaces.
+func newHarnessLLM(t *testing.T, bots, budget, llmExtra string) *harness {
+	t.Helper()
 	if bots == "" {
 		bots = defaultBots
 	}
@@ -71,15 +78,22 @@ func newHarness(t *testing.T, bots string, budget string) *harness {
 	}
 	model := llmtest.New(t)
 	model.RequireKey("test-key")
-	yml := strings.NewReplacer("%URL%", model.URL(), "%BUDGET%", budget).Replace(baseConfig) + bots
+	yml := strings.NewReplacer("%URL%", model.URL(), "%BUDGET%", budget, "%LLM%", llmExtra).Replace(baseConfig) + bots
 	cfg, err := config.Parse([]byte(yml), "test.yaml", func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	st := memory.New(memory.Options{})
+	endpoints := []llm.Endpoint{llm.Endpoint(cfg.LLM.Endpoint)}
+	for _, f := range cfg.LLM.Fallbacks {
+		endpoints = append(endpoints, llm.Endpoint(f))
+	}
 	client, err := llm.New(llm.Config{
-		Endpoints:  []llm.Endpoint{llm.Endpoint(cfg.LLM.Endpoint)},
-		MaxRetries: cfg.LLM.MaxRetries,
+		Endpoints:       endpoints,
+		MaxRetries:      cfg.LLM.MaxRetries,
+		MaxConcurrency:  cfg.LLM.MaxConcurrency,
+		BreakerFailures: cfg.LLM.Breaker.Failures,
+		BreakerCooldown: cfg.LLM.Breaker.Cooldown.D(),
 	}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,12 @@
 package adapter_test
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -101,5 +104,64 @@ func TestRateLimit(t *testing.T) {
 	}
 	if got := texts(h.post(`{"botId":"b","groupId":2,"message":"other conversation"}`)); got[0] != "ok" {
 		t.Errorf("another conversation limited: %v", got)
+	}
+}
+
+const errorPolicy = `[{"message":"Sorry, I'm having trouble answering right now."},{"message":"Let me connect you with a teammate.","metadata":{"KM_ASSIGN_TO":""}}]`
+
+// A 429 asking to come back after the budget is not waited for: the user
+// gets the error policy at once and the model is not called again.
+func TestRateLimitedByProviderBeyondBudget(t *testing.T) {
+	h := newHarness(t, "", "3s")
+	h.model.Enqueue(llmtest.Reply{Status: 429, RetryAfter: "120"})
+	client := &http.Client{Timeout: 2 * time.Second} // under the budget: waiting out Retry-After would trip it
+	req, _ := http.NewRequest("POST", h.url+"/webhook", strings.NewReader(msg("hi")))
+	req.Header.Set("X-Kommbridge-Token", token)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("no answer before the client gave up: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != errorPolicy {
+		t.Errorf("got %s", b)
+	}
+	if h.model.Calls() != 1 {
+		t.Errorf("model calls %d, want 1", h.model.Calls())
+	}
+}
+
+func TestDeadPrimaryLiveFallback(t *testing.T) {
+	fallback := llmtest.New(t)
+	fallback.Enqueue(llmtest.Reply{Content: llmtest.Contract("Answered by the fallback.", 0.9)})
+	h := newHarnessLLM(t, "", "", "  fallbacks:\n    - {base_url: \""+fallback.URL()+"\", model: backup-model}\n")
+	h.model.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Status: 503} })
+	if got := texts(h.post(msg("hi"))); len(got) != 1 || got[0] != "Answered by the fallback." {
+		t.Errorf("got %v", got)
+	}
+	if h.model.Calls() != 2 || fallback.Last(t).Chat.Model != "backup-model" {
+		t.Errorf("primary calls %d (want 2), fallback model %q", h.model.Calls(), fallback.Last(t).Chat.Model)
+	}
+}
+
+// With every model slot taken, a webhook waits only while its budget
+// allows, then gets the error policy (llm.TestConcurrencyBound shows the
+// waiting call never reaches the model).
+func TestModelSlotsFull(t *testing.T) {
+	h := newHarnessLLM(t, "", "1s", "  max_concurrency: 1\n")
+	arrived := make(chan struct{})
+	var once sync.Once
+	h.model.Default(func(llmtest.Request) llmtest.Reply {
+		once.Do(func() { close(arrived) })
+		return llmtest.Reply{Hang: true}
+	})
+	done := make(chan string)
+	go func() { done <- string(h.postRaw(`{"botId":"b","groupId":1,"message":"first"}`)) }()
+	<-arrived
+	if got := string(h.postRaw(`{"botId":"b","groupId":2,"message":"second"}`)); got != errorPolicy {
+		t.Errorf("second: %s", got)
+	}
+	if got := <-done; got != errorPolicy {
+		t.Errorf("first: %s", got)
 	}
 }

@@ -42,6 +42,8 @@ type Config struct {
 	HTTPClient *http.Client
 	// Observer, when set, is told of every attempt.
 	Observer Observer
+	// Now is the breaker's clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Observer hears of each attempt; implementations must be fast and safe
@@ -83,7 +85,10 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 			ForceAttemptHTTP2:   true,
 		}}
 	}
-	c := &Client{maxRetries: cfg.MaxRetries, observer: cfg.Observer, log: log, now: time.Now}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Client{maxRetries: cfg.MaxRetries, observer: cfg.Observer, log: log, now: cfg.Now}
 	if cfg.MaxConcurrency > 0 {
 		c.sem = make(chan struct{}, cfg.MaxConcurrency)
 	}

@@ -208,3 +208,45 @@ func TestConcurrencyBound(t *testing.T) {
 	cancelFirst()
 	<-done
 }
+
+// The breaker opens after repeated failures, skips the endpoint while
+// open, probes it again after the cool-down, and closes on a success.
+func TestBreakerOpensAndCloses(t *testing.T) {
+	primary, fallback := llmtest.New(t), llmtest.New(t)
+	primary.Enqueue(llmtest.Reply{Status: 500}, llmtest.Reply{Status: 500}, llmtest.Reply{Content: "primary is back"})
+	fallback.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Content: "fallback"} })
+	now := time.Unix(1000, 0)
+	c, err := llm.New(llm.Config{
+		Endpoints: []llm.Endpoint{
+			{BaseURL: primary.URL(), APIType: "openai", Model: "m"},
+			{BaseURL: fallback.URL(), APIType: "openai", Model: "m"},
+		},
+		BreakerFailures: 2, BreakerCooldown: time.Minute,
+		Now: func() time.Time { return now },
+	}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := func() string {
+		resp, err := c.Complete(within(t, 5*time.Second), hello)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Content
+	}
+	answer() // primary fails once, fallback answers
+	answer() // primary fails twice: open
+	if !c.Open(0) {
+		t.Fatal("breaker not open after 2 failures")
+	}
+	if got := answer(); got != "fallback" || primary.Calls() != 2 {
+		t.Errorf("while open: %q, primary calls %d (want it skipped)", got, primary.Calls())
+	}
+	now = now.Add(61 * time.Second)
+	if got := answer(); got != "primary is back" {
+		t.Errorf("after the cool-down: %q, want the primary probed again", got)
+	}
+	if c.Open(0) {
+		t.Error("breaker still open after a success")
+	}
+}

@@ -103,57 +103,29 @@ bots:
 // base URL it listens on.
 func startRun(t *testing.T, path string, getenv func(string) string) (string, func() error) {
 	t.Helper()
+	p := startProcess(t, path, getenv)
+	return p.base, func() error { p.cancel(); return <-p.errc }
+}
+
+type process struct {
+	base   string
+	cancel context.CancelFunc
+	errc   chan error
+	stderr *lineWriter
+}
+
+func startProcess(t *testing.T, path string, getenv func(string) string) *process {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	stdout := &lineWriter{lines: make(chan string, 10)}
-	stderr := &lineWriter{lines: make(chan string, 1000)}
-	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, []string{"serve", "--config", path}, getenv, nil, stdout, stderr) }()
+	p := &process{cancel: cancel, errc: make(chan error, 1), stderr: &lineWriter{lines: make(chan string, 1000)}}
+	go func() { p.errc <- run(ctx, []string{"serve", "--config", path}, getenv, nil, stdout, p.stderr) }()
 	select {
 	case line := <-stdout.lines:
-		return "http://" + strings.TrimPrefix(line, "kommbridge listening on "), func() error { cancel(); return <-errc }
-	case err := <-errc:
-		t.Fatalf("run ended early: %v\n%s", err, stderr.buf.String())
+		p.base = "http://" + strings.TrimPrefix(line, "kommbridge listening on ")
+	case err := <-p.errc:
+		t.Fatalf("run ended early: %v\n%s", err, p.stderr.buf.String())
 	}
-	return "", nil
-}
-
-func TestCheck(t *testing.T) {
-	good := writeConfig(t, "llm: {model: gpt-4o-mini}\n")
-	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"check", "--config", good}, env(nil), nil, &out, &errOut); err != nil {
-		t.Fatalf("check of a good config: %v %s", err, errOut.String())
-	}
-	if !strings.HasPrefix(out.String(), "ok ") {
-		t.Errorf("stdout %q", out.String())
-	}
-
-	bad := writeConfig(t, "server:\n  reply_budget: 45s\n  colour: blue\nbots:\n  - id: a\n    reply_format: xml\n    welcome: {text: \"Hi {{.Name\"}\n")
-	out.Reset()
-	errOut.Reset()
-	if err := run(context.Background(), []string{"check", "--config", bad}, env(nil), nil, &out, &errOut); err == nil {
-		t.Fatal("check of a bad config succeeded")
-	}
-	for _, want := range []string{
-		"has 4 problem(s)",
-		`:3: unknown key "colour" in server`,
-		"server.reply_budget: must be under 30s",
-		`bots[0] (id "a").reply_format: must be json_schema, json_object, tools or text; got "xml"`,
-		`bots[0] (id "a").welcome.text: template: welcome.text:1: unclosed action`,
-	} {
-		if !strings.Contains(errOut.String(), want) {
-			t.Errorf("check output lacks %q:\n%s", want, errOut.String())
-		}
-	}
-}
-
-func TestVersionAndUnknownCommand(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"version"}, env(nil), nil, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "kommbridge ") {
-		t.Errorf("version: %q %v", out.String(), err)
-	}
-	var errOut bytes.Buffer
-	if err := run(context.Background(), []string{"frobnicate"}, env(nil), nil, io.Discard, &errOut); err == nil || !strings.Contains(errOut.String(), `unknown command "frobnicate"`) {
-		t.Errorf("unknown command: %v %q", err, errOut.String())
-	}
+	return p
 }
