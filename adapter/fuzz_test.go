@@ -38,3 +38,28 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAttachments: any attachments array decodes to attachments with a
+// URL, or a location, or nothing.
+func FuzzAttachments(f *testing.F) {
+	for _, s := range []string{
+		`[{"type":"image/png","payload":{"name":"a.png","url":"https://x/a.png","size":"12"}}]`,
+		`[{"type":"location","payload":{"lat":"12.97","lon":77.59}}]`,
+		`[{"type":"location","payload":{"lat":"north"}}, 5, null, "x"]`,
+		`{"not":"a list"}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, list string) {
+		body := `{"botId":"b","groupId":1,"metadata":{"KM_CHAT_CONTEXT":{"attachments":` + list + `}}}`
+		ev, err := adapter.DecodeEvent([]byte(body), time.Unix(0, 0))
+		if err != nil {
+			return // the list broke the JSON around it: a 400, tested elsewhere
+		}
+		for _, a := range ev.Attachments {
+			if a.Type != "location" && a.URL == "" {
+				t.Fatalf("attachment without a URL: %+v", a)
+			}
+		}
+	})
+}

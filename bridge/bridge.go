@@ -16,6 +16,7 @@ import (
 	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/llm"
+	"github.com/kommbridge/kommbridge/media"
 )
 
 // Store is what the bridge keeps between events. store/memory and
@@ -53,7 +54,10 @@ type Deps struct {
 	Store   Store
 	Model   Model
 	Limiter Limiter
-	Log     *zap.Logger
+	// Media reads attachments; nil reads none (images pass by URL,
+	// other files are named only).
+	Media Media
+	Log   *zap.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -65,6 +69,7 @@ type Bridge struct {
 	store   Store
 	model   Model
 	limiter Limiter
+	media   Media
 	log     *zap.Logger
 	now     func() time.Time
 }
@@ -80,7 +85,10 @@ func New(cfg *config.Config, d Deps) (*Bridge, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, log: d.Log, now: d.Now}
+	if d.Media == nil {
+		d.Media = media.New(media.Options{})
+	}
+	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, media: d.Media, log: d.Log, now: d.Now}
 	if err := b.Reload(cfg); err != nil {
 		return nil, err
 	}

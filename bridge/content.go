@@ -2,43 +2,44 @@ package bridge
 
 import (
 	"context"
-	"fmt"
-	"strconv"
-	"strings"
+	"sync"
+
+	"go.uber.org/zap"
 
 	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/llm"
+	"github.com/kommbridge/kommbridge/media"
+	"github.com/kommbridge/kommbridge/prompt"
 )
 
-// userContent is the user's message for the model, and the short text
-// stand-in kept in history (never the bytes or an expiring URL).
-func (b *Bridge) userContent(_ context.Context, p *profile, ev *kommbridge.Event) ([]llm.Part, string) {
-	text := strings.TrimSpace(ev.Text)
-	if len(ev.Attachments) == 0 {
-		return []llm.Part{{Text: text}}, text
-	}
-	var parts []llm.Part
-	var standIn []string
-	if text != "" {
-		parts = append(parts, llm.Part{Text: text})
-		standIn = append(standIn, text)
-	}
-	vision := p.Vision == nil || *p.Vision
-	for _, a := range ev.Attachments {
-		switch {
-		case a.Type == "location":
-			line := fmt.Sprintf("The user shared a location: latitude %s, longitude %s.", coord(a.Lat), coord(a.Lon))
-			parts = append(parts, llm.Part{Text: line})
-			standIn = append(standIn, fmt.Sprintf("[location: %s, %s]", coord(a.Lat), coord(a.Lon)))
-		case strings.HasPrefix(a.Type, "image/") && vision && a.URL != "":
-			parts = append(parts, llm.Part{ImageURL: a.URL})
-			standIn = append(standIn, "[image: "+a.Name+"]")
-		default:
-			parts = append(parts, llm.Part{Text: fmt.Sprintf("The user sent a file named %q (%s) that you cannot open.", a.Name, a.Type)})
-			standIn = append(standIn, fmt.Sprintf("[file: %s]", a.Name))
-		}
-	}
-	return parts, strings.Join(standIn, "\n")
+// Media reads attachments; *media.Reader implements it.
+type Media interface {
+	Read(ctx context.Context, a kommbridge.Attachment, vision bool) media.Item
 }
 
-func coord(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+// userContent is the user's message for the model and its stand-in for
+// history. Attachments are read at once (their URLs expire), in parallel,
+// inside the reply budget.
+func (b *Bridge) userContent(ctx context.Context, p *profile, ev *kommbridge.Event) ([]llm.Part, string) {
+	if len(ev.Attachments) == 0 {
+		return prompt.UserContent(ev.Text, nil, "")
+	}
+	vision := p.Vision == nil || *p.Vision
+	items := make([]media.Item, len(ev.Attachments))
+	var wg sync.WaitGroup
+	for i, a := range ev.Attachments {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			items[i] = b.media.Read(ctx, a, vision)
+		}()
+	}
+	wg.Wait()
+	for _, it := range items {
+		if it.Err != nil {
+			b.log.Warn("attachment not read", zap.String("bot", ev.BotID), zap.String("conversation", ev.ConversationID),
+				zap.String("type", it.Type), zap.Error(it.Err))
+		}
+	}
+	return prompt.UserContent(ev.Text, items, p.ImageDetail)
+}

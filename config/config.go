@@ -19,6 +19,7 @@ type Config struct {
 	Log         Log         `yaml:"log"`
 	Bots        []Bot       `yaml:"bots"`
 	Kommunicate Kommunicate `yaml:"kommunicate"`
+	Media       Media       `yaml:"media"`
 
 	// Path is the file the configuration was read from; empty when it was
 	// built in code.
@@ -111,6 +112,17 @@ type Kommunicate struct {
 	APIKey  string `yaml:"api_key"`
 }
 
+// Media says how attachments are read.
+type Media struct {
+	MaxBytes           int64    `yaml:"max_bytes"`
+	AllowedHosts       []string `yaml:"allowed_hosts"`
+	InlineImages       bool     `yaml:"inline_images"`
+	MaxDocumentChars   int      `yaml:"max_document_chars"`
+	TranscribeAudio    bool     `yaml:"transcribe_audio"`
+	TranscriptionModel string   `yaml:"transcription_model"`
+	FetchTimeout       Duration `yaml:"fetch_timeout"`
+}
+
 // Bot is one bot profile, picked by the webhook's botId; ID "*" is the
 // default profile.
 type Bot struct {
@@ -127,6 +139,8 @@ type Bot struct {
 	LinkButtons      bool             `yaml:"link_buttons"`
 	// Vision says the model can see images; unset means it can.
 	Vision *bool `yaml:"vision"`
+	// ImageDetail is the vision detail level: auto, low or high; "" = auto.
+	ImageDetail string `yaml:"image_detail"`
 
 	// Compiled templates, filled in by Load.
 	SystemTemplate  *prompt.Template `yaml:"-"`

@@ -49,6 +49,12 @@ func Default() Config {
 			Message: "You're sending messages faster than I can read them. Give me a moment.",
 		},
 		Log: Log{Level: "info", Format: "json"},
+		Media: Media{
+			MaxBytes:           10 << 20,
+			MaxDocumentChars:   20000,
+			TranscriptionModel: "whisper-1",
+			FetchTimeout:       Duration(10 * time.Second),
+		},
 		Kommunicate: Kommunicate{
 			APIBase: "https://services.kommunicate.io",
 		},
@@ -274,7 +280,7 @@ var sections = map[string]string{
 	"LLM": "llm", "Endpoint": "llm or llm.fallbacks[]", "Breaker": "llm.breaker",
 	"Store": "store", "Limits": "limits", "Rate": "limits", "Log": "log",
 	"Kommunicate": "kommunicate", "Bot": "bots[]", "Welcome": "bots[].welcome",
-	"SuggestedReplies": "bots[].suggested_replies", "Handoff": "bots[].handoff",
+	"SuggestedReplies": "bots[].suggested_replies", "Handoff": "bots[].handoff", "Media": "media",
 }
 
 // decodeError turns yaml's type errors into one problem each, naming the

@@ -86,6 +86,21 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if c.Media.MaxBytes <= 0 {
+		bad("media.max_bytes", "must be positive; got %d", c.Media.MaxBytes)
+	}
+	if c.Media.MaxDocumentChars <= 0 {
+		bad("media.max_document_chars", "must be positive; got %d", c.Media.MaxDocumentChars)
+	}
+	if c.Media.FetchTimeout <= 0 {
+		bad("media.fetch_timeout", "must be positive")
+	}
+	for i, h := range c.Media.AllowedHosts {
+		if h == "" || strings.Contains(h, "/") {
+			bad(fmt.Sprintf("media.allowed_hosts[%d]", i), "must be a host name or IP, optionally with :port; got %q", h)
+		}
+	}
+
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -114,6 +129,11 @@ func (c *Config) Validate() error {
 		}
 		if b.Temperature != nil && (*b.Temperature < 0 || *b.Temperature > 2) {
 			bad(w+".temperature", "must be between 0 and 2; got %g", *b.Temperature)
+		}
+		switch b.ImageDetail {
+		case "", "auto", "low", "high":
+		default:
+			bad(w+".image_detail", "must be auto, low or high; got %q", b.ImageDetail)
 		}
 		if b.MaxTokens < 0 {
 			bad(w+".max_tokens", "must not be negative; got %d", b.MaxTokens)

@@ -20,6 +20,7 @@ import (
 	"github.com/kommbridge/kommbridge/bridge"
 	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/llm"
+	"github.com/kommbridge/kommbridge/media"
 	"github.com/kommbridge/kommbridge/store/memory"
 	redisstore "github.com/kommbridge/kommbridge/store/redis"
 )
@@ -188,12 +189,30 @@ func newApp(cfg *config.Config, log *zap.Logger) (*app, error) {
 		st.Close()
 		return nil, err
 	}
-	b, err := bridge.New(cfg, bridge.Deps{Store: st, Model: model, Limiter: limiter, Log: log.Named("bridge")})
+	b, err := bridge.New(cfg, bridge.Deps{Store: st, Model: model, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge")})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	return &app{cfg: cfg, log: log, store: st, model: model, bridge: b}, nil
+}
+
+func newMedia(cfg *config.Config, model *llm.Client) *media.Reader {
+	m := cfg.Media
+	o := media.Options{
+		Fetch: media.FetchOptions{
+			MaxBytes:     m.MaxBytes,
+			AllowedHosts: m.AllowedHosts,
+			Timeout:      m.FetchTimeout.D(),
+		},
+		InlineImages:       m.InlineImages,
+		MaxDocumentChars:   m.MaxDocumentChars,
+		TranscriptionModel: m.TranscriptionModel,
+	}
+	if m.TranscribeAudio {
+		o.Transcriber = model
+	}
+	return media.New(o)
 }
 
 func llmConfig(cfg *config.Config) llm.Config {

@@ -1,0 +1,194 @@
+// Package media reads what users attach: it fetches files safely (https,
+// public addresses checked at dial time, redirects re-checked, a byte
+// limit enforced while reading, the type sniffed rather than trusted),
+// extracts document text (PDF, text, Markdown, CSV, JSON, HTML), inlines
+// images as data URLs when asked, and transcribes voice notes. prompt
+// decides the words the model sees; media only says what was found.
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// ErrRefused is a URL kommbridge will not fetch; the error says why.
+var ErrRefused = errors.New("refused")
+
+// Fetcher is the one HTTP client attachments are fetched with.
+type Fetcher struct {
+	client   *http.Client
+	allowed  map[string]bool
+	maxBytes int64
+	timeout  time.Duration
+}
+
+// FetchOptions configure a Fetcher.
+type FetchOptions struct {
+	// MaxBytes is enforced while reading [10 MiB].
+	MaxBytes int64
+	// AllowedHosts may be fetched over plain http and may resolve to
+	// loopback, private or link-local addresses. Every other host must be
+	// https and public. Entries are host names or IPs, with or without a port.
+	AllowedHosts []string
+	// Timeout bounds one fetch inside the caller's deadline [10s].
+	Timeout time.Duration
+	// Transport, when set, replaces the default (for a proxy).
+	Resolver *net.Resolver
+}
+
+// NewFetcher returns a Fetcher for o.
+func NewFetcher(o FetchOptions) *Fetcher {
+	if o.MaxBytes == 0 {
+		o.MaxBytes = 10 << 20
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
+	}
+	f := &Fetcher{allowed: map[string]bool{}, maxBytes: o.MaxBytes, timeout: o.Timeout}
+	for _, h := range o.AllowedHosts {
+		f.allowed[strings.ToLower(h)] = true
+	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	transport := &http.Transport{
+		Proxy:                 nil, // a proxy would hide the address being checked
+		DialContext:           f.dialer(dialer, o.Resolver),
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       30 * time.Second,
+	}
+	f.client = &http.Client{
+		Transport: transport,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > 3 {
+				return fmt.Errorf("%w: more than 3 redirects", ErrRefused)
+			}
+			return f.checkURL(req.URL)
+		},
+	}
+	return f
+}
+
+func (f *Fetcher) isAllowed(hostport string) bool {
+	h := strings.ToLower(hostport)
+	if f.allowed[h] {
+		return true
+	}
+	host, _, err := net.SplitHostPort(h)
+	return err == nil && f.allowed[host]
+}
+
+// checkURL applies the scheme rule: https, or http for an allowed host.
+func (f *Fetcher) checkURL(u *url.URL) error {
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && f.isAllowed(u.Host):
+		return nil
+	}
+	return fmt.Errorf("%w: %s URL of a host not in media.allowed_hosts", ErrRefused, u.Scheme)
+}
+
+// dialer resolves the host itself and dials only an address it checked,
+// so a DNS answer cannot swap in a private address after the check.
+func (f *Fetcher) dialer(d *net.Dialer, r *net.Resolver) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if f.isAllowed(addr) {
+			return d.DialContext(ctx, network, addr)
+		}
+		ips, err := r.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, err
+		}
+		for _, ip := range ips {
+			if why := private(ip); why != "" {
+				return nil, fmt.Errorf("%w: %s resolves to %s, a %s address", ErrRefused, host, ip, why)
+			}
+		}
+		if len(ips) == 0 {
+			return nil, fmt.Errorf("no address for %s", host)
+		}
+		return d.DialContext(ctx, network, net.JoinHostPort(ips[0].String(), port))
+	}
+}
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// private names the kind of non-public address ip is, or "".
+func private(ip netip.Addr) string {
+	ip = ip.Unmap()
+	switch {
+	case ip.IsLoopback():
+		return "loopback"
+	case ip.IsPrivate(), cgnat.Contains(ip):
+		return "private"
+	case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast():
+		return "link-local (cloud metadata)"
+	case ip.IsMulticast(), ip.IsInterfaceLocalMulticast():
+		return "multicast"
+	case ip.IsUnspecified():
+		return "unspecified"
+	}
+	return ""
+}
+
+// Fetched is a downloaded file with its sniffed content type.
+type Fetched struct {
+	Data []byte
+	Type string // sniffed, without parameters
+}
+
+// Fetch downloads url, at most MaxBytes, inside ctx's deadline.
+func (f *Fetcher) Fetch(ctx context.Context, raw string) (Fetched, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return Fetched{}, fmt.Errorf("%w: not a URL", ErrRefused)
+	}
+	if err := f.checkURL(u); err != nil {
+		return Fetched{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return Fetched{}, err
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return Fetched{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Fetched{}, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	if resp.ContentLength > f.maxBytes {
+		return Fetched{}, fmt.Errorf("%w: %d bytes is over media.max_bytes (%d)", ErrRefused, resp.ContentLength, f.maxBytes)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, f.maxBytes+1))
+	if err != nil {
+		return Fetched{}, err
+	}
+	if int64(len(data)) > f.maxBytes {
+		return Fetched{}, fmt.Errorf("%w: over media.max_bytes (%d)", ErrRefused, f.maxBytes)
+	}
+	typ := http.DetectContentType(data)
+	if i := strings.IndexByte(typ, ';'); i >= 0 {
+		typ = typ[:i]
+	}
+	return Fetched{Data: data, Type: typ}, nil
+}
