@@ -46,10 +46,14 @@ func (s *Server) webhook() echo.HandlerFunc {
 			return err
 		}
 		out := Marshal(res.Reply)
+		latency := s.opts.Now().Sub(received)
+		if s.opts.Observer != nil {
+			s.opts.Observer.Webhook(ev.BotID, eventLabel(ev.Name), http.StatusOK, latency, &res)
+		}
 		fields := []zap.Field{
 			zap.String("request_id", id), zap.String("bot", ev.BotID), zap.String("conversation", ev.ConversationID),
 			zap.String("event", eventLabel(ev.Name)), zap.Int("status", http.StatusOK), zap.String("outcome", res.Outcome),
-			zap.Duration("latency", s.opts.Now().Sub(received)),
+			zap.Duration("latency", latency),
 		}
 		if res.HandoffReason != "" {
 			fields = append(fields, zap.String("handoff_reason", res.HandoffReason))

@@ -24,6 +24,11 @@ type Handler interface {
 	Handle(ctx context.Context, ev kommbridge.Event) (bridge.Result, error)
 }
 
+// Observer hears of every webhook: r is nil for a refused one.
+type Observer interface {
+	Webhook(bot, event string, status int, d time.Duration, r *bridge.Result)
+}
+
 // Options configure the HTTP side.
 type Options struct {
 	WebhookPath string
@@ -39,6 +44,8 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Metrics, when set, is served at GET /metrics.
 	Metrics http.Handler
+	// Observer, when set, hears of every webhook answered or refused.
+	Observer Observer
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -115,6 +122,9 @@ func (s *Server) httpError(err error, c echo.Context) {
 		s.log.Info("request refused", zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			zap.String("method", c.Request().Method), zap.String("path", c.Request().URL.Path),
 			zap.Int("status", status), zap.String("reason", msg))
+	}
+	if s.opts.Observer != nil && c.Path() == s.opts.WebhookPath && c.Request().Method == http.MethodPost {
+		s.opts.Observer.Webhook("", "invalid", status, 0, nil)
 	}
 	if err := c.JSON(status, map[string]string{"error": msg}); err != nil {
 		s.log.Debug("error body not written", zap.Error(err))

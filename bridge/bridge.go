@@ -114,8 +114,13 @@ type Result struct {
 	Attempts     int
 	Usage        llm.Usage
 	ModelLatency time.Duration
-	// Violation is how the model's reply broke its contract, if it did.
+	// Violation is how the model's reply broke its contract, if it did,
+	// in the bot's Format.
 	Violation string
+	Format    string
+	// Attachments is the outcome of each attachment read: "ok",
+	// "unsupported" or "failed".
+	Attachments []string
 	// Err is the model's or the store's failure behind an error reply.
 	Err error
 }

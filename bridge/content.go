@@ -17,12 +17,13 @@ type Media interface {
 	Read(ctx context.Context, a kommbridge.Attachment, vision bool) media.Item
 }
 
-// userContent is the user's message for the model and its stand-in for
-// history. Attachments are read at once (their URLs expire), in parallel,
-// inside the reply budget.
-func (b *Bridge) userContent(ctx context.Context, p *profile, ev *kommbridge.Event) ([]llm.Part, string) {
+// userContent is the user's message for the model, its stand-in for
+// history, and each attachment's outcome. Attachments are read at once
+// (their URLs expire), in parallel, inside the reply budget.
+func (b *Bridge) userContent(ctx context.Context, p *profile, ev *kommbridge.Event) ([]llm.Part, string, []string) {
 	if len(ev.Attachments) == 0 {
-		return prompt.UserContent(ev.Text, nil, "")
+		parts, standIn := prompt.UserContent(ev.Text, nil, "")
+		return parts, standIn, nil
 	}
 	vision := p.Vision == nil || *p.Vision
 	items := make([]media.Item, len(ev.Attachments))
@@ -35,11 +36,19 @@ func (b *Bridge) userContent(ctx context.Context, p *profile, ev *kommbridge.Eve
 		}()
 	}
 	wg.Wait()
-	for _, it := range items {
-		if it.Err != nil {
+	outcomes := make([]string, len(items))
+	for i, it := range items {
+		switch {
+		case it.Err != nil:
+			outcomes[i] = "failed"
 			b.log.Warn("attachment not read", zap.String("bot", ev.BotID), zap.String("conversation", ev.ConversationID),
 				zap.String("type", it.Type), zap.Error(it.Err))
+		case it.Kind == media.Other:
+			outcomes[i] = "unsupported"
+		default:
+			outcomes[i] = "ok"
 		}
 	}
-	return prompt.UserContent(ev.Text, items, p.ImageDetail)
+	parts, standIn := prompt.UserContent(ev.Text, items, p.ImageDetail)
+	return parts, standIn, outcomes
 }

@@ -25,6 +25,13 @@ func (b *Bridge) handle(ctx context.Context, s *settings, p *profile, ev *kommbr
 	case ev.TalkToHuman:
 		return b.handoffNow(ctx, p, ev, conv, kommbridge.HandoffButton)
 	}
+	if tpl, ok := p.EventTemplates[ev.Name]; ok && ev.Name != kommbridge.EventMedia {
+		t, err := tpl.Render(b.vars(ev))
+		if err != nil {
+			return b.failed(ctx, p, ev, err)
+		}
+		ev.Text = t
+	}
 	text := strings.TrimSpace(ev.Text)
 	if text == "" && len(ev.Attachments) == 0 {
 		return Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{}, Outcome: kommbridge.OutcomeIgnored}}
@@ -77,7 +84,7 @@ func (b *Bridge) answer(ctx context.Context, s *settings, p *profile, ev *kommbr
 	if err != nil {
 		return b.failed(ctx, p, ev, err)
 	}
-	user, standIn := b.userContent(ctx, p, ev)
+	user, standIn, outcomes := b.userContent(ctx, p, ev)
 	req := prompt.Build(prompt.Input{
 		System:      system,
 		Contract:    &p.contract,
@@ -94,11 +101,12 @@ func (b *Bridge) answer(ctx context.Context, s *settings, p *profile, ev *kommbr
 	resp, err := b.model.Complete(mctx, req)
 	cancel()
 	userTurn := kommbridge.Turn{Role: llm.RoleUser, Text: standIn}
-	r := Result{ModelLatency: b.now().Sub(start), Model: resp.Model, Endpoint: resp.Endpoint, Attempts: resp.Attempts, Usage: resp.Usage}
+	r := Result{ModelLatency: b.now().Sub(start), Model: resp.Model, Endpoint: resp.Endpoint, Attempts: resp.Attempts,
+		Usage: resp.Usage, Format: p.ReplyFormat, Attachments: outcomes}
 	if err != nil {
 		b.remember(ctx, conv, userTurn)
 		f := b.failed(ctx, p, ev, err)
-		f.ModelLatency = r.ModelLatency
+		f.ModelLatency, f.Format, f.Attachments = r.ModelLatency, r.Format, r.Attachments
 		return f
 	}
 	parsed := prompt.Parse(p.ReplyFormat, resp)
@@ -106,7 +114,8 @@ func (b *Bridge) answer(ctx context.Context, s *settings, p *profile, ev *kommbr
 	if parsed.Text == "" && !parsed.Handoff {
 		b.remember(ctx, conv, userTurn)
 		f := b.failed(ctx, p, ev, errNoText)
-		f.Model, f.Endpoint, f.Attempts, f.Usage, f.ModelLatency, f.Violation = r.Model, r.Endpoint, r.Attempts, r.Usage, r.ModelLatency, r.Violation
+		f.Model, f.Endpoint, f.Attempts, f.Usage, f.ModelLatency = r.Model, r.Endpoint, r.Attempts, r.Usage, r.ModelLatency
+		f.Violation, f.Format, f.Attachments = r.Violation, r.Format, r.Attachments
 		return f
 	}
 

@@ -139,14 +139,18 @@ type Bot struct {
 	LinkButtons      bool             `yaml:"link_buttons"`
 	// Vision says the model can see images; unset means it can.
 	Vision *bool `yaml:"vision"`
+	// Events maps a custom Kommunicate event name to the prompt the model
+	// answers when it arrives (a template).
+	Events map[string]string `yaml:"events"`
 	// ImageDetail is the vision detail level: auto, low or high; "" = auto.
 	ImageDetail string `yaml:"image_detail"`
 
 	// Compiled templates, filled in by Load.
-	SystemTemplate  *prompt.Template `yaml:"-"`
-	WelcomeTemplate *prompt.Template `yaml:"-"`
-	HandoffTemplate *prompt.Template `yaml:"-"`
-	ErrorTemplate   *prompt.Template `yaml:"-"`
+	SystemTemplate  *prompt.Template            `yaml:"-"`
+	WelcomeTemplate *prompt.Template            `yaml:"-"`
+	HandoffTemplate *prompt.Template            `yaml:"-"`
+	ErrorTemplate   *prompt.Template            `yaml:"-"`
+	EventTemplates  map[string]*prompt.Template `yaml:"-"`
 }
 
 // Welcome is the greeting sent on the WELCOME event.

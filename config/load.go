@@ -224,6 +224,15 @@ func (c *Config) compile() []error {
 			}
 			*t.dst = tpl
 		}
+		b.EventTemplates = make(map[string]*prompt.Template, len(b.Events))
+		for name, text := range b.Events {
+			tpl, err := prompt.ParseTemplate("events."+name, text)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s.events.%s: %w", where, name, err))
+				continue
+			}
+			b.EventTemplates[name] = tpl
+		}
 	}
 	return errs
 }

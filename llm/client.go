@@ -49,7 +49,19 @@ type Config struct {
 // Observer hears of each attempt; implementations must be fast and safe
 // for concurrent use.
 type Observer interface {
-	Attempt(endpoint, model string, d time.Duration, err error)
+	Attempt(a Attempt)
+}
+
+// Attempt is one call to one endpoint.
+type Attempt struct {
+	Endpoint string
+	Model    string
+	// Retry is true for a second or later call to the same endpoint;
+	// Fallback for any call to an endpoint after the first.
+	Retry    bool
+	Fallback bool
+	Duration time.Duration
+	Err      error
 }
 
 // Client calls chat completions with retries, fallbacks and a breaker.
@@ -147,7 +159,7 @@ func (c *Client) Complete(ctx context.Context, req Request) (Response, error) {
 			start := c.now()
 			resp, err := ep.client.CreateChatCompletion(context.WithValue(ctx, hintKey{}, &hint), creq)
 			if c.observer != nil {
-				c.observer.Attempt(ep.name, model, c.now().Sub(start), err)
+				c.observer.Attempt(Attempt{Endpoint: ep.name, Model: model, Retry: try > 0, Fallback: i > 0, Duration: c.now().Sub(start), Err: err})
 			}
 			if err == nil {
 				if len(resp.Choices) == 0 {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -150,8 +151,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "Incorrect API key provided.", "invalid_api_key")
 		return
 	}
-	switch {
-	case strings.HasSuffix(r.URL.Path, "/chat/completions"):
+	switch p := r.URL.Path; {
+	case p == "/v1/chat/completions" || azureChat.MatchString(p):
 		if err := json.Unmarshal(body, &req.Chat); err != nil {
 			s.record(req)
 			writeError(w, http.StatusBadRequest, "could not parse the JSON body: "+err.Error(), "invalid_request_error")
@@ -159,14 +160,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.record(req)
 		s.answer(w, r, s.next(req), req.Chat.Model)
-	case strings.HasSuffix(r.URL.Path, "/models"):
+	case p == "/v1/models" || p == "/v1/openai/models":
 		s.record(req)
 		list := openai.ModelsList{}
 		for _, id := range models {
 			list.Models = append(list.Models, openai.Model{ID: id, Object: "model", OwnedBy: "llmtest"})
 		}
 		writeJSON(w, http.StatusOK, list)
-	case strings.HasSuffix(r.URL.Path, "/audio/transcriptions"):
+	case p == "/v1/audio/transcriptions" || azureAudio.MatchString(p):
 		s.record(req)
 		rep := s.next(req)
 		if s.hold(w, r, rep) {
@@ -178,6 +179,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown path "+r.URL.Path, "not_found")
 	}
 }
+
+var (
+	azureChat  = regexp.MustCompile(`^/v1/openai/deployments/[^/]+/chat/completions$`)
+	azureAudio = regexp.MustCompile(`^/v1/openai/deployments/[^/]+/audio/transcriptions$`)
+)
 
 func (s *Server) record(r Request) {
 	s.mu.Lock()

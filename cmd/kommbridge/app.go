@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kommbridge/kommbridge/bridge"
+	"github.com/kommbridge/kommbridge/config"
+	"github.com/kommbridge/kommbridge/llm"
+	"github.com/kommbridge/kommbridge/media"
+	"github.com/kommbridge/kommbridge/store/memory"
+	redisstore "github.com/kommbridge/kommbridge/store/redis"
+)
+
+// Store is what serve needs of a store beyond the bridge's needs.
+type Store interface {
+	bridge.Store
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// app is everything serve, check and try wire together from a configuration.
+type app struct {
+	cfg    *config.Config
+	log    *zap.Logger
+	store  Store
+	model  *llm.Client
+	bridge *bridge.Bridge
+}
+
+// newApp wires the store, the model client, media and the bridge from
+// cfg. obs, when set, hears of every model call.
+func newApp(cfg *config.Config, log *zap.Logger, obs ...llm.Observer) (*app, error) {
+	l := cfg.Limits
+	limited := l.Conversation.Rate > 0 || l.User.Rate > 0 || l.Global.Rate > 0
+	var st Store
+	var limiter bridge.Limiter
+	if strings.HasPrefix(cfg.Store.URL, "redis") {
+		rs, err := redisstore.New(cfg.Store.URL, redisstore.Options{
+			HistoryTurns: cfg.Store.HistoryTurns,
+			HistoryTTL:   cfg.Store.HistoryTTL.D(),
+			DedupeTTL:    cfg.Store.DedupeTTL.D(),
+			Lease:        cfg.Server.ReplyBudget.D() + 10*time.Second,
+		})
+		if err != nil {
+			return nil, err
+		}
+		st = rs
+		if limited {
+			limiter = rs.NewLimiter(
+				redisstore.Rate{Per: l.Conversation.Rate, Burst: l.Conversation.Burst},
+				redisstore.Rate{Per: l.User.Rate, Burst: l.User.Burst},
+				redisstore.Rate{Per: l.Global.Rate, Burst: l.Global.Burst})
+		}
+	} else {
+		st = memory.New(memory.Options{
+			HistoryTurns:     cfg.Store.HistoryTurns,
+			HistoryTTL:       cfg.Store.HistoryTTL.D(),
+			MaxConversations: cfg.Store.MaxConversations,
+			DedupeTTL:        cfg.Store.DedupeTTL.D(),
+		})
+		if limited {
+			limiter = memory.NewLimiter(memory.LimitOptions{
+				Conversation: memory.Rate{Per: l.Conversation.Rate, Burst: l.Conversation.Burst},
+				User:         memory.Rate{Per: l.User.Rate, Burst: l.User.Burst},
+				Global:       memory.Rate{Per: l.Global.Rate, Burst: l.Global.Burst},
+			})
+		}
+	}
+	lc := llmConfig(cfg)
+	if len(obs) > 0 {
+		lc.Observer = obs[0]
+	}
+	model, err := llm.New(lc, log.Named("llm"))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	b, err := bridge.New(cfg, bridge.Deps{Store: st, Model: model, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge")})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &app{cfg: cfg, log: log, store: st, model: model, bridge: b}, nil
+}
+
+func newMedia(cfg *config.Config, model *llm.Client) *media.Reader {
+	m := cfg.Media
+	o := media.Options{
+		Fetch: media.FetchOptions{
+			MaxBytes:     m.MaxBytes,
+			AllowedHosts: m.AllowedHosts,
+			Timeout:      m.FetchTimeout.D(),
+		},
+		InlineImages:       m.InlineImages,
+		MaxDocumentChars:   m.MaxDocumentChars,
+		TranscriptionModel: m.TranscriptionModel,
+	}
+	if m.TranscribeAudio {
+		o.Transcriber = model
+	}
+	return media.New(o)
+}
+
+func llmConfig(cfg *config.Config) llm.Config {
+	eps := []llm.Endpoint{llm.Endpoint(cfg.LLM.Endpoint)}
+	for _, f := range cfg.LLM.Fallbacks {
+		eps = append(eps, llm.Endpoint(f))
+	}
+	return llm.Config{
+		Endpoints:       eps,
+		MaxRetries:      cfg.LLM.MaxRetries,
+		MaxConcurrency:  cfg.LLM.MaxConcurrency,
+		BreakerFailures: cfg.LLM.Breaker.Failures,
+		BreakerCooldown: cfg.LLM.Breaker.Cooldown.D(),
+	}
+}
+
+// redact hides a password in a store URL.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		if u.User == nil {
+			return raw
+		}
+		return u.Redacted()
+	}
+	return "(unparsable URL)"
+}

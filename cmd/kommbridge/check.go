@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kommbridge/kommbridge/config"
+)
+
+// check validates the configuration, then reaches every model endpoint and
+// the store, printing one verdict per item with the fix for a failure.
+func check(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	path, err := configFlag("check", args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		reportConfig(stderr, path, err)
+		return errSilent
+	}
+	fmt.Fprintf(stdout, "ok    config %s: %d bot(s)\n", path, len(cfg.Bots))
+	a, err := newApp(cfg, zap.NewNop())
+	if err != nil {
+		fmt.Fprintf(stdout, "FAIL  %v\n", err)
+		return errSilent
+	}
+	defer a.store.Close()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	failed := false
+	for _, st := range a.model.Check(ctx) {
+		if st.Err != nil {
+			failed = true
+			fmt.Fprintf(stdout, "FAIL  model %s at %s: %v\n", st.Model, st.Endpoint, st.Err)
+		} else {
+			fmt.Fprintf(stdout, "ok    model %s at %s (%s)\n", st.Model, st.Endpoint, st.Note)
+		}
+	}
+	if err := a.store.Ping(ctx); err != nil {
+		failed = true
+		fmt.Fprintf(stdout, "FAIL  store %s: %v: is Redis running there, and is the password right?\n", redact(cfg.Store.URL), err)
+	} else {
+		fmt.Fprintf(stdout, "ok    store %s\n", redact(cfg.Store.URL))
+	}
+	if failed {
+		return errSilent
+	}
+	return nil
+}

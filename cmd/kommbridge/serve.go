@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"reflect"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"go.uber.org/zap"
+
+	"github.com/kommbridge/kommbridge/adapter"
+	"github.com/kommbridge/kommbridge/config"
+	"github.com/kommbridge/kommbridge/metrics"
+)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	path, err := configFlag("serve", args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		reportConfig(stderr, path, err)
+		return errSilent
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
+	m := metrics.New()
+	a, err := newApp(cfg, log, m)
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	m.Breakers(a.model)
+	if err := a.store.Ping(ctx); err != nil {
+		log.Warn("store not reachable yet; /readyz fails until it is", zap.String("store", redact(cfg.Store.URL)), zap.Error(err))
+	}
+	if cfg.Server.Auth.Value == "" {
+		log.Warn("server.auth.value is empty: anyone who can reach the webhook can use the bot")
+	}
+	api := adapter.NewServer(a.bridge, adapter.Options{
+		WebhookPath:  cfg.Server.WebhookPath,
+		AuthHeader:   cfg.Server.Auth.Header,
+		AuthValue:    cfg.Server.Auth.Value,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		LogContent:   cfg.Log.Content,
+		Ready:        a.store.Ping,
+		Metrics:      m.Handler(),
+		Observer:     m,
+	}, log.Named("http"))
+
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.Server.ReplyBudget.D() + 5*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	rctx, stopReload := context.WithCancel(ctx)
+	reloaded := make(chan struct{})
+	go func() {
+		defer close(reloaded)
+		r := &reloader{path: path, getenv: getenv, current: cfg, app: a, metrics: m, log: log.Named("reload")}
+		r.run(rctx)
+	}()
+	defer func() { stopReload(); <-reloaded }()
+
+	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("webhook", cfg.Server.WebhookPath),
+		zap.String("model", cfg.LLM.Model), zap.Int("bots", len(cfg.Bots)), zap.String("store", redact(cfg.Store.URL)),
+		zap.String("version", buildVersion()))
+	fmt.Fprintf(stdout, "kommbridge listening on %s\n", ln.Addr())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down; finishing in-flight webhooks", zap.Duration("grace", cfg.Server.ShutdownGrace.D()))
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace.D())
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// reloader applies a changed config.yaml or prompt file, on SIGHUP or when
+// the files change. A configuration that fails validation is rejected and
+// the one in force keeps serving.
+type reloader struct {
+	path    string
+	getenv  func(string) string
+	current *config.Config
+	app     *app
+	metrics *metrics.Metrics
+	log     *zap.Logger
+}
+
+func (r *reloader) run(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		r.log.Warn("cannot watch the config file; reload with SIGHUP", zap.Error(err))
+	} else {
+		defer w.Close()
+		r.watch(w)
+	}
+	var events chan fsnotify.Event
+	var errs chan error
+	if w != nil {
+		events, errs = w.Events, w.Errors
+	}
+	// Editors write a file in several steps: wait for them to settle.
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			r.reload("SIGHUP")
+		case ev := <-events:
+			if r.watched(ev.Name) && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
+				settle.Reset(200 * time.Millisecond)
+			}
+		case err := <-errs:
+			r.log.Warn("watching the config file", zap.Error(err))
+		case <-settle.C:
+			r.reload("file change")
+			if w != nil {
+				r.watch(w)
+			}
+		}
+	}
+}
+
+// files are the config file and every prompt file, absolute.
+func (r *reloader) files() []string {
+	out := []string{abs(r.path)}
+	for _, b := range r.current.Bots {
+		if b.SystemPromptFile != "" {
+			p := b.SystemPromptFile
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(filepath.Dir(r.path), p)
+			}
+			out = append(out, abs(p))
+		}
+	}
+	return out
+}
+
+// watch watches the directories holding the files, so that a file
+// replaced by rename (as editors and Kubernetes config maps do) is seen.
+func (r *reloader) watch(w *fsnotify.Watcher) {
+	for _, f := range r.files() {
+		if err := w.Add(filepath.Dir(f)); err != nil {
+			r.log.Warn("cannot watch", zap.String("dir", filepath.Dir(f)), zap.Error(err))
+		}
+	}
+}
+
+func (r *reloader) watched(name string) bool {
+	name = abs(name)
+	for _, f := range r.files() {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *reloader) reload(why string) {
+	cfg, err := config.Load(r.path, r.getenv)
+	if err != nil {
+		r.metrics.Reload(false)
+		r.log.Error("config reload rejected; the previous configuration keeps serving", zap.String("trigger", why), zap.Error(err))
+		return
+	}
+	if err := r.app.bridge.Reload(cfg); err != nil {
+		r.metrics.Reload(false)
+		r.log.Error("config reload rejected; the previous configuration keeps serving", zap.String("trigger", why), zap.Error(err))
+		return
+	}
+	if !reflect.DeepEqual(cfg.Server, r.current.Server) || !reflect.DeepEqual(cfg.LLM, r.current.LLM) ||
+		!reflect.DeepEqual(cfg.Store, r.current.Store) || !reflect.DeepEqual(cfg.Media, r.current.Media) ||
+		!reflect.DeepEqual(cfg.Limits.Conversation, r.current.Limits.Conversation) ||
+		!reflect.DeepEqual(cfg.Limits.User, r.current.Limits.User) || !reflect.DeepEqual(cfg.Limits.Global, r.current.Limits.Global) {
+		r.log.Warn("server, llm, store, media and limit rates change only on restart; the new bots and messages are in force")
+	}
+	r.current = cfg
+	r.metrics.Reload(true)
+	r.log.Info("config reloaded", zap.String("trigger", why), zap.Int("bots", len(cfg.Bots)))
+}
+
+func abs(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}

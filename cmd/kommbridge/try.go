@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"mime"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/adapter"
+	"github.com/kommbridge/kommbridge/bridge"
+	"github.com/kommbridge/kommbridge/config"
+)
+
+const tryHelp = `Type a message as the chat user would. Commands:
+  /welcome           start a new conversation with the WELCOME event
+  /reset             start a new conversation, silently
+  /attach URL [TYPE] attach a file (or "location LAT LON") to the next message
+  /context KEY=VALUE set a chat context key (kmUserLocale, name, plan, ...)
+  /json              print the exact JSON Kommunicate would get (toggle)
+  /quit              leave
+`
+
+// try runs the webhook's pipeline in-process against the configured
+// model and prints what the chat user would see.
+func try(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("try", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "config.yaml", "configuration file")
+	botID := fs.String("bot", "", "the botId to answer as (default: the first bot, or any for \"*\")")
+	asJSON := fs.Bool("json", false, "also print the exact JSON Kommunicate would get")
+	if err := fs.Parse(args); err != nil {
+		return errSilent
+	}
+	cfg, err := config.Load(*path, getenv)
+	if err != nil {
+		reportConfig(stderr, *path, err)
+		return errSilent
+	}
+	if *botID == "" {
+		*botID = cfg.Bots[0].ID
+		if *botID == "*" {
+			*botID = "try-bot"
+		}
+	}
+	log, err := newLogger(config.Log{Level: "error", Format: "console"}, stderr)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	s := &session{a: a, bot: *botID, out: stdout, json: *asJSON, color: isTerminal(stdout), context: map[string]string{}}
+	s.newConversation()
+	if msg := strings.TrimSpace(strings.Join(fs.Args(), " ")); msg != "" {
+		return s.send(ctx, kommbridge.Event{Text: msg})
+	}
+	fmt.Fprint(stdout, tryHelp)
+	in := bufio.NewScanner(stdin)
+	for {
+		fmt.Fprint(stdout, s.paint("\nyou> ", "1"))
+		if !in.Scan() {
+			fmt.Fprintln(stdout)
+			return in.Err()
+		}
+		line := strings.TrimSpace(in.Text())
+		if line == "" {
+			continue
+		}
+		if done, err := s.command(ctx, line); done || err != nil {
+			return err
+		}
+	}
+}
+
+type session struct {
+	a       *app
+	bot     string
+	conv    string
+	n       int
+	out     io.Writer
+	json    bool
+	color   bool
+	context map[string]string
+	pending []kommbridge.Attachment
+}
+
+func (s *session) newConversation() {
+	s.conv = "try-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+}
+
+// command runs one line of the interactive session; done means /quit.
+func (s *session) command(ctx context.Context, line string) (done bool, err error) {
+	if !strings.HasPrefix(line, "/") {
+		return false, s.send(ctx, kommbridge.Event{Text: line})
+	}
+	fields := strings.Fields(line)
+	switch fields[0] {
+	case "/quit", "/exit":
+		return true, nil
+	case "/reset":
+		s.newConversation()
+		fmt.Fprintln(s.out, "(new conversation)")
+	case "/welcome":
+		s.newConversation()
+		return false, s.send(ctx, kommbridge.Event{Name: kommbridge.EventWelcome})
+	case "/json":
+		s.json = !s.json
+		fmt.Fprintf(s.out, "(JSON %s)\n", map[bool]string{true: "on", false: "off"}[s.json])
+	case "/context":
+		for _, kv := range fields[1:] {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				fmt.Fprintln(s.out, "usage: /context KEY=VALUE")
+				continue
+			}
+			s.context[k] = v
+		}
+		fmt.Fprintf(s.out, "(context %v)\n", s.context)
+	case "/attach":
+		a, err := attachment(fields[1:])
+		if err != nil {
+			fmt.Fprintln(s.out, err)
+			break
+		}
+		s.pending = append(s.pending, a)
+		fmt.Fprintf(s.out, "(attached %s %s to the next message; send it, or an empty /send)\n", a.Type, a.Name)
+	case "/send":
+		return false, s.send(ctx, kommbridge.Event{})
+	case "/help":
+		fmt.Fprint(s.out, tryHelp)
+	default:
+		fmt.Fprintf(s.out, "unknown command %s\n%s", fields[0], tryHelp)
+	}
+	return false, nil
+}
+
+func attachment(args []string) (kommbridge.Attachment, error) {
+	if len(args) == 3 && args[0] == "location" {
+		lat, err1 := strconv.ParseFloat(args[1], 64)
+		lon, err2 := strconv.ParseFloat(args[2], 64)
+		if err1 != nil || err2 != nil {
+			return kommbridge.Attachment{}, fmt.Errorf("usage: /attach location LAT LON")
+		}
+		return kommbridge.Attachment{Type: "location", Lat: lat, Lon: lon}, nil
+	}
+	if len(args) == 0 {
+		return kommbridge.Attachment{}, fmt.Errorf("usage: /attach URL [TYPE] or /attach location LAT LON")
+	}
+	a := kommbridge.Attachment{URL: args[0], Name: path.Base(strings.SplitN(args[0], "?", 2)[0])}
+	if len(args) > 1 {
+		a.Type = args[1]
+	} else if t := mime.TypeByExtension(path.Ext(a.Name)); t != "" {
+		a.Type, _, _ = strings.Cut(t, ";")
+	} else {
+		a.Type = "application/octet-stream"
+	}
+	return a, nil
+}
+
+// send runs one event through the bridge and prints the answer.
+func (s *session) send(ctx context.Context, ev kommbridge.Event) error {
+	s.n++
+	ev.BotID, ev.UserID, ev.ConversationID = s.bot, "try-user", s.conv
+	ev.Key = fmt.Sprintf("%s-%d", s.conv, s.n)
+	ev.Context = s.context
+	if len(s.pending) > 0 {
+		ev.Name, ev.Attachments, s.pending = kommbridge.EventMedia, s.pending, nil
+	}
+	ev.ReceivedAt = time.Now()
+	res, err := s.a.bridge.Handle(ctx, ev)
+	if err != nil {
+		return err
+	}
+	s.print(res, time.Since(ev.ReceivedAt))
+	return nil
+}
+
+func (s *session) print(res bridge.Result, took time.Duration) {
+	if len(res.Messages) == 0 {
+		fmt.Fprintln(s.out, s.paint("bot> (no answer: "+res.Outcome+")", "2"))
+	}
+	for _, m := range res.Messages {
+		fmt.Fprintln(s.out, s.paint("bot> ", "1;36")+m.Text)
+		var buttons []string
+		for _, q := range m.QuickReplies {
+			buttons = append(buttons, "["+q.Title+"]")
+		}
+		for _, l := range m.Links {
+			buttons = append(buttons, "["+l.Name+" -> "+l.URL+"]")
+		}
+		if len(buttons) > 0 {
+			fmt.Fprintln(s.out, "     "+s.paint(strings.Join(buttons, " "), "36"))
+		}
+		if m.Handoff != nil {
+			to := "Kommunicate's routing rules"
+			if m.Handoff.AssignTo != "" {
+				to = m.Handoff.AssignTo
+			}
+			if m.Handoff.Team != "" {
+				to += ", team " + m.Handoff.Team
+			}
+			fmt.Fprintln(s.out, "     "+s.paint(fmt.Sprintf("-> handed to a person (reason: %s; assigned by %s)", res.HandoffReason, to), "1;33"))
+		}
+	}
+	stats := fmt.Sprintf("(%s", took.Round(time.Millisecond))
+	if res.Attempts > 0 {
+		stats += fmt.Sprintf(", %d tokens in, %d out, %s at %s", res.Usage.PromptTokens, res.Usage.CompletionTokens, res.Model, res.Endpoint)
+	}
+	if res.Violation != "" {
+		stats += ", reply broke the " + res.Format + " contract: " + res.Violation
+	}
+	if res.Err != nil {
+		stats += ", error: " + res.Err.Error()
+	}
+	fmt.Fprintln(s.out, "     "+s.paint(stats+")", "2"))
+	if s.json {
+		b, _ := json.MarshalIndent(adapter.Render(res.Reply), "     ", "  ")
+		fmt.Fprintln(s.out, "     "+string(b))
+	}
+}
+
+// paint colours text with an ANSI code on a terminal only.
+func (s *session) paint(text, code string) string {
+	if !s.color {
+		return text
+	}
+	return "\x1b[" + code + "m" + text + "\x1b[0m"
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
