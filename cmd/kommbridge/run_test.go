@@ -10,20 +10,27 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kommbridge/kommbridge/llm/llmtest"
 )
 
-// lineWriter hands each line written to it to a channel.
+// lineWriter keeps every line written to it, and hands the first ones to
+// a channel (while it has room) for whoever waits for them.
 type lineWriter struct {
 	mu    sync.Mutex
+	cond  *sync.Cond
 	buf   bytes.Buffer
+	all   []string
 	lines chan string
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.cond == nil {
+		w.cond = sync.NewCond(&w.mu)
+	}
 	w.buf.Write(p)
 	for {
 		line, err := w.buf.ReadString('\n')
@@ -31,11 +38,47 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 			w.buf.WriteString(line)
 			return len(p), nil
 		}
+		line = strings.TrimSpace(line)
+		w.all = append(w.all, line)
+		w.cond.Broadcast()
 		select {
-		case w.lines <- strings.TrimSpace(line):
+		case w.lines <- line:
 		default:
 		}
 	}
+}
+
+// waitFor blocks until a line at index from or later contains text, and
+// returns the index after it; it fails t after 20 seconds without one.
+func (w *lineWriter) waitFor(t *testing.T, text string, from int) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cond == nil {
+		w.cond = sync.NewCond(&w.mu)
+	}
+	wake := time.AfterFunc(20*time.Second, func() { w.mu.Lock(); w.cond.Broadcast(); w.mu.Unlock() })
+	defer wake.Stop()
+	for {
+		for i := from; i < len(w.all); i++ {
+			if strings.Contains(w.all[i], text) {
+				return i + 1
+			}
+		}
+		from = len(w.all)
+		if time.Now().After(deadline) {
+			t.Fatalf("no line with %q in 20s", text)
+		}
+		w.cond.Wait()
+	}
+}
+
+// text is everything written so far.
+func (w *lineWriter) text() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.all, "\n") + w.buf.String()
 }
 
 func writeConfig(t *testing.T, body string) string {
@@ -119,13 +162,13 @@ func startProcess(t *testing.T, path string, getenv func(string) string) *proces
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	stdout := &lineWriter{lines: make(chan string, 10)}
-	p := &process{cancel: cancel, errc: make(chan error, 1), stderr: &lineWriter{lines: make(chan string, 1000)}}
+	p := &process{cancel: cancel, errc: make(chan error, 1), stderr: &lineWriter{lines: make(chan string)}}
 	go func() { p.errc <- run(ctx, []string{"serve", "--config", path}, getenv, nil, stdout, p.stderr) }()
 	select {
 	case line := <-stdout.lines:
 		p.base = "http://" + strings.TrimPrefix(line, "kommbridge listening on ")
 	case err := <-p.errc:
-		t.Fatalf("run ended early: %v\n%s", err, p.stderr.buf.String())
+		t.Fatalf("run ended early: %v\n%s", err, p.stderr.text())
 	}
 	return p
 }

@@ -75,11 +75,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
+	// Watch before announcing the address, so no change is missed.
+	r := newReloader(path, getenv, cfg, a, m, log.Named("reload"))
 	rctx, stopReload := context.WithCancel(ctx)
 	reloaded := make(chan struct{})
 	go func() {
 		defer close(reloaded)
-		r := &reloader{path: path, getenv: getenv, current: cfg, app: a, metrics: m, log: log.Named("reload")}
 		r.run(rctx)
 	}()
 	defer func() { stopReload(); <-reloaded }()
@@ -114,24 +115,34 @@ type reloader struct {
 	app     *app
 	metrics *metrics.Metrics
 	log     *zap.Logger
+	hup     chan os.Signal
+	w       *fsnotify.Watcher // nil when files cannot be watched
+}
+
+// newReloader starts listening for SIGHUP and watching the files; run
+// acts on them.
+func newReloader(path string, getenv func(string) string, cfg *config.Config, a *app, m *metrics.Metrics, log *zap.Logger) *reloader {
+	r := &reloader{path: path, getenv: getenv, current: cfg, app: a, metrics: m, log: log, hup: make(chan os.Signal, 1)}
+	signal.Notify(r.hup, syscall.SIGHUP)
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		log.Warn("cannot watch the config file; reload with SIGHUP", zap.Error(err))
+		return r
+	}
+	r.w = w
+	r.watch(w)
+	return r
 }
 
 func (r *reloader) run(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		r.log.Warn("cannot watch the config file; reload with SIGHUP", zap.Error(err))
-	} else {
-		defer w.Close()
-		r.watch(w)
-	}
+	defer signal.Stop(r.hup)
 	var events chan fsnotify.Event
 	var errs chan error
-	if w != nil {
-		events, errs = w.Events, w.Errors
+	if r.w != nil {
+		defer r.w.Close()
+		events, errs = r.w.Events, r.w.Errors
 	}
+	w := r.w
 	// Editors write a file in several steps: wait for them to settle.
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
@@ -139,7 +150,7 @@ func (r *reloader) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-hup:
+		case <-r.hup:
 			r.reload("SIGHUP")
 		case ev := <-events:
 			if r.watched(ev.Name) && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {

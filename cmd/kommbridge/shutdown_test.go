@@ -28,11 +28,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	go func() { answer <- post(t, p.base, `{"botId":"b","key":"k","groupId":1,"message":"hi"}`) }()
 	<-arrived
 	p.cancel()
-	for line := range p.stderr.lines {
-		if strings.Contains(line, "shutting down") {
-			break
-		}
-	}
+	p.stderr.waitFor(t, "shutting down", 0)
 	close(release)
 	if got := <-answer; got != `[{"message":"Finished after shutdown began."}]` {
 		t.Errorf("in-flight webhook got %s", got)

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/kommbridge/kommbridge/llm/llmtest"
+)
+
+func scrape(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// Metrics after a scripted run, asserted by name and value.
+func TestMetrics(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.Enqueue(
+		llmtest.Reply{Status: 500}, // retried
+		llmtest.Reply{Content: llmtest.Contract("Shipped.", 0.9)},
+		llmtest.Reply{Content: "plain text"},                       // a contract violation
+		llmtest.Reply{Content: llmtest.Contract("Not sure.", 0.1)}, // low confidence
+	)
+	path := writeConfig(t, `
+log: {level: error}
+limits: {conversation: {rate: 0.001, burst: 3}}
+bots:
+  - id: "*"
+    handoff: {phrases: ["real person"]}
+`)
+	base, stop := startRun(t, path, env(map[string]string{"OPENAI_BASE_URL": fake.URL(), "KOMMBRIDGE_ADDR": "127.0.0.1:0"}))
+	defer stop()
+	post(t, base, `{"botId":"b","key":"1","groupId":1,"message":"where?"}`)
+	post(t, base, `{"botId":"b","key":"1","groupId":1,"message":"where?"}`) // duplicate
+	post(t, base, `{"botId":"b","key":"2","groupId":1,"message":"and?"}`)
+	post(t, base, `{"botId":"b","key":"3","groupId":1,"message":"sure?"}`)
+	post(t, base, `{"botId":"b","key":"4","groupId":1,"message":"hello"}`) // over the limit
+	post(t, base, `{"botId":"b","key":"5","groupId":2,"message":"a real person"}`)
+	http.Post(base+"/webhook", "application/json", strings.NewReader(`{"botId":"b"}`)) // 400
+
+	got := scrape(t, base)
+	for _, want := range []string{
+		`kommbridge_webhooks_total{event="message",status="200"} 6`,
+		`kommbridge_webhooks_total{event="invalid",status="400"} 1`,
+		`kommbridge_model_retries_total{endpoint="127.0.0.1`,
+		`kommbridge_handoffs_total{reason="low_confidence"} 1`,
+		`kommbridge_handoffs_total{reason="user_request"} 1`,
+		`kommbridge_rate_limited_total 1`,
+		`kommbridge_deduplicated_total 1`,
+		`kommbridge_reply_contract_violations_total{format="json_schema",violation="not_json"} 1`,
+		`kommbridge_tokens_total{bot="b",direction="in"} 30`,
+		`kommbridge_tokens_total{bot="b",direction="out"} 15`,
+		`kommbridge_breaker_open{endpoint="127.0.0.1`,
+		`kommbridge_webhook_duration_seconds_count{outcome="answered"} 2`,
+		`kommbridge_model_request_duration_seconds_count{endpoint="127.0.0.1`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(got)
+	}
+}
+
+// A valid change is applied and an invalid one rejected, while webhooks
+// keep being answered.
+func TestHotReload(t *testing.T) {
+	fake := llmtest.New(t)
+	path := writeConfig(t, "log: {level: info}\nbots:\n  - id: \"*\"\n    welcome: {text: \"Hello v1\"}\n")
+	p := startProcess(t, path, env(map[string]string{"OPENAI_BASE_URL": fake.URL(), "KOMMBRIDGE_ADDR": "127.0.0.1:0"}))
+	defer func() { p.cancel(); <-p.errc }()
+	welcome := func() string {
+		return post(t, p.base, `{"botId":"b","groupId":1,"eventName":"WELCOME","message":""}`)
+	}
+	if got := welcome(); got != `[{"message":"Hello v1"}]` {
+		t.Fatalf("before: %s", got)
+	}
+
+	// Traffic flows through every reload.
+	stopTraffic := make(chan struct{})
+	var wg sync.WaitGroup
+	var served, failed atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stopTraffic:
+				return
+			default:
+			}
+			resp, err := http.Post(p.base+"/webhook", "application/json", strings.NewReader(fmt.Sprintf(`{"botId":"b","groupId":%d,"message":"hi"}`, 100+i)))
+			if err != nil || resp.StatusCode != 200 {
+				failed.Add(1)
+			} else {
+				served.Add(1)
+			}
+			if resp != nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	seen := 0
+	waitFor := func(text string) { seen = p.stderr.waitFor(t, text, seen) }
+
+	if err := os.WriteFile(path, []byte("log: {level: info}\nbots:\n  - id: \"*\"\n    welcome: {text: \"Hello v2\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(`"msg":"config reloaded"`)
+	if got := welcome(); got != `[{"message":"Hello v2"}]` {
+		t.Errorf("after a valid change: %s", got)
+	}
+
+	if err := os.WriteFile(path, []byte("log: {level: info}\nbots:\n  - id: \"*\"\n    welcome: {text: \"Hello {{.Broken\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(`config reload rejected`)
+	if got := welcome(); got != `[{"message":"Hello v2"}]` {
+		t.Errorf("after an invalid change: %s", got)
+	}
+	close(stopTraffic)
+	wg.Wait()
+	if failed.Load() != 0 || served.Load() == 0 {
+		t.Errorf("during reloads: %d served, %d failed", served.Load(), failed.Load())
+	}
+	m := scrape(t, p.base)
+	for _, want := range []string{`kommbridge_config_reloads_total{result="ok"}`, `kommbridge_config_reloads_total{result="rejected"}`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// A custom event mapped to a prompt is answered by the model.
+func TestEventPrompt(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.Enqueue(llmtest.Reply{Content: llmtest.Contract("Pro costs 49 EUR a month. Want a demo?", 0.9)})
+	path := writeConfig(t, "log: {level: error}\nbots:\n  - id: \"*\"\n    events: {PRICING_PAGE: \"The user opened the pricing page of plan {{.Context.plan}}. Greet them and offer help.\"}\n")
+	base, stop := startRun(t, path, env(map[string]string{"OPENAI_BASE_URL": fake.URL(), "KOMMBRIDGE_ADDR": "127.0.0.1:0"}))
+	defer stop()
+	got := post(t, base, `{"botId":"b","groupId":1,"eventName":"PRICING_PAGE","message":"","metadata":{"KM_CHAT_CONTEXT":{"plan":"Pro"}}}`)
+	if got != `[{"message":"Pro costs 49 EUR a month. Want a demo?"}]` {
+		t.Errorf("answer %s", got)
+	}
+	if u := fake.Last(t).Chat.Messages[1].Content; u != "The user opened the pricing page of plan Pro. Greet them and offer help." {
+		t.Errorf("model got %q", u)
+	}
+	if got := post(t, base, `{"botId":"b","groupId":1,"eventName":"OTHER_EVENT","message":""}`); got != "[]" {
+		t.Errorf("unmapped event: %s", got)
+	}
+}

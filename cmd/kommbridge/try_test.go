@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/kommbridge/kommbridge/llm/llmtest"
+)
+
+func tryConfig(t *testing.T, fake *llmtest.Server) string {
+	return writeConfig(t, fmt.Sprintf(`
+llm: {base_url: %q, api_key: k}
+bots:
+  - id: support-bot
+    welcome: {text: "Hi{{with .Context.name}} {{.}}{{end}}!", suggested_replies: ["Track my order"]}
+    handoff: {teams: {billing: "2841"}}
+`, fake.URL()))
+}
+
+func TestTryOneMessage(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.Enqueue(llmtest.Reply{Content: llmtest.Contract("Your order shipped on Monday.", 0.9, "Track order", "Returns"),
+		Usage: openai.Usage{PromptTokens: 812, CompletionTokens: 45, TotalTokens: 857}})
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"try", "--config", tryConfig(t, fake), "--bot", "support-bot", "Where is my order?"}, env(nil), nil, &out, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"bot> Your order shipped on Monday.\n",
+		"     [Track order] [Returns]\n",
+		"812 tokens in, 45 out, gpt-4o-mini at 127.0.0.1",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "\x1b[") {
+		t.Error("colour written to something that is not a terminal")
+	}
+	if fake.Last(t).Chat.Messages[1].Content != "Where is my order?" {
+		t.Errorf("model got %+v", fake.Last(t).Chat.Messages)
+	}
+}
+
+// An interactive session keeps one conversation, and /reset, /welcome,
+// /context, /json and /quit do what they say.
+func TestTryInteractive(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.Default(func(r llmtest.Request) llmtest.Reply {
+		n := len(r.Chat.Messages) - 1
+		last := r.Chat.Messages[n].Content
+		if last == "refund please" {
+			return llmtest.Reply{Content: `{"reply":"Billing will help.","confidence":0.9,"handoff":true,"team":"billing"}`}
+		}
+		return llmtest.Reply{Content: llmtest.Contract(fmt.Sprintf("re: %s (history %d)", last, n-1), 0.9)}
+	})
+	stdin := strings.NewReader(strings.Join([]string{
+		"/context name=Asha",
+		"/welcome",
+		"first",
+		"second",
+		"/reset",
+		"third",
+		"/json",
+		"refund please",
+		"/quit",
+		"never sent",
+	}, "\n") + "\n")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"try", "--config", tryConfig(t, fake)}, env(nil), stdin, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"(context map[name:Asha])",
+		"bot> Hi Asha!\n     [Track my order]",
+		"bot> re: first (history 1)",  // the welcome greeting is history
+		"bot> re: second (history 3)", // welcome, first and its answer
+		"(new conversation)",
+		"bot> re: third (history 0)",
+		"(JSON on)",
+		"bot> Let me connect you with a teammate.\n     -> handed to a person (reason: model; assigned by Kommunicate's routing rules, team 2841)",
+		`"KM_ASSIGN_TEAM": "2841"`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "never sent") || fake.Calls() != 4 {
+		t.Errorf("model calls %d, want 4 (nothing after /quit)", fake.Calls())
+	}
+}
