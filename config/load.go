@@ -116,6 +116,9 @@ func Parse(data []byte, path string, getenv func(string) string) (*Config, error
 	if v := getenv("KOMMBRIDGE_ADDR"); v != "" {
 		cfg.Server.Addr = v
 	}
+	if v := getenv("KOMMBRIDGE_STORE_URL"); v != "" {
+		cfg.Store.URL = v
+	}
 	cfg.applyDefaults()
 	problems = append(problems, cfg.compile()...)
 	if err := cfg.Validate(); err != nil {

@@ -36,32 +36,62 @@ type Metrics struct {
 	reloads      *prometheus.CounterVec
 }
 
+// Metric describes one exported metric, for docs and tests.
+type Metric struct {
+	Name   string
+	Help   string
+	Labels []string
+}
+
 // New registers every metric on a new registry, with Go and process metrics.
 func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	f := func(c prometheus.Collector) { reg.MustRegister(c) }
 	m := &Metrics{reg: reg}
-	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kommbridge_webhooks_total", Help: "Webhooks by event and HTTP status."}, []string{"event", "status"})
-	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kommbridge_webhook_duration_seconds", Help: "Webhook arrival to answer, by outcome.",
-		Buckets: []float64{.005, .01, .05, .1, .25, .5, 1, 2, 4, 8, 15, 25, 30}}, []string{"outcome"})
-	m.modelLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kommbridge_model_request_duration_seconds", Help: "One call to a model endpoint.",
-		Buckets: []float64{.1, .25, .5, 1, 2, 4, 8, 15, 25}}, []string{"endpoint", "model"})
-	m.modelErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kommbridge_model_errors_total", Help: "Failed model calls by endpoint and kind."}, []string{"endpoint", "kind"})
-	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kommbridge_model_retries_total", Help: "Retried model calls by endpoint."}, []string{"endpoint"})
-	m.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kommbridge_model_fallbacks_total", Help: "Calls to a fallback endpoint."}, []string{"endpoint"})
-	m.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kommbridge_tokens_total", Help: "Tokens by bot and direction (in, out)."}, []string{"bot", "direction"})
-	m.handoffs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kommbridge_handoffs_total", Help: "Handoffs to people by reason."}, []string{"reason"})
-	m.limited = prometheus.NewCounter(prometheus.CounterOpts{Name: "kommbridge_rate_limited_total", Help: "Events answered with limits.message."})
-	m.deduplicated = prometheus.NewCounter(prometheus.CounterOpts{Name: "kommbridge_deduplicated_total", Help: "Repeated message keys answered from the dedupe record."})
-	m.attachments = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kommbridge_attachments_total", Help: "Attachments by outcome (ok, unsupported, failed)."}, []string{"outcome"})
-	m.violations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kommbridge_reply_contract_violations_total", Help: "Model replies that broke their format's contract."}, []string{"format", "violation"})
-	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kommbridge_config_reloads_total", Help: "Configuration reloads by result (ok, rejected)."}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.webhooks, m.latency, m.modelLatency, m.modelErrors, m.retries, m.fallbacks, m.tokens,
-		m.handoffs, m.limited, m.deduplicated, m.attachments, m.violations, m.reloads} {
-		f(c)
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+		reg.MustRegister(c)
+		return c
 	}
+	histogram := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+		h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+		reg.MustRegister(h)
+		return h
+	}
+	c := Catalog
+	m.webhooks = counter(c[0].Name, c[0].Help, c[0].Labels...)
+	m.latency = histogram(c[1].Name, c[1].Help, []float64{.005, .01, .05, .1, .25, .5, 1, 2, 4, 8, 15, 25, 30}, c[1].Labels...)
+	m.modelLatency = histogram(c[2].Name, c[2].Help, []float64{.1, .25, .5, 1, 2, 4, 8, 15, 25}, c[2].Labels...)
+	m.modelErrors = counter(c[3].Name, c[3].Help, c[3].Labels...)
+	m.retries = counter(c[4].Name, c[4].Help, c[4].Labels...)
+	m.fallbacks = counter(c[5].Name, c[5].Help, c[5].Labels...)
+	m.tokens = counter(c[6].Name, c[6].Help, c[6].Labels...)
+	m.handoffs = counter(c[7].Name, c[7].Help, c[7].Labels...)
+	m.limited = counter(c[8].Name, c[8].Help).WithLabelValues()
+	m.deduplicated = counter(c[9].Name, c[9].Help).WithLabelValues()
+	m.attachments = counter(c[10].Name, c[10].Help, c[10].Labels...)
+	m.violations = counter(c[11].Name, c[11].Help, c[11].Labels...)
+	m.reloads = counter(c[12].Name, c[12].Help, c[12].Labels...)
 	return m
+}
+
+// Catalog lists kommbridge's metrics; README.md's metrics reference is
+// this list. kommbridge_breaker_open is last and registered by Breakers.
+var Catalog = []Metric{
+	{"kommbridge_webhooks_total", "Webhooks by event and HTTP status.", []string{"event", "status"}},
+	{"kommbridge_webhook_duration_seconds", "Webhook arrival to answer, by outcome.", []string{"outcome"}},
+	{"kommbridge_model_request_duration_seconds", "One call to a model endpoint.", []string{"endpoint", "model"}},
+	{"kommbridge_model_errors_total", "Failed model calls by endpoint and kind.", []string{"endpoint", "kind"}},
+	{"kommbridge_model_retries_total", "Retried model calls by endpoint.", []string{"endpoint"}},
+	{"kommbridge_model_fallbacks_total", "Calls to a fallback endpoint.", []string{"endpoint"}},
+	{"kommbridge_tokens_total", "Tokens by bot and direction (in, out).", []string{"bot", "direction"}},
+	{"kommbridge_handoffs_total", "Handoffs to people by reason.", []string{"reason"}},
+	{"kommbridge_rate_limited_total", "Events answered with limits.message.", nil},
+	{"kommbridge_deduplicated_total", "Repeated message keys answered from the dedupe record.", nil},
+	{"kommbridge_attachments_total", "Attachments by outcome (ok, unsupported, failed).", []string{"outcome"}},
+	{"kommbridge_reply_contract_violations_total", "Model replies that broke their format's contract.", []string{"format", "violation"}},
+	{"kommbridge_config_reloads_total", "Configuration reloads by result (ok, rejected).", []string{"result"}},
+	{"kommbridge_breaker_open", "1 while the endpoint is skipped after repeated failures.", []string{"endpoint", "position"}},
 }
 
 // Handler serves the metrics in Prometheus' text format.
@@ -74,7 +104,7 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Breakers(c *llm.Client) {
 	for i, name := range c.Endpoints() {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "kommbridge_breaker_open", Help: "1 while the endpoint is skipped after repeated failures.",
+			Name: Catalog[13].Name, Help: Catalog[13].Help,
 			ConstLabels: prometheus.Labels{"endpoint": name, "position": strconv.Itoa(i)},
 		}, func() float64 {
 			if c.Open(i) {

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"runtime/debug"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -28,6 +30,7 @@ Usage:
                                        exit 1 on any problem
   kommbridge try [--config FILE] [--bot ID] [--json] [MESSAGE]
                                        answer MESSAGE as the bot would, or chat interactively
+  kommbridge health [--url URL]        exit 0 if the server answers /healthz (for container health checks)
   kommbridge version                   print the version
 
 FILE defaults to ./config.yaml.
@@ -46,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return check(ctx, args, getenv, stdout, stderr)
 	case "try":
 		return try(ctx, args, getenv, stdin, stdout, stderr)
+	case "health":
+		return health(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "kommbridge", buildVersion())
 		return nil
@@ -109,4 +114,31 @@ func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
 		encoder = zapcore.NewJSONEncoder(enc)
 	}
 	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(w), level)), nil
+}
+
+// health asks a running server's /healthz; it is the container's health
+// check, since the image has no shell or curl.
+func health(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("health", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	u := fs.String("url", "http://127.0.0.1:8080/healthz", "the health URL")
+	if err := fs.Parse(args); err != nil {
+		return errSilent
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("health: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health: %s answered %d", *u, resp.StatusCode)
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
 }

@@ -1,0 +1,20 @@
+# syntax=docker/dockerfile:1
+# kommbridge: a static binary on a distroless base, running as non-root.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/kommbridge ./cmd/kommbridge
+
+# distroless/static has CA certificates and tzdata, and no shell.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/kommbridge /usr/local/bin/kommbridge
+COPY config.yaml /etc/kommbridge/config.yaml
+USER nonroot:nonroot
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=5s --start-period=5s --retries=3 \
+  CMD ["/usr/local/bin/kommbridge", "health", "--url", "http://127.0.0.1:8080/healthz"]
+ENTRYPOINT ["/usr/local/bin/kommbridge"]
+CMD ["serve", "--config", "/etc/kommbridge/config.yaml"]
