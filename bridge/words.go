@@ -12,9 +12,11 @@ import (
 // words splits s into lower-case words without accents, so that "Agénte
 // HUMANO!" and "agente humano" match.
 func words(s string) []string {
-	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-	if folded, _, err := transform.String(t, s); err == nil {
-		s = folded
+	if !ascii(s) {
+		t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+		if folded, _, err := transform.String(t, s); err == nil {
+			s = folded
+		}
 	}
 	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
@@ -37,4 +39,13 @@ outer:
 		return true
 	}
 	return false
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

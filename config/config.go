@@ -36,6 +36,9 @@ type Server struct {
 	// retries included. It must stay under Kommunicate's 30 s wait.
 	ReplyBudget  Duration `yaml:"reply_budget"`
 	MaxBodyBytes int64    `yaml:"max_body_bytes"`
+	// PprofAddr, when set, serves net/http/pprof on its own listener
+	// (keep it on loopback).
+	PprofAddr string `yaml:"pprof_addr"`
 	// ShutdownGrace bounds how long a stopping server waits for in-flight
 	// webhooks; zero means reply_budget.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`

@@ -271,12 +271,15 @@ type hintingDoer struct{ c *http.Client }
 
 func (d hintingDoer) Do(r *http.Request) (*http.Response, error) {
 	resp, err := d.c.Do(r)
-	if err == nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+	if err != nil {
+		return resp, err
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		if h, ok := r.Context().Value(hintKey{}).(*retryHint); ok {
 			h.after = retryAfter(resp.Header, time.Now())
 		}
 	}
-	return resp, err
+	return resp, nil
 }
 
 func retryAfter(h http.Header, now time.Time) time.Duration {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -74,6 +75,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.Server.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.Server.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 
 	// Watch before announcing the address, so no change is missed.
 	r := newReloader(path, getenv, cfg, a, m, log.Named("reload"))
@@ -230,4 +238,22 @@ func abs(p string) string {
 		return a
 	}
 	return p
+}
+
+// servePprof serves the runtime profiles on their own listener, never on
+// the webhook's.
+func servePprof(addr string, log *zap.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("server.pprof_addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("pprof listening", zap.String("addr", ln.Addr().String()))
+	return func() { srv.Close() }, nil
 }
