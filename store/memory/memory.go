@@ -66,11 +66,15 @@ func New(o Options) *Store {
 		o.Now = time.Now
 	}
 	s := &Store{opts: o, seed: maphash.MakeSeed()}
-	per := max(1, (o.MaxConversations+shards-1)/shards)
+	// The cap is split over the shards exactly (at least one each).
 	for i := range s.shards {
 		s.shards[i].byKey = make(map[string]*list.Element)
 		s.shards[i].locks = make(map[string]*convLock)
-		s.shards[i].cap = per
+		s.shards[i].cap = o.MaxConversations / shards
+		if i < o.MaxConversations%shards {
+			s.shards[i].cap++
+		}
+		s.shards[i].cap = max(1, s.shards[i].cap)
 	}
 	s.dedupe.init(o)
 	return s

@@ -3,6 +3,7 @@ package memory_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -159,5 +160,41 @@ func BenchmarkAppendHistory(b *testing.B) {
 		k := keys[i%len(keys)]
 		s.Append(ctx, k, t)
 		s.History(ctx, k)
+	}
+}
+
+// BenchmarkMillionTurns fills the store with 1,000,000 turns across
+// 100,000 conversations (10 each), then keeps appending past the cap of
+// conversations: memory stays bounded and eviction costs the same.
+func BenchmarkMillionTurns(b *testing.B) {
+	for b.Loop() {
+		s := memory.New(memory.Options{MaxConversations: 100_000, HistoryTurns: 10})
+		t := kommbridge.Turn{Role: "user", Text: "Where is my order? It was due on Monday."}
+		keys := make([]string, 200_000)
+		for i := range keys {
+			keys[i] = fmt.Sprint("bot/", i)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := 0; i < 1_000_000; i++ {
+			s.Append(ctx, keys[i%100_000], t)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		start := time.Now()
+		for i := 0; i < 1_000_000; i++ { // 100,000 new conversations, each evicting an old one
+			s.Append(ctx, keys[100_000+i%100_000], t)
+		}
+		evict := time.Since(start)
+		var end runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&end)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MB-for-1M-turns")
+		b.ReportMetric(float64(end.HeapAlloc-before.HeapAlloc)/(1<<20), "MB-after-1M-more")
+		b.ReportMetric(float64(evict.Nanoseconds())/1e6, "ns/append-with-eviction")
+		if s.Len() > 100_000 {
+			b.Fatalf("%d conversations held, cap 100000", s.Len())
+		}
 	}
 }
