@@ -80,6 +80,9 @@ const (
 	OutcomeIgnored   = "ignored"
 	OutcomeSilent    = "silent"
 	OutcomeDuplicate = "duplicate"
+	// OutcomeHeld: the webhook answered a hold message; the answer follows
+	// through Kommunicate's API.
+	OutcomeHeld = "held"
 )
 
 // Reasons for a handoff.

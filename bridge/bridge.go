@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,12 @@ type Deps struct {
 	// Media reads attachments; nil reads none (images pass by URL,
 	// other files are named only).
 	Media Media
+	// Deliver posts answers after the webhook's window (bots with async
+	// enabled); nil turns async off.
+	Deliver Deliverer
+	// OnDelivery, when set, hears of each held answer's fate: "delivered",
+	// "failed" or "dropped" (the conversation was handed off meanwhile).
+	OnDelivery func(outcome string)
 	Log   *zap.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
@@ -70,6 +77,10 @@ type Bridge struct {
 	model   Model
 	limiter Limiter
 	media   Media
+	deliver Deliverer
+	pending Pending // the store's durable queue of held answers, if it has one
+	jobs    sync.WaitGroup
+	onDeliv func(string)
 	log     *zap.Logger
 	now     func() time.Time
 }
@@ -88,7 +99,13 @@ func New(cfg *config.Config, d Deps) (*Bridge, error) {
 	if d.Media == nil {
 		d.Media = media.New(media.Options{})
 	}
-	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, media: d.Media, log: d.Log, now: d.Now}
+	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, media: d.Media, deliver: d.Deliver, onDeliv: d.OnDelivery, log: d.Log, now: d.Now}
+	if pq, ok := d.Store.(Pending); ok {
+		b.pending = pq
+	}
+	if b.onDeliv == nil {
+		b.onDeliv = func(string) {}
+	}
 	if err := b.Reload(cfg); err != nil {
 		return nil, err
 	}
@@ -123,6 +140,8 @@ type Result struct {
 	Attachments []string
 	// Err is the model's or the store's failure behind an error reply.
 	Err error
+
+	fx effects // writes still to make; see commit
 }
 
 // Handle answers one event. The only error is ErrUnknownBot; every other

@@ -19,38 +19,61 @@ var errNoText = errors.New("model reply had no usable text")
 
 func (b *Bridge) handle(ctx context.Context, s *settings, p *profile, ev *kommbridge.Event) Result {
 	conv := ev.BotID + "/" + ev.ConversationID
+	if r, decided := b.classify(ctx, s, p, ev, conv); decided {
+		b.commit(ctx, conv, &r)
+		return r
+	}
+	if p.Async.Enabled && b.deliver != nil {
+		return b.answerAsync(ctx, s, p, ev, conv)
+	}
+	unlock, err := b.store.Lock(ctx, conv)
+	if err != nil {
+		r := b.failed(ctx, p, ev, fmt.Errorf("waiting for the conversation's previous message: %w", err))
+		b.commit(ctx, conv, &r)
+		return r
+	}
+	defer unlock()
+	r := b.answer(ctx, s, p, ev, conv)
+	b.commit(ctx, conv, &r)
+	return r
+}
+
+// classify answers the events that need no model: WELCOME, the "Talk to
+// human" button, a handoff phrase, an empty event, a handed-off
+// conversation told to stay silent, and an event over a limit.
+func (b *Bridge) classify(ctx context.Context, s *settings, p *profile, ev *kommbridge.Event, conv string) (Result, bool) {
 	switch {
 	case ev.Name == kommbridge.EventWelcome:
-		return b.welcome(ctx, p, ev, conv)
+		return b.welcome(ctx, p, ev, conv), true
 	case ev.TalkToHuman:
-		return b.handoffNow(ctx, p, ev, conv, kommbridge.HandoffButton)
+		return b.handoffNow(ctx, p, ev, conv, kommbridge.HandoffButton), true
 	}
 	if tpl, ok := p.EventTemplates[ev.Name]; ok && ev.Name != kommbridge.EventMedia {
 		t, err := tpl.Render(b.vars(ev))
 		if err != nil {
-			return b.failed(ctx, p, ev, err)
+			return b.failed(ctx, p, ev, err), true
 		}
 		ev.Text = t
 	}
 	text := strings.TrimSpace(ev.Text)
 	if text == "" && len(ev.Attachments) == 0 {
-		return Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{}, Outcome: kommbridge.OutcomeIgnored}}
+		return Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{}, Outcome: kommbridge.OutcomeIgnored}}, true
 	}
 	if len(p.phrases) > 0 && text != "" {
 		w := words(text)
 		for _, ph := range p.phrases {
 			if containsPhrase(w, ph) {
-				return b.handoffNow(ctx, p, ev, conv, kommbridge.HandoffUserRequest)
+				return b.handoffNow(ctx, p, ev, conv, kommbridge.HandoffUserRequest), true
 			}
 		}
 	}
 	if p.Handoff.After == "silent" {
 		at, err := b.store.HandoffAt(ctx, conv)
 		if err != nil {
-			return b.failed(ctx, p, ev, fmt.Errorf("store: %w", err))
+			return b.failed(ctx, p, ev, fmt.Errorf("store: %w", err)), true
 		}
 		if !at.IsZero() {
-			return Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{}, Outcome: kommbridge.OutcomeSilent}}
+			return Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{}, Outcome: kommbridge.OutcomeSilent}}, true
 		}
 	}
 	if b.limiter != nil {
@@ -61,19 +84,14 @@ func (b *Bridge) handle(ctx context.Context, s *settings, p *profile, ev *kommbr
 			return Result{Reply: kommbridge.Reply{
 				Messages: []kommbridge.Message{{Text: s.limitMessage}},
 				Outcome:  kommbridge.OutcomeLimited,
-			}}
+			}}, true
 		}
 	}
-
-	unlock, err := b.store.Lock(ctx, conv)
-	if err != nil {
-		return b.failed(ctx, p, ev, fmt.Errorf("waiting for the conversation's previous message: %w", err))
-	}
-	defer unlock()
-	return b.answer(ctx, s, p, ev, conv)
+	return Result{}, false
 }
 
-// answer asks the model, with the conversation locked.
+// answer asks the model, with the conversation locked. The history and
+// handoff writes it implies are left in the Result for commit.
 func (b *Bridge) answer(ctx context.Context, s *settings, p *profile, ev *kommbridge.Event, conv string) Result {
 	history, err := b.store.History(ctx, conv)
 	if err != nil {
@@ -104,16 +122,16 @@ func (b *Bridge) answer(ctx context.Context, s *settings, p *profile, ev *kommbr
 	r := Result{ModelLatency: b.now().Sub(start), Model: resp.Model, Endpoint: resp.Endpoint, Attempts: resp.Attempts,
 		Usage: resp.Usage, Format: p.ReplyFormat, Attachments: outcomes}
 	if err != nil {
-		b.remember(ctx, conv, userTurn)
 		f := b.failed(ctx, p, ev, err)
+		f.fx.turns = []kommbridge.Turn{userTurn}
 		f.ModelLatency, f.Format, f.Attachments = r.ModelLatency, r.Format, r.Attachments
 		return f
 	}
 	parsed := prompt.Parse(p.ReplyFormat, resp)
 	r.Violation = parsed.Violation
 	if parsed.Text == "" && !parsed.Handoff {
-		b.remember(ctx, conv, userTurn)
 		f := b.failed(ctx, p, ev, errNoText)
+		f.fx.turns = []kommbridge.Turn{userTurn}
 		f.Model, f.Endpoint, f.Attempts, f.Usage, f.ModelLatency = r.Model, r.Endpoint, r.Attempts, r.Usage, r.ModelLatency
 		f.Violation, f.Format, f.Attachments = r.Violation, r.Format, r.Attachments
 		return f
@@ -126,7 +144,7 @@ func (b *Bridge) answer(ctx context.Context, s *settings, p *profile, ev *kommbr
 			msg.Links = links(parsed.Text)
 		}
 		r.Reply = kommbridge.Reply{Messages: []kommbridge.Message{msg}, Outcome: kommbridge.OutcomeAnswered}
-		b.remember(ctx, conv, userTurn, kommbridge.Turn{Role: llm.RoleAssistant, Text: parsed.Text})
+		r.fx.turns = []kommbridge.Turn{userTurn, {Role: llm.RoleAssistant, Text: parsed.Text}}
 		return r
 	}
 	team := ""
@@ -141,10 +159,10 @@ func (b *Bridge) answer(ctx context.Context, s *settings, p *profile, ev *kommbr
 	if p.Handoff.IncludeReply && parsed.Text != "" {
 		msgs = append(msgs, kommbridge.Message{Text: parsed.Text})
 	}
-	hm := b.handoffMessage(ctx, p, ev, conv, team)
+	hm, mark := b.handoffMessage(ctx, p, ev, conv, team)
 	msgs = append(msgs, hm)
 	r.Reply = kommbridge.Reply{Messages: msgs, Outcome: kommbridge.OutcomeHandoff, HandoffReason: reason}
-	b.remember(ctx, conv, userTurn, kommbridge.Turn{Role: llm.RoleAssistant, Text: joinText(msgs)})
+	r.fx = effects{turns: []kommbridge.Turn{userTurn, {Role: llm.RoleAssistant, Text: joinText(msgs)}}, handoff: mark}
 	return r
 }
 
@@ -190,15 +208,17 @@ func (b *Bridge) welcome(ctx context.Context, p *profile, ev *kommbridge.Event, 
 
 // handoffNow hands off without asking the model.
 func (b *Bridge) handoffNow(ctx context.Context, p *profile, ev *kommbridge.Event, conv, reason string) Result {
-	hm := b.handoffMessage(ctx, p, ev, conv, "")
-	b.remember(ctx, conv, kommbridge.Turn{Role: llm.RoleUser, Text: ev.Text}, kommbridge.Turn{Role: llm.RoleAssistant, Text: hm.Text})
-	return Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{hm}, Outcome: kommbridge.OutcomeHandoff, HandoffReason: reason}}
+	hm, mark := b.handoffMessage(ctx, p, ev, conv, "")
+	return Result{
+		Reply: kommbridge.Reply{Messages: []kommbridge.Message{hm}, Outcome: kommbridge.OutcomeHandoff, HandoffReason: reason},
+		fx:    effects{turns: []kommbridge.Turn{{Role: llm.RoleUser, Text: ev.Text}, {Role: llm.RoleAssistant, Text: hm.Text}}, handoff: mark},
+	}
 }
 
-// handoffMessage renders the handoff message and marks the conversation.
-// Within the cooldown of an earlier handoff, the assignment is not sent
-// again.
-func (b *Bridge) handoffMessage(ctx context.Context, p *profile, ev *kommbridge.Event, conv, team string) kommbridge.Message {
+// handoffMessage renders the handoff message. Within the cooldown of an
+// earlier handoff the assignment is not sent again; mark says whether this
+// handoff is to be recorded (by commit).
+func (b *Bridge) handoffMessage(ctx context.Context, p *profile, ev *kommbridge.Event, conv, team string) (kommbridge.Message, bool) {
 	text, err := p.HandoffTemplate.Render(b.vars(ev))
 	if err != nil || strings.TrimSpace(text) == "" {
 		text = p.Handoff.Message
@@ -206,15 +226,11 @@ func (b *Bridge) handoffMessage(ctx context.Context, p *profile, ev *kommbridge.
 	msg := kommbridge.Message{Text: text, Handoff: &kommbridge.Handoff{AssignTo: p.Handoff.AssignTo, Team: team}}
 	sctx, cancel := detached(ctx)
 	defer cancel()
-	now := b.now()
-	if at, err := b.store.HandoffAt(sctx, conv); err == nil && !at.IsZero() && now.Sub(at) < p.Handoff.Cooldown.D() {
+	if at, err := b.store.HandoffAt(sctx, conv); err == nil && !at.IsZero() && b.now().Sub(at) < p.Handoff.Cooldown.D() {
 		msg.Handoff = nil
-		return msg
+		return msg, false
 	}
-	if err := b.store.MarkHandoff(sctx, conv, now); err != nil {
-		b.log.Warn("handoff not recorded", zap.String("bot", p.ID), zap.Error(err))
-	}
-	return msg
+	return msg, true
 }
 
 // failed applies the bot's error policy.
@@ -230,20 +246,38 @@ func (b *Bridge) failed(ctx context.Context, p *profile, ev *kommbridge.Event, e
 			reason = kommbridge.HandoffTimeout
 		}
 		conv := ev.BotID + "/" + ev.ConversationID
-		r.Messages = append(r.Messages, b.handoffMessage(ctx, p, ev, conv, ""))
+		hm, mark := b.handoffMessage(ctx, p, ev, conv, "")
+		r.Messages = append(r.Messages, hm)
 		r.Outcome, r.HandoffReason = kommbridge.OutcomeHandoff, reason
+		r.fx.handoff = mark
 	}
 	return r
 }
 
-// remember appends turns to history. It runs after the answer is decided,
-// so it gets a moment of its own even if the request's deadline passed.
-func (b *Bridge) remember(ctx context.Context, conv string, turns ...kommbridge.Turn) {
+// effects are the store writes an answer implies: its turns for history
+// and whether it hands off. commit applies them, at once for an answer
+// given in the webhook, after delivery for one sent later.
+type effects struct {
+	turns   []kommbridge.Turn
+	handoff bool
+}
+
+// commit applies r's effects. It runs after the answer is decided, so it
+// gets a moment of its own even if the request's deadline passed.
+func (b *Bridge) commit(ctx context.Context, conv string, r *Result) {
 	sctx, cancel := detached(ctx)
 	defer cancel()
-	if err := b.store.Append(sctx, conv, turns...); err != nil {
-		b.log.Warn("history not stored", zap.String("conversation", conv), zap.Error(err))
+	if len(r.fx.turns) > 0 {
+		if err := b.store.Append(sctx, conv, r.fx.turns...); err != nil {
+			b.log.Warn("history not stored", zap.String("conversation", conv), zap.Error(err))
+		}
 	}
+	if r.fx.handoff {
+		if err := b.store.MarkHandoff(sctx, conv, b.now()); err != nil {
+			b.log.Warn("handoff not recorded", zap.String("conversation", conv), zap.Error(err))
+		}
+	}
+	r.fx = effects{}
 }
 
 func detached(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -142,6 +142,8 @@ type Bot struct {
 	LinkButtons      bool             `yaml:"link_buttons"`
 	// Vision says the model can see images; unset means it can.
 	Vision *bool `yaml:"vision"`
+	// Async answers slowly after a hold message, through Kommunicate's API.
+	Async Async `yaml:"async"`
 	// Events maps a custom Kommunicate event name to the prompt the model
 	// answers when it arrives (a template).
 	Events map[string]string `yaml:"events"`
@@ -154,6 +156,17 @@ type Bot struct {
 	HandoffTemplate *prompt.Template            `yaml:"-"`
 	ErrorTemplate   *prompt.Template            `yaml:"-"`
 	EventTemplates  map[string]*prompt.Template `yaml:"-"`
+}
+
+// Async lets a slow model answer after the webhook's window: at HoldAfter
+// the webhook answers HoldMessage, and the model's answer is posted into
+// the conversation through Kommunicate's REST API when it is ready, at
+// most MaxWait after the message arrived.
+type Async struct {
+	Enabled     bool     `yaml:"enabled"`
+	HoldAfter   Duration `yaml:"hold_after"`
+	HoldMessage string   `yaml:"hold_message"`
+	MaxWait     Duration `yaml:"max_wait"`
 }
 
 // Welcome is the greeting sent on the WELCOME event.

@@ -164,6 +164,15 @@ func (c *Config) applyDefaults() {
 			n := DefaultSuggestedMax
 			b.SuggestedReplies.Max = &n
 		}
+		if b.Async.HoldAfter == 0 {
+			b.Async.HoldAfter = Duration(20 * time.Second)
+		}
+		if b.Async.MaxWait == 0 {
+			b.Async.MaxWait = Duration(120 * time.Second)
+		}
+		if b.Async.HoldMessage == "" {
+			b.Async.HoldMessage = "Give me a moment, I'm looking into this."
+		}
 		h := &b.Handoff
 		if h.MinConfidence == nil {
 			v := DefaultMinConfidence
@@ -292,7 +301,7 @@ var sections = map[string]string{
 	"LLM": "llm", "Endpoint": "llm or llm.fallbacks[]", "Breaker": "llm.breaker",
 	"Store": "store", "Limits": "limits", "Rate": "limits", "Log": "log",
 	"Kommunicate": "kommunicate", "Bot": "bots[]", "Welcome": "bots[].welcome",
-	"SuggestedReplies": "bots[].suggested_replies", "Handoff": "bots[].handoff", "Media": "media",
+	"SuggestedReplies": "bots[].suggested_replies", "Handoff": "bots[].handoff", "Media": "media", "Async": "bots[].async",
 }
 
 // decodeError turns yaml's type errors into one problem each, naming the

@@ -40,6 +40,9 @@ func (c *Config) Validate() error {
 		bad("server.shutdown_grace", "must not be negative")
 	}
 
+	if u, err := url.Parse(c.Kommunicate.APIBase); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad("kommunicate.api_base", "must be an http(s) URL such as https://services.kommunicate.io; got %q", c.Kommunicate.APIBase)
+	}
 	validEndpoint("llm", c.LLM.Endpoint, bad)
 	for i, f := range c.LLM.Fallbacks {
 		validEndpoint(fmt.Sprintf("llm.fallbacks[%d]", i), f, bad)
@@ -140,6 +143,17 @@ func (c *Config) Validate() error {
 		}
 		if b.SuggestedReplies.Max != nil && *b.SuggestedReplies.Max < 0 {
 			bad(w+".suggested_replies.max", "must not be negative; got %d", *b.SuggestedReplies.Max)
+		}
+		if a := b.Async; a.Enabled {
+			if c.Kommunicate.APIKey == "" {
+				bad(w+".async.enabled", "needs kommunicate.api_key (dashboard -> Settings -> Install) to post answers later")
+			}
+			if a.HoldAfter <= 0 || a.HoldAfter >= c.Server.ReplyBudget {
+				bad(w+".async.hold_after", "must be positive and under server.reply_budget (%s); got %s", c.Server.ReplyBudget.D(), a.HoldAfter.D())
+			}
+			if a.MaxWait <= a.HoldAfter {
+				bad(w+".async.max_wait", "must be longer than async.hold_after; got %s", a.MaxWait.D())
+			}
 		}
 		h := b.Handoff
 		if h.MinConfidence != nil && (*h.MinConfidence < 0 || *h.MinConfidence > 1) {

@@ -34,6 +34,7 @@ type Metrics struct {
 	attachments  *prometheus.CounterVec
 	violations   *prometheus.CounterVec
 	reloads      *prometheus.CounterVec
+	deliveries   *prometheus.CounterVec
 }
 
 // Metric describes one exported metric, for docs and tests.
@@ -72,6 +73,7 @@ func New() *Metrics {
 	m.attachments = counter(c[10].Name, c[10].Help, c[10].Labels...)
 	m.violations = counter(c[11].Name, c[11].Help, c[11].Labels...)
 	m.reloads = counter(c[12].Name, c[12].Help, c[12].Labels...)
+	m.deliveries = counter(c[14].Name, c[14].Help, c[14].Labels...)
 	return m
 }
 
@@ -92,6 +94,7 @@ var Catalog = []Metric{
 	{"kommbridge_reply_contract_violations_total", "Model replies that broke their format's contract.", []string{"format", "violation"}},
 	{"kommbridge_config_reloads_total", "Configuration reloads by result (ok, rejected).", []string{"result"}},
 	{"kommbridge_breaker_open", "1 while the endpoint is skipped after repeated failures.", []string{"endpoint", "position"}},
+	{"kommbridge_deliveries_total", "Held answers posted later through Kommunicate's API, by result (delivered, failed, dropped).", []string{"result"}},
 }
 
 // Handler serves the metrics in Prometheus' text format.
@@ -172,3 +175,6 @@ func (m *Metrics) Reload(ok bool) {
 		m.reloads.WithLabelValues("rejected").Inc()
 	}
 }
+
+// Delivery records a held answer's fate; it is the bridge's OnDelivery.
+func (m *Metrics) Delivery(result string) { m.deliveries.WithLabelValues(result).Inc() }

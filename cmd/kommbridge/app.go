@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kommbridge/kommbridge/adapter"
 	"github.com/kommbridge/kommbridge/bridge"
 	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/llm"
@@ -34,7 +35,11 @@ type app struct {
 
 // newApp wires the store, the model client, media and the bridge from
 // cfg. obs, when set, hears of every model call.
-func newApp(cfg *config.Config, log *zap.Logger, obs ...llm.Observer) (*app, error) {
+func newApp(cfg *config.Config, log *zap.Logger, observers ...llm.Observer) (*app, error) {
+	var obs llm.Observer
+	if len(observers) > 0 {
+		obs = observers[0]
+	}
 	l := cfg.Limits
 	limited := l.Conversation.Rate > 0 || l.User.Rate > 0 || l.Global.Rate > 0
 	var st Store
@@ -72,15 +77,20 @@ func newApp(cfg *config.Config, log *zap.Logger, obs ...llm.Observer) (*app, err
 		}
 	}
 	lc := llmConfig(cfg)
-	if len(obs) > 0 {
-		lc.Observer = obs[0]
-	}
+	lc.Observer = obs
 	model, err := llm.New(lc, log.Named("llm"))
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	b, err := bridge.New(cfg, bridge.Deps{Store: st, Model: model, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge")})
+	deps := bridge.Deps{Store: st, Model: model, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge")}
+	if cfg.Kommunicate.APIKey != "" {
+		deps.Deliver = adapter.NewKommunicateAPI(cfg.Kommunicate.APIBase, cfg.Kommunicate.APIKey)
+	}
+	if d, ok := obs.(interface{ Delivery(string) }); ok {
+		deps.OnDelivery = d.Delivery
+	}
+	b, err := bridge.New(cfg, deps)
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -92,6 +92,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		r.run(rctx)
 	}()
 	defer func() { stopReload(); <-reloaded }()
+	recovered := make(chan struct{})
+	go func() {
+		defer close(recovered)
+		a.bridge.Recover(rctx, 5*time.Second)
+	}()
+	defer func() { stopReload(); <-recovered }()
 
 	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("webhook", cfg.Server.WebhookPath),
 		zap.String("model", cfg.LLM.Model), zap.Int("bots", len(cfg.Bots)), zap.String("store", redact(cfg.Store.URL)),
@@ -108,6 +114,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := a.bridge.Drain(sctx); err != nil {
+		log.Warn("stopping with held answers undelivered; with Redis another replica delivers them", zap.Error(err))
 	}
 	log.Info("stopped")
 	return nil

@@ -1,0 +1,248 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kommbridge/kommbridge"
+)
+
+// Deliverer posts a message into a conversation as the bot, after the
+// webhook's window; adapter.KommunicateAPI implements it. Send retries
+// what is worth retrying and returns the final error.
+type Deliverer interface {
+	Send(ctx context.Context, botID, groupID string, m kommbridge.Message) error
+}
+
+// Pending is a durable queue of held answers, so that an answer a replica
+// promised survives that replica; store/redis implements it. Entries carry
+// a lease: one whose lease ran out is taken over by another replica.
+type Pending interface {
+	AddPending(ctx context.Context, id string, job []byte, lease time.Duration) error
+	RenewPending(ctx context.Context, id string, lease time.Duration) error
+	DonePending(ctx context.Context, id string) error
+	// TakePending returns a job whose lease ran out, leased anew; id is
+	// "" when there is none.
+	TakePending(ctx context.Context, lease time.Duration) (id string, job []byte, err error)
+}
+
+// pendingLease is how long a held answer stays with its replica without a
+// renewal; renewals come every third of it.
+const pendingLease = 15 * time.Second
+
+const (
+	waiting int32 = iota
+	answered
+	held
+)
+
+// asyncJob is one message answered in the background.
+type asyncJob struct {
+	ID       string           `json:"id"`
+	Event    kommbridge.Event `json:"event"`
+	Deadline time.Time        `json:"deadline"`
+
+	state  atomic.Int32
+	result chan Result
+}
+
+// answerAsync starts the answer in the background and waits for it until
+// hold_after. If it is not ready by then, the webhook answers the hold
+// message and the answer is delivered through Kommunicate's API.
+func (b *Bridge) answerAsync(ctx context.Context, s *settings, p *profile, ev *kommbridge.Event, conv string) Result {
+	j := &asyncJob{ID: jobID(ev), Event: *ev, Deadline: ev.ReceivedAt.Add(p.Async.MaxWait.D()), result: make(chan Result, 1)}
+	b.jobs.Add(1)
+	go b.run(j, s, p)
+	t := time.NewTimer(time.Until(ev.ReceivedAt.Add(p.Async.HoldAfter.D())))
+	defer t.Stop()
+	select {
+	case r := <-j.result:
+		return r
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	if !j.state.CompareAndSwap(waiting, held) {
+		return <-j.result // it finished just now
+	}
+	if b.pending != nil {
+		data, _ := json.Marshal(j)
+		sctx, cancel := detached(ctx)
+		defer cancel()
+		if err := b.pending.AddPending(sctx, j.ID, data, pendingLease); err != nil {
+			b.log.Warn("held answer not queued durably; it is delivered if this replica lives", zap.Error(err))
+		}
+	}
+	return Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{{Text: p.Async.HoldMessage}}, Outcome: kommbridge.OutcomeHeld}}
+}
+
+func jobID(ev *kommbridge.Event) string {
+	if ev.Key != "" {
+		return ev.BotID + "/" + ev.Key
+	}
+	return fmt.Sprintf("%s/%s/%d", ev.BotID, ev.ConversationID, ev.ReceivedAt.UnixNano())
+}
+
+// run answers j with the conversation locked, up to j.Deadline, and either
+// hands the result to the waiting webhook or delivers it.
+func (b *Bridge) run(j *asyncJob, s *settings, p *profile) {
+	defer b.jobs.Done()
+	ctx, cancel := context.WithDeadline(context.Background(), j.Deadline)
+	defer cancel()
+	if b.pending != nil {
+		stop := b.renew(j)
+		defer stop()
+	}
+	ev := &j.Event
+	conv := ev.BotID + "/" + ev.ConversationID
+	var r Result
+	// Holding the lock until delivery keeps the conversation in order: a
+	// newer message waits for this answer.
+	if unlock, err := b.store.Lock(ctx, conv); err != nil {
+		r = b.failed(ctx, p, ev, fmt.Errorf("waiting for the conversation's previous message: %w", err))
+	} else {
+		defer unlock()
+		r = b.answer(ctx, s, p, ev, conv)
+	}
+	if j.state.CompareAndSwap(waiting, answered) {
+		b.commit(ctx, conv, &r)
+		j.result <- r
+		return
+	}
+	b.deliverHeld(j, conv, &r)
+}
+
+// renew keeps j's lease while it runs; the func stops it.
+func (b *Bridge) renew(j *asyncJob) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(pendingLease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if j.state.Load() == held {
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					b.pending.RenewPending(ctx, j.ID, pendingLease)
+					cancel()
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// deliverHeld posts a held answer, message by message, each at most once
+// (a record per message survives a replica that dies mid-delivery), then
+// records it in history. A conversation handed off meanwhile gets nothing.
+func (b *Bridge) deliverHeld(j *asyncJob, conv string, r *Result) {
+	ctx, cancel := context.WithDeadline(context.Background(), later(j.Deadline, b.now()).Add(30*time.Second))
+	defer cancel()
+	log := b.log.With(zap.String("bot", j.Event.BotID), zap.String("conversation", j.Event.ConversationID), zap.String("outcome", r.Outcome))
+	defer func() {
+		if b.pending != nil {
+			if err := b.pending.DonePending(ctx, j.ID); err != nil {
+				log.Warn("held answer not removed from the queue", zap.Error(err))
+			}
+		}
+	}()
+	if at, err := b.store.HandoffAt(ctx, conv); err == nil && at.After(j.Event.ReceivedAt) {
+		log.Info("held answer dropped: the conversation was handed off meanwhile")
+		r.fx.handoff = false
+		r.fx.turns = r.fx.turns[:min(1, len(r.fx.turns))] // the user's message only
+		b.commit(ctx, conv, r)
+		b.onDeliv("dropped")
+		return
+	}
+	for i, m := range r.Messages {
+		key := "deliver/" + j.ID + "/" + strconv.Itoa(i)
+		_, claimed, err := b.store.Claim(ctx, key)
+		if err != nil {
+			log.Error("held answer not delivered", zap.Error(err))
+			b.onDeliv("failed")
+			return
+		}
+		if !claimed {
+			continue // delivered before, by a replica that did not finish
+		}
+		if err := b.deliver.Send(ctx, j.Event.BotID, j.Event.ConversationID, m); err != nil {
+			b.store.Release(ctx, key)
+			log.Error("held answer not delivered", zap.Int("message", i), zap.Error(err))
+			b.onDeliv("failed")
+			return
+		}
+		if err := b.store.Finish(ctx, key, []byte("sent")); err != nil {
+			log.Warn("delivery record not stored", zap.Error(err))
+		}
+	}
+	b.commit(ctx, conv, r)
+	log.Info("held answer delivered", zap.Int("messages", len(r.Messages)))
+	b.onDeliv("delivered")
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// Recover takes over held answers whose replica stopped before delivering
+// them (their lease ran out), checking every interval until ctx ends. It
+// does nothing without a durable queue or a Deliverer.
+func (b *Bridge) Recover(ctx context.Context, every time.Duration) {
+	if b.pending == nil || b.deliver == nil {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for {
+			id, data, err := b.pending.TakePending(ctx, pendingLease)
+			if err != nil || id == "" {
+				break
+			}
+			j := &asyncJob{result: make(chan Result, 1)}
+			if err := json.Unmarshal(data, j); err != nil {
+				b.log.Error("unreadable held answer dropped", zap.String("id", id), zap.Error(err))
+				b.pending.DonePending(ctx, id)
+				continue
+			}
+			s := b.cfg.Load()
+			p := s.bot(j.Event.BotID)
+			if p == nil {
+				b.pending.DonePending(ctx, id)
+				continue
+			}
+			b.log.Info("taking over a held answer", zap.String("bot", j.Event.BotID), zap.String("conversation", j.Event.ConversationID))
+			j.state.Store(held)
+			b.jobs.Add(1)
+			go b.run(j, s, p)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Drain waits for answers in the background until ctx ends; what is left
+// stays in the durable queue for another replica.
+func (b *Bridge) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { b.jobs.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
