@@ -32,10 +32,6 @@ type Pending interface {
 	TakePending(ctx context.Context, lease time.Duration) (id string, job []byte, err error)
 }
 
-// pendingLease is how long a held answer stays with its replica without a
-// renewal; renewals come every third of it.
-const pendingLease = 15 * time.Second
-
 const (
 	waiting int32 = iota
 	answered
@@ -74,7 +70,7 @@ func (b *Bridge) answerAsync(ctx context.Context, s *settings, p *profile, ev *k
 		data, _ := json.Marshal(j)
 		sctx, cancel := detached(ctx)
 		defer cancel()
-		if err := b.pending.AddPending(sctx, j.ID, data, pendingLease); err != nil {
+		if err := b.pending.AddPending(sctx, j.ID, data, b.lease); err != nil {
 			b.log.Warn("held answer not queued durably; it is delivered if this replica lives", zap.Error(err))
 		}
 	}
@@ -92,7 +88,7 @@ func jobID(ev *kommbridge.Event) string {
 // hands the result to the waiting webhook or delivers it.
 func (b *Bridge) run(j *asyncJob, s *settings, p *profile) {
 	defer b.jobs.Done()
-	ctx, cancel := context.WithDeadline(context.Background(), j.Deadline)
+	ctx, cancel := context.WithDeadline(b.jobsCtx, j.Deadline)
 	defer cancel()
 	if b.pending != nil {
 		stop := b.renew(j)
@@ -114,6 +110,9 @@ func (b *Bridge) run(j *asyncJob, s *settings, p *profile) {
 		j.result <- r
 		return
 	}
+	if b.jobsCtx.Err() != nil {
+		return // abandoned at shutdown: it stays queued for another replica
+	}
 	b.deliverHeld(j, conv, &r)
 }
 
@@ -121,7 +120,7 @@ func (b *Bridge) run(j *asyncJob, s *settings, p *profile) {
 func (b *Bridge) renew(j *asyncJob) func() {
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(pendingLease / 3)
+		t := time.NewTicker(b.lease / 3)
 		defer t.Stop()
 		for {
 			select {
@@ -130,7 +129,7 @@ func (b *Bridge) renew(j *asyncJob) func() {
 			case <-t.C:
 				if j.state.Load() == held {
 					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-					b.pending.RenewPending(ctx, j.ID, pendingLease)
+					b.pending.RenewPending(ctx, j.ID, b.lease)
 					cancel()
 				}
 			}
@@ -143,10 +142,13 @@ func (b *Bridge) renew(j *asyncJob) func() {
 // (a record per message survives a replica that dies mid-delivery), then
 // records it in history. A conversation handed off meanwhile gets nothing.
 func (b *Bridge) deliverHeld(j *asyncJob, conv string, r *Result) {
-	ctx, cancel := context.WithDeadline(context.Background(), later(j.Deadline, b.now()).Add(30*time.Second))
+	ctx, cancel := context.WithDeadline(b.jobsCtx, later(j.Deadline, b.now()).Add(30*time.Second))
 	defer cancel()
 	log := b.log.With(zap.String("bot", j.Event.BotID), zap.String("conversation", j.Event.ConversationID), zap.String("outcome", r.Outcome))
 	defer func() {
+		if b.jobsCtx.Err() != nil {
+			return // abandoned at shutdown: it stays queued for another replica
+		}
 		if b.pending != nil {
 			if err := b.pending.DonePending(ctx, j.ID); err != nil {
 				log.Warn("held answer not removed from the queue", zap.Error(err))
@@ -205,7 +207,7 @@ func (b *Bridge) Recover(ctx context.Context, every time.Duration) {
 	defer t.Stop()
 	for {
 		for {
-			id, data, err := b.pending.TakePending(ctx, pendingLease)
+			id, data, err := b.pending.TakePending(ctx, b.lease)
 			if err != nil || id == "" {
 				break
 			}
@@ -234,8 +236,8 @@ func (b *Bridge) Recover(ctx context.Context, every time.Duration) {
 	}
 }
 
-// Drain waits for answers in the background until ctx ends; what is left
-// stays in the durable queue for another replica.
+// Drain waits for answers in the background until ctx ends, then abandons
+// the rest: with a durable queue another replica takes them over.
 func (b *Bridge) Drain(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { b.jobs.Wait(); close(done) }()
@@ -243,6 +245,8 @@ func (b *Bridge) Drain(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		b.stopJobs()
+		<-done
 		return ctx.Err()
 	}
 }

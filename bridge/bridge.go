@@ -61,10 +61,13 @@ type Deps struct {
 	// Deliver posts answers after the webhook's window (bots with async
 	// enabled); nil turns async off.
 	Deliver Deliverer
+	// TakeoverAfter is how long a held answer stays with a replica that
+	// stopped renewing it before another takes it over [15s].
+	TakeoverAfter time.Duration
 	// OnDelivery, when set, hears of each held answer's fate: "delivered",
 	// "failed" or "dropped" (the conversation was handed off meanwhile).
 	OnDelivery func(outcome string)
-	Log   *zap.Logger
+	Log        *zap.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -72,17 +75,20 @@ type Deps struct {
 // Bridge handles events. It is safe for concurrent use; Reload swaps its
 // configuration while events in flight finish with the one they began with.
 type Bridge struct {
-	cfg     atomic.Pointer[settings]
-	store   Store
-	model   Model
-	limiter Limiter
-	media   Media
-	deliver Deliverer
-	pending Pending // the store's durable queue of held answers, if it has one
-	jobs    sync.WaitGroup
-	onDeliv func(string)
-	log     *zap.Logger
-	now     func() time.Time
+	cfg      atomic.Pointer[settings]
+	store    Store
+	model    Model
+	limiter  Limiter
+	media    Media
+	deliver  Deliverer
+	pending  Pending // the store's durable queue of held answers, if it has one
+	jobs     sync.WaitGroup
+	jobsCtx  context.Context // background answers; cancelled when Drain gives up
+	stopJobs context.CancelFunc
+	lease    time.Duration
+	onDeliv  func(string)
+	log      *zap.Logger
+	now      func() time.Time
 }
 
 // New builds a Bridge for cfg.
@@ -100,6 +106,11 @@ func New(cfg *config.Config, d Deps) (*Bridge, error) {
 		d.Media = media.New(media.Options{})
 	}
 	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, media: d.Media, deliver: d.Deliver, onDeliv: d.OnDelivery, log: d.Log, now: d.Now}
+	b.jobsCtx, b.stopJobs = context.WithCancel(context.Background())
+	b.lease = d.TakeoverAfter
+	if b.lease == 0 {
+		b.lease = 15 * time.Second
+	}
 	if pq, ok := d.Store.(Pending); ok {
 		b.pending = pq
 	}

@@ -113,6 +113,9 @@ type Log struct {
 type Kommunicate struct {
 	APIBase string `yaml:"api_base"`
 	APIKey  string `yaml:"api_key"`
+	// TakeoverAfter is how long a held answer of a replica that stopped
+	// waits before another replica (Redis store) delivers it.
+	TakeoverAfter Duration `yaml:"takeover_after"`
 }
 
 // Media says how attachments are read.

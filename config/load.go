@@ -56,7 +56,8 @@ func Default() Config {
 			FetchTimeout:       Duration(10 * time.Second),
 		},
 		Kommunicate: Kommunicate{
-			APIBase: "https://services.kommunicate.io",
+			APIBase:       "https://services.kommunicate.io",
+			TakeoverAfter: Duration(15 * time.Second),
 		},
 	}
 }

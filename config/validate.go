@@ -43,6 +43,9 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(c.Kommunicate.APIBase); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		bad("kommunicate.api_base", "must be an http(s) URL such as https://services.kommunicate.io; got %q", c.Kommunicate.APIBase)
 	}
+	if c.Kommunicate.TakeoverAfter <= 0 {
+		bad("kommunicate.takeover_after", "must be positive")
+	}
 	validEndpoint("llm", c.LLM.Endpoint, bad)
 	for i, f := range c.LLM.Fallbacks {
 		validEndpoint(fmt.Sprintf("llm.fallbacks[%d]", i), f, bad)

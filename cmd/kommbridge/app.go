@@ -83,7 +83,8 @@ func newApp(cfg *config.Config, log *zap.Logger, observers ...llm.Observer) (*ap
 		st.Close()
 		return nil, err
 	}
-	deps := bridge.Deps{Store: st, Model: model, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge")}
+	deps := bridge.Deps{Store: st, Model: model, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge"),
+		TakeoverAfter: cfg.Kommunicate.TakeoverAfter.D()}
 	if cfg.Kommunicate.APIKey != "" {
 		deps.Deliver = adapter.NewKommunicateAPI(cfg.Kommunicate.APIBase, cfg.Kommunicate.APIKey)
 	}

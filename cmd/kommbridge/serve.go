@@ -95,7 +95,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	recovered := make(chan struct{})
 	go func() {
 		defer close(recovered)
-		a.bridge.Recover(rctx, 5*time.Second)
+		a.bridge.Recover(rctx, cfg.Kommunicate.TakeoverAfter.D()/3)
 	}()
 	defer func() { stopReload(); <-recovered }()
 
