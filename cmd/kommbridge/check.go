@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -14,16 +15,23 @@ import (
 // check validates the configuration, then reaches every model endpoint and
 // the store, printing one verdict per item with the fix for a failure.
 func check(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	path, err := configFlag("check", args, stderr)
-	if err != nil {
-		return err
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	pathFlag := fs.String("config", "config.yaml", "configuration file")
+	offline := fs.Bool("offline", false, "only validate the file; reach no endpoint or store")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return errSilent
 	}
+	path := *pathFlag
 	cfg, err := config.Load(path, getenv)
 	if err != nil {
 		reportConfig(stderr, path, err)
 		return errSilent
 	}
 	fmt.Fprintf(stdout, "ok    config %s: %d bot(s)\n", path, len(cfg.Bots))
+	if *offline {
+		return nil
+	}
 	a, err := newApp(cfg, zap.NewNop())
 	if err != nil {
 		fmt.Fprintf(stdout, "FAIL  %v\n", err)

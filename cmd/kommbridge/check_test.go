@@ -89,3 +89,11 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 		t.Errorf("unknown command: %v %q", err, errOut.String())
 	}
 }
+
+func TestCheckOffline(t *testing.T) {
+	path := writeConfig(t, "llm: {base_url: \"http://127.0.0.1:1/v1\"}\n")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check", "--offline", "--config", path}, env(nil), nil, &out, io.Discard); err != nil || strings.Contains(out.String(), "model") {
+		t.Errorf("offline check: %v\n%s", err, out.String())
+	}
+}

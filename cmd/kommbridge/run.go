@@ -26,8 +26,9 @@ const usage = `kommbridge puts an OpenAI-compatible model behind a Kommunicate b
 
 Usage:
   kommbridge [serve] [--config FILE]   run the webhook server (default)
-  kommbridge check [--config FILE]     validate the configuration, reach each endpoint and the store;
-                                       exit 1 on any problem
+  kommbridge check [--config FILE] [--offline]
+                                       validate the configuration, then reach each endpoint and the
+                                       store (not with --offline); exit 1 on any problem
   kommbridge try [--config FILE] [--bot ID] [--json] [MESSAGE]
                                        answer MESSAGE as the bot would, or chat interactively
   kommbridge health [--url URL]        exit 0 if the server answers /healthz (for container health checks)
