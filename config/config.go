@@ -67,6 +67,10 @@ type Endpoint struct {
 	APIType    string `yaml:"api_type"`    // openai | azure
 	APIVersion string `yaml:"api_version"` // azure only
 	Model      string `yaml:"model"`
+	// MaxCompletionTokens sends max_tokens as max_completion_tokens, which
+	// OpenAI's reasoning models (o1, o3, gpt-5) require; most other servers
+	// know only max_tokens.
+	MaxCompletionTokens bool `yaml:"max_completion_tokens"`
 }
 
 // Breaker skips an endpoint that keeps failing. Failures consecutive

@@ -53,7 +53,7 @@ func (ep *endpoint) check(ctx context.Context) Status {
 		// Some servers (Azure deployments, a few proxies) have no model list:
 		// a one-token completion tells instead.
 		_, cerr := ep.client.CreateChatCompletion(ctx, toOpenAI(Request{MaxTokens: 1,
-			Messages: []Message{{Role: RoleUser, Content: "ping"}}}, ep.model))
+			Messages: []Message{{Role: RoleUser, Content: "ping"}}}, ep.model, ep.newer))
 		if cerr == nil {
 			st.Note = "no model list; a one-token completion worked"
 			return st

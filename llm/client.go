@@ -23,6 +23,9 @@ type Endpoint struct {
 	APIType    string // "openai" (also for every compatible server) or "azure"
 	APIVersion string // azure only
 	Model      string
+	// MaxCompletionTokens sends the token limit as max_completion_tokens
+	// (OpenAI reasoning models) instead of max_tokens.
+	MaxCompletionTokens bool
 }
 
 // Config is how the Client calls its endpoints.
@@ -78,6 +81,7 @@ type Client struct {
 type endpoint struct {
 	name    string // host, for logs and metrics
 	model   string
+	newer   bool // max_completion_tokens
 	client  *openai.Client
 	breaker breaker
 }
@@ -122,6 +126,7 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 		c.endpoints = append(c.endpoints, &endpoint{
 			name:    name,
 			model:   e.Model,
+			newer:   e.MaxCompletionTokens,
 			client:  openai.NewClientWithConfig(oc),
 			breaker: breaker{threshold: int64(cfg.BreakerFailures), cooldown: cfg.BreakerCooldown},
 		})
@@ -152,7 +157,7 @@ func (c *Client) Complete(ctx context.Context, req Request) (Response, error) {
 			last = &Error{Kind: ErrUnavailable, Endpoint: ep.name, Err: errors.New("skipped: circuit open after repeated failures")}
 			continue
 		}
-		creq := toOpenAI(req, model)
+		creq := toOpenAI(req, model, ep.newer)
 		for try := 0; try <= c.maxRetries; try++ {
 			attempts++
 			var hint retryHint
@@ -299,12 +304,17 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 	return 0
 }
 
-func toOpenAI(r Request, model string) openai.ChatCompletionRequest {
+func toOpenAI(r Request, model string, completionTokens bool) openai.ChatCompletionRequest {
 	out := openai.ChatCompletionRequest{
-		Model:     model,
-		MaxTokens: r.MaxTokens,
-		Messages:  make([]openai.ChatCompletionMessage, len(r.Messages)),
-		LogProbs:  r.LogProbs,
+		Model:    model,
+		Messages: make([]openai.ChatCompletionMessage, len(r.Messages)),
+		LogProbs: r.LogProbs,
+	}
+	if completionTokens {
+		out.MaxCompletionTokens = r.MaxTokens
+	} else {
+		//lint:ignore SA1019 max_tokens is what most OpenAI-compatible servers understand
+		out.MaxTokens = r.MaxTokens
 	}
 	if r.Temperature != nil {
 		out.Temperature = *r.Temperature

@@ -3,6 +3,7 @@ package llm_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,6 +153,7 @@ func TestRequestShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := fake.Last(t).Chat
+	//lint:ignore SA1019 the request must carry max_tokens
 	if r.Model != "gpt-4o" || r.MaxTokens != 100 || r.Temperature != 0.3 || r.ResponseFormat == nil || r.ResponseFormat.Type != "json_object" {
 		t.Errorf("request %+v", r)
 	}
@@ -248,5 +250,20 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	}
 	if c.Open(0) {
 		t.Error("breaker still open after a success")
+	}
+}
+
+func TestMaxCompletionTokens(t *testing.T) {
+	fake := llmtest.New(t)
+	c, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{{BaseURL: fake.URL(), APIType: "openai", Model: "o3-mini", MaxCompletionTokens: true}}}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Complete(within(t, 5*time.Second), llm.Request{Messages: hello.Messages, MaxTokens: 300}); err != nil {
+		t.Fatal(err)
+	}
+	body := string(fake.Last(t).Body)
+	if !strings.Contains(body, `"max_completion_tokens":300`) || strings.Contains(body, `"max_tokens"`) {
+		t.Errorf("body %s", body)
 	}
 }
