@@ -31,6 +31,10 @@ func (c *Client) Check(ctx context.Context) []Status {
 
 func (ep *endpoint) check(ctx context.Context) Status {
 	st := Status{Endpoint: ep.name, Model: ep.model}
+	if ep.azure {
+		// Azure lists models, not the deployments requests name.
+		return ep.ping(ctx, st)
+	}
 	list, err := ep.client.ListModels(ctx)
 	if err == nil {
 		ids := make([]string, len(list.Models))
@@ -50,17 +54,23 @@ func (ep *endpoint) check(ctx context.Context) Status {
 	}
 	e := classify(ctx, ep.name, err)
 	if e.Status == 404 || e.Status == 405 {
-		// Some servers (Azure deployments, a few proxies) have no model list:
-		// a one-token completion tells instead.
-		_, cerr := ep.client.CreateChatCompletion(ctx, toOpenAI(Request{MaxTokens: 1,
-			Messages: []Message{{Role: RoleUser, Content: "ping"}}}, ep.model, ep.newer))
-		if cerr == nil {
-			st.Note = "no model list; a one-token completion worked"
-			return st
-		}
-		e = classify(ctx, ep.name, cerr)
+		// Some servers (a few proxies) have no model list: a one-token
+		// completion tells instead.
+		return ep.ping(ctx, st)
 	}
 	st.Err = advice(e)
+	return st
+}
+
+// ping checks the endpoint with a one-token completion.
+func (ep *endpoint) ping(ctx context.Context, st Status) Status {
+	_, err := ep.client.CreateChatCompletion(ctx, toOpenAI(Request{MaxTokens: 1,
+		Messages: []Message{{Role: RoleUser, Content: "ping"}}}, ep.model, ep.newer))
+	if err != nil {
+		st.Err = advice(classify(ctx, ep.name, err))
+		return st
+	}
+	st.Note = "a one-token completion worked"
 	return st
 }
 

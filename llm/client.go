@@ -82,6 +82,7 @@ type endpoint struct {
 	name    string // host, for logs and metrics
 	model   string
 	newer   bool // max_completion_tokens
+	azure   bool
 	client  *openai.Client
 	breaker breaker
 }
@@ -127,6 +128,7 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 			name:    name,
 			model:   e.Model,
 			newer:   e.MaxCompletionTokens,
+			azure:   e.APIType == "azure",
 			client:  openai.NewClientWithConfig(oc),
 			breaker: breaker{threshold: int64(cfg.BreakerFailures), cooldown: cfg.BreakerCooldown},
 		})

@@ -97,3 +97,18 @@ func TestCheckOffline(t *testing.T) {
 		t.Errorf("offline check: %v\n%s", err, out.String())
 	}
 }
+
+// Azure lists models, not deployments: check makes a one-token completion
+// on the deployment instead.
+func TestCheckAzure(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.SetModels("gpt-4o") // not the deployment's name
+	path := writeConfig(t, fmt.Sprintf("llm:\n  base_url: %s\n  api_type: azure\n  model: my-deployment\n", strings.TrimSuffix(fake.URL(), "/v1")+"/v1"))
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check", "--config", path}, env(nil), nil, &out, io.Discard); err != nil {
+		t.Fatalf("check: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "ok    model my-deployment") || fake.Last(t).Path != "/v1/openai/deployments/my-deployment/chat/completions" {
+		t.Errorf("output %s, last path %s", out.String(), fake.Last(t).Path)
+	}
+}

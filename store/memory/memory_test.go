@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/store/memory"
 )
@@ -25,24 +23,6 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 var ctx = context.Background()
 
 func turn(s string) kommbridge.Turn { return kommbridge.Turn{Role: "user", Text: s} }
-
-func TestHistoryTrimAndReset(t *testing.T) {
-	s := memory.New(memory.Options{HistoryTurns: 3})
-	for _, m := range []string{"1", "2", "3", "4"} {
-		s.Append(ctx, "c", turn(m))
-	}
-	got, _ := s.History(ctx, "c")
-	if diff := cmp.Diff([]kommbridge.Turn{turn("2"), turn("3"), turn("4")}, got); diff != "" {
-		t.Errorf("trimmed history (-want +got):\n%s", diff)
-	}
-	s.MarkHandoff(ctx, "c", time.Unix(100, 0))
-	s.Reset(ctx, "c", turn("hello"))
-	got, _ = s.History(ctx, "c")
-	at, _ := s.HandoffAt(ctx, "c")
-	if diff := cmp.Diff([]kommbridge.Turn{turn("hello")}, got); diff != "" || !at.IsZero() {
-		t.Errorf("after reset: history %v, handoff %v", got, at)
-	}
-}
 
 func TestSlidingTTL(t *testing.T) {
 	c := &clock{t: time.Unix(0, 0)}
@@ -76,42 +56,6 @@ func TestLRUCap(t *testing.T) {
 	}
 }
 
-func TestDedupe(t *testing.T) {
-	s := memory.New(memory.Options{})
-	if _, claimed, _ := s.Claim(ctx, "k"); !claimed {
-		t.Fatal("first claim refused")
-	}
-	got := make(chan []byte)
-	go func() {
-		ans, claimed, err := s.Claim(ctx, "k") // waits for the first
-		if claimed || err != nil {
-			t.Errorf("duplicate claimed=%v err=%v", claimed, err)
-		}
-		got <- ans
-	}()
-	s.Finish(ctx, "k", []byte("answer"))
-	if a := <-got; string(a) != "answer" {
-		t.Errorf("waiter got %q", a)
-	}
-	if a, claimed, _ := s.Claim(ctx, "k"); claimed || string(a) != "answer" {
-		t.Errorf("later duplicate: %q claimed=%v", a, claimed)
-	}
-}
-
-func TestDedupeReleaseLetsAWaiterClaim(t *testing.T) {
-	s := memory.New(memory.Options{})
-	s.Claim(ctx, "k")
-	claimed := make(chan bool)
-	go func() {
-		_, c, _ := s.Claim(ctx, "k")
-		claimed <- c
-	}()
-	s.Release(ctx, "k")
-	if !<-claimed {
-		t.Error("after Release the waiter did not get the claim")
-	}
-}
-
 func TestDedupeExpires(t *testing.T) {
 	c := &clock{t: time.Unix(0, 0)}
 	s := memory.New(memory.Options{DedupeTTL: time.Minute, Now: c.now})
@@ -121,30 +65,6 @@ func TestDedupeExpires(t *testing.T) {
 	if _, claimed, _ := s.Claim(ctx, "k"); !claimed {
 		t.Error("record kept past dedupe_ttl")
 	}
-}
-
-func TestLockSerializes(t *testing.T) {
-	s := memory.New(memory.Options{})
-	unlock, err := s.Lock(ctx, "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	if _, err := s.Lock(short, "c"); err == nil {
-		t.Fatal("second lock of one conversation granted while held")
-	}
-	if u, err := s.Lock(ctx, "other"); err != nil {
-		t.Fatal("another conversation blocked")
-	} else {
-		u()
-	}
-	unlock()
-	u, err := s.Lock(ctx, "c")
-	if err != nil {
-		t.Fatal("lock not released")
-	}
-	u()
 }
 
 func BenchmarkAppendHistory(b *testing.B) {

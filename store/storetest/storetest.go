@@ -10,19 +10,12 @@ import (
 	"time"
 
 	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/bridge"
 )
 
-// Store is the method set under test (bridge.Store plus Ping).
+// Store is the method set under test: what the bridge needs, and Ping.
 type Store interface {
-	History(ctx context.Context, conv string) ([]kommbridge.Turn, error)
-	Append(ctx context.Context, conv string, turns ...kommbridge.Turn) error
-	Reset(ctx context.Context, conv string, turns ...kommbridge.Turn) error
-	MarkHandoff(ctx context.Context, conv string, at time.Time) error
-	HandoffAt(ctx context.Context, conv string) (time.Time, error)
-	Lock(ctx context.Context, conv string) (func(), error)
-	Claim(ctx context.Context, key string) ([]byte, bool, error)
-	Finish(ctx context.Context, key string, answer []byte) error
-	Release(ctx context.Context, key string)
+	bridge.Store
 	Ping(ctx context.Context) error
 }
 
