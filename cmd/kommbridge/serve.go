@@ -233,9 +233,10 @@ func (r *reloader) reload(why string) {
 	}
 	if !reflect.DeepEqual(cfg.Server, r.current.Server) || !reflect.DeepEqual(cfg.LLM, r.current.LLM) ||
 		!reflect.DeepEqual(cfg.Store, r.current.Store) || !reflect.DeepEqual(cfg.Media, r.current.Media) ||
+		!reflect.DeepEqual(cfg.Kommunicate, r.current.Kommunicate) ||
 		!reflect.DeepEqual(cfg.Limits.Conversation, r.current.Limits.Conversation) ||
 		!reflect.DeepEqual(cfg.Limits.User, r.current.Limits.User) || !reflect.DeepEqual(cfg.Limits.Global, r.current.Limits.Global) {
-		r.log.Warn("server, llm, store, media and limit rates change only on restart; the new bots and messages are in force")
+		r.log.Warn("server, llm, store, media, kommunicate and limit rates change only on restart; the new bots and messages are in force")
 	}
 	r.current = cfg
 	r.metrics.Reload(true)
