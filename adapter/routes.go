@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/bridge"
 )
 
@@ -50,31 +51,38 @@ func (s *Server) webhook() echo.HandlerFunc {
 		if s.opts.Observer != nil {
 			s.opts.Observer.Webhook(ev.BotID, eventLabel(ev.Name), http.StatusOK, latency, &res)
 		}
-		fields := []zap.Field{
-			zap.String("request_id", id), zap.String("bot", ev.BotID), zap.String("conversation", ev.ConversationID),
-			zap.String("event", eventLabel(ev.Name)), zap.Int("status", http.StatusOK), zap.String("outcome", res.Outcome),
-			zap.Duration("latency", latency),
+		if ce := s.log.Check(zap.InfoLevel, "webhook"); ce != nil {
+			ce.Write(webhookFields(id, ev, &res, latency, out, s.opts.LogContent)...)
 		}
-		if res.HandoffReason != "" {
-			fields = append(fields, zap.String("handoff_reason", res.HandoffReason))
-		}
-		if res.Attempts > 0 {
-			fields = append(fields, zap.String("endpoint", res.Endpoint), zap.String("model", res.Model),
-				zap.Int("attempts", res.Attempts), zap.Duration("model_latency", res.ModelLatency),
-				zap.Int("tokens_in", res.Usage.PromptTokens), zap.Int("tokens_out", res.Usage.CompletionTokens))
-		}
-		if res.Violation != "" {
-			fields = append(fields, zap.String("contract_violation", res.Violation))
-		}
-		if res.Err != nil {
-			fields = append(fields, zap.NamedError("model_error", res.Err))
-		}
-		if s.opts.LogContent {
-			fields = append(fields, zap.String("key", ev.Key), zap.String("text", ev.Text), zap.ByteString("answer", out))
-		}
-		s.log.Info("webhook", fields...)
 		return c.JSONBlob(http.StatusOK, out)
 	}
+}
+
+// webhookFields are the log fields of one answered webhook.
+func webhookFields(id string, ev kommbridge.Event, res *bridge.Result, latency time.Duration, out []byte, content bool) []zap.Field {
+	fields := []zap.Field{
+		zap.String("request_id", id), zap.String("bot", ev.BotID), zap.String("conversation", ev.ConversationID),
+		zap.String("event", eventLabel(ev.Name)), zap.Int("status", http.StatusOK), zap.String("outcome", res.Outcome),
+		zap.Duration("latency", latency),
+	}
+	if res.HandoffReason != "" {
+		fields = append(fields, zap.String("handoff_reason", res.HandoffReason))
+	}
+	if res.Attempts > 0 {
+		fields = append(fields, zap.String("endpoint", res.Endpoint), zap.String("model", res.Model),
+			zap.Int("attempts", res.Attempts), zap.Duration("model_latency", res.ModelLatency),
+			zap.Int("tokens_in", res.Usage.PromptTokens), zap.Int("tokens_out", res.Usage.CompletionTokens))
+	}
+	if res.Violation != "" {
+		fields = append(fields, zap.String("contract_violation", res.Violation))
+	}
+	if res.Err != nil {
+		fields = append(fields, zap.NamedError("model_error", res.Err))
+	}
+	if content {
+		fields = append(fields, zap.String("key", ev.Key), zap.String("text", ev.Text), zap.ByteString("answer", out))
+	}
+	return fields
 }
 
 func eventLabel(name string) string {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kommbridge/kommbridge"
 )
@@ -40,8 +41,8 @@ func (s *flexString) UnmarshalJSON(b []byte) error {
 	case len(b) == 0:
 		return nil
 	case b[0] == '"':
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
+		v, err := unquote(b)
+		if err != nil {
 			return err
 		}
 		*s = flexString(v)
@@ -128,14 +129,17 @@ func jsonKind(v string) string {
 // an object, or a chat context that does not parse, is ignored: the user's
 // message matters more than its decorations.
 func decodeMetadata(raw json.RawMessage, ev *kommbridge.Event) {
-	var md map[string]json.RawMessage
+	var md struct {
+		TalkToHuman json.RawMessage `json:"TALK_TO_HUMAN"`
+		ChatContext json.RawMessage `json:"KM_CHAT_CONTEXT"`
+	}
 	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &md) != nil {
 		return
 	}
-	if v, ok := md["TALK_TO_HUMAN"]; ok {
-		ev.TalkToHuman = strings.EqualFold(strings.Trim(string(v), `"`), "true")
+	if len(md.TalkToHuman) > 0 {
+		ev.TalkToHuman = strings.EqualFold(strings.Trim(string(md.TalkToHuman), `"`), "true")
 	}
-	ctx := objectOrString(md["KM_CHAT_CONTEXT"])
+	ctx := objectOrString(md.ChatContext)
 	if len(ctx) == 0 {
 		return
 	}
@@ -168,11 +172,20 @@ func objectOrString(raw json.RawMessage) map[string]json.RawMessage {
 	return m
 }
 
+// unquote decodes a JSON string; one without escapes is taken as it stands.
+func unquote(b []byte) (string, error) {
+	if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var v string
+	err := json.Unmarshal(b, &v)
+	return v, err
+}
+
 // text is a JSON value as text: strings unquoted, the rest as written.
 func text(raw json.RawMessage) string {
 	if len(raw) > 0 && raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
+		if s, err := unquote(raw); err == nil {
 			return s
 		}
 	}
