@@ -121,20 +121,19 @@ func (b *Bridge) answer(ctx context.Context, s *settings, p *profile, ev *kommbr
 	userTurn := kommbridge.Turn{Role: llm.RoleUser, Text: standIn}
 	r := Result{ModelLatency: b.now().Sub(start), Model: resp.Model, Endpoint: resp.Endpoint, Attempts: resp.Attempts,
 		Usage: resp.Usage, Format: p.ReplyFormat, Attachments: outcomes}
+	var parsed prompt.Parsed
+	if err == nil {
+		parsed = prompt.Parse(p.ReplyFormat, resp)
+		r.Violation = parsed.Violation
+		if parsed.Text == "" && !parsed.Handoff {
+			err = errNoText
+		}
+	}
 	if err != nil {
 		f := b.failed(ctx, p, ev, err)
-		f.fx.turns = []kommbridge.Turn{userTurn}
-		f.ModelLatency, f.Format, f.Attachments = r.ModelLatency, r.Format, r.Attachments
-		return f
-	}
-	parsed := prompt.Parse(p.ReplyFormat, resp)
-	r.Violation = parsed.Violation
-	if parsed.Text == "" && !parsed.Handoff {
-		f := b.failed(ctx, p, ev, errNoText)
-		f.fx.turns = []kommbridge.Turn{userTurn}
-		f.Model, f.Endpoint, f.Attempts, f.Usage, f.ModelLatency = r.Model, r.Endpoint, r.Attempts, r.Usage, r.ModelLatency
-		f.Violation, f.Format, f.Attachments = r.Violation, r.Format, r.Attachments
-		return f
+		r.Reply, r.Err, r.fx = f.Reply, f.Err, f.fx
+		r.fx.turns = []kommbridge.Turn{userTurn}
+		return r
 	}
 
 	reason := handoffReason(p, parsed, resp)
