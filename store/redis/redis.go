@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -162,11 +163,15 @@ func (s *Store) HandoffAt(ctx context.Context, conv string) (time.Time, error) {
 	return time.Unix(0, v), nil
 }
 
-var unlockScript = goredis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+var (
+	unlockScript = goredis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+	extendScript = goredis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
+)
 
 // Lock takes the conversation's lock, shared by every replica, waiting
-// while ctx allows. The lock is a lease: a replica that dies holding it
-// frees it after Options.Lease.
+// while ctx allows. The lock is a lease, renewed while it is held (an
+// answer delivered later can hold it for minutes); a replica that dies
+// holding it frees it after Options.Lease.
 func (s *Store) Lock(ctx context.Context, conv string) (func(), error) {
 	k, token := s.key("lk", conv), newToken()
 	wait := s.poll
@@ -176,17 +181,40 @@ func (s *Store) Lock(ctx context.Context, conv string) (func(), error) {
 			return nil, fmt.Errorf("store: lock: %w", err)
 		}
 		if ok {
-			return func() {
-				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-				defer cancel()
-				unlockScript.Run(uctx, s.c, []string{k}, token)
-			}, nil
+			break
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return nil, err
 		}
 		wait = min(wait*2, 100*time.Millisecond)
 	}
+	done := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(s.o.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				rctx, cancel := context.WithTimeout(context.Background(), s.o.Lease/3)
+				extendScript.Run(rctx, s.c, []string{k}, token, s.o.Lease.Milliseconds())
+				cancel()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-renewed
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			unlockScript.Run(uctx, s.c, []string{k}, token)
+		})
+	}, nil
 }
 
 const pending = "\x00pending:"

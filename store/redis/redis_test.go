@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/store/redis"
@@ -87,3 +88,30 @@ func TestReconnects(t *testing.T) {
 }
 
 func turnOf(s string) kommbridge.Turn { return kommbridge.Turn{Role: "user", Text: s} }
+
+// A lock held longer than its lease is renewed, not lost: a second taker
+// still waits.
+func TestLockOutlivesItsLease(t *testing.T) {
+	r := redistest.Start(t)
+	s, err := redis.New(r.URL, redis.Options{Lease: 150 * time.Millisecond, Prefix: fmt.Sprintf("lease%d:", prefixes.Add(1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	unlock, err := s.Lock(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait, cancel := context.WithTimeout(ctx, 600*time.Millisecond) // four leases
+	defer cancel()
+	if _, err := s.Lock(wait, "c"); err == nil {
+		t.Fatal("the lock was taken again while held: its lease ran out")
+	}
+	unlock()
+	u, err := s.Lock(ctx, "c")
+	if err != nil {
+		t.Fatal("not released")
+	}
+	u()
+}
