@@ -45,6 +45,11 @@ func try(ctx context.Context, args []string, getenv func(string) string, stdin i
 		reportConfig(stderr, *path, err)
 		return errSilent
 	}
+	// try shows every answer here, however long it takes: nothing is held
+	// for delivery through Kommunicate's API (the conversation is not real).
+	for i := range cfg.Bots {
+		cfg.Bots[i].Async.Enabled = false
+	}
 	if *botID == "" {
 		*botID = cfg.Bots[0].ID
 		if *botID == "*" {
