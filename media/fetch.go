@@ -170,6 +170,11 @@ func (f *Fetcher) Fetch(ctx context.Context, raw string) (Fetched, error) {
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
+		// Keep the signed URL out of errors (and so out of logs): name the host.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return Fetched{}, fmt.Errorf("fetching from %s: %w", u.Host, ue.Err)
+		}
 		return Fetched{}, err
 	}
 	defer resp.Body.Close()

@@ -207,6 +207,9 @@ func TestSafeFetching(t *testing.T) {
 			if tt.f == open && srv.hits.Load() != before {
 				t.Error("the refused URL reached the server")
 			}
+			if strings.Contains(err.Error(), "/f/") || strings.Contains(err.Error(), "meta-data") {
+				t.Errorf("the error shows the URL's path: %v", err)
+			}
 		})
 	}
 	if f, err := listed.Fetch(ctx(t), srv.URL+"/f/order.csv"); err != nil || f.Type != "text/plain" {
