@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,13 +74,24 @@ type result struct {
 	latencies  []time.Duration `json:"-"`
 }
 
+// trust is the upstream's self-signed certificate file with --tls.
+var trust string
+
 func client(conns int) *http.Client {
-	return &http.Client{Transport: &http.Transport{
+	t := &http.Transport{
 		MaxIdleConns:        conns + 16,
 		MaxIdleConnsPerHost: conns + 16,
 		DisableCompression:  true,
 		IdleConnTimeout:     time.Minute,
-	}, Timeout: 60 * time.Second}
+	}
+	if trust != "" {
+		pem, _ := os.ReadFile(trust)
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		t.TLSClientConfig = &tls.Config{RootCAs: pool}
+		t.ForceAttemptHTTP2 = true
+	}
+	return &http.Client{Transport: t, Timeout: 60 * time.Second}
 }
 
 // closedLoop keeps o.conns requests going for warmup + duration and

@@ -40,6 +40,9 @@ type options struct {
 	upstreamOnly  bool
 	cpuProfile    string
 	env           []string
+	tls           bool
+	tlsCert       string
+	tlsKey        string
 	listen        string
 }
 
@@ -58,13 +61,16 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of kommbridge, taken while measuring, to this file")
 	flag.BoolVar(&o.upstreamOnly, "upstream", false, "internal: run only the fake upstream")
 	flag.StringVar(&o.listen, "listen", "127.0.0.1:0", "internal: the fake upstream's address")
+	flag.BoolVar(&o.tls, "tls", false, "the upstream speaks HTTPS (and so HTTP/2), as real providers do")
+	flag.StringVar(&o.tlsCert, "tls-cert", "", "internal: the upstream's certificate")
+	flag.StringVar(&o.tlsKey, "tls-key", "", "internal: the upstream's key")
 	flag.Func("env", "KEY=VALUE for kommbridge's environment (GOGC=200, GOMAXPROCS=1); repeatable", func(v string) error {
 		o.env = append(o.env, v)
 		return nil
 	})
 	flag.Parse()
 	if o.upstreamOnly {
-		if err := serveUpstream(o.listen, o.delay); err != nil {
+		if err := serveUpstream(o.listen, o.delay, o.tlsCert, o.tlsKey); err != nil {
 			fmt.Fprintln(os.Stderr, "upstream:", err)
 			os.Exit(1)
 		}
@@ -94,18 +100,31 @@ func benchmark(o options) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	up, err := startProcess(ctx, self, nil, "--upstream", "--delay", o.delay.String())
+	upArgs := []string{"--upstream", "--delay", o.delay.String()}
+	scheme := "http"
+	var kbEnv []string
+	if o.tls {
+		cert, key, err := selfSigned(dir)
+		if err != nil {
+			return err
+		}
+		upArgs = append(upArgs, "--tls-cert", cert, "--tls-key", key)
+		scheme = "https"
+		kbEnv = append(kbEnv, "SSL_CERT_FILE="+cert) // kommbridge trusts it as a system CA
+		trust = cert
+	}
+	up, err := startProcess(ctx, self, nil, upArgs...)
 	if err != nil {
 		return fmt.Errorf("upstream: %w", err)
 	}
 	defer up.stop()
-	upstreamURL := "http://" + up.addr + "/v1"
+	upstreamURL := scheme + "://" + up.addr + "/v1"
 
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(benchConfig(o)), 0o600); err != nil {
 		return err
 	}
-	kb, err := startProcess(ctx, bin, append([]string{"OPENAI_BASE_URL=" + upstreamURL, "OPENAI_API_KEY=bench", "KOMMBRIDGE_ADDR=127.0.0.1:0"}, o.env...),
+	kb, err := startProcess(ctx, bin, append(append([]string{"OPENAI_BASE_URL=" + upstreamURL, "OPENAI_API_KEY=bench", "KOMMBRIDGE_ADDR=127.0.0.1:0"}, kbEnv...), o.env...),
 		"serve", "--config", cfgPath)
 	if err != nil {
 		return fmt.Errorf("kommbridge: %w", err)
@@ -156,6 +175,9 @@ func (o options) scenario() string {
 	}
 	if o.attachments {
 		parts = append(parts, "image attachments")
+	}
+	if o.tls {
+		parts = append(parts, "HTTPS upstream")
 	}
 	return strings.Join(parts, ", ")
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -93,7 +92,11 @@ func (p *process) peakRSS() int64 {
 
 // sample is the last chat request kommbridge sent the upstream.
 func (p *process) sample() []byte {
-	resp, err := http.Get("http://" + p.addr + "/sample")
+	scheme := "http"
+	if trust != "" {
+		scheme = "https"
+	}
+	resp, err := client(1).Get(scheme + "://" + p.addr + "/sample")
 	if err != nil {
 		return nil
 	}

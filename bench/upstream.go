@@ -18,7 +18,7 @@ var reply = []byte(`{"id":"chatcmpl-bench","object":"chat.completion","created":
 // serveUpstream is the fake OpenAI-compatible upstream: a fixed reply after
 // a fixed delay. GET /sample returns the last chat request it received,
 // so the baseline can send the very request kommbridge sent.
-func serveUpstream(addr string, delay time.Duration) error {
+func serveUpstream(addr string, delay time.Duration, cert, key string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -43,5 +43,8 @@ func serveUpstream(addr string, delay time.Duration) error {
 	})
 	fmt.Printf("listening on %s\n", ln.Addr())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if cert != "" {
+		return srv.ServeTLS(ln, cert, key) // HTTP/2 where the client offers it
+	}
 	return srv.Serve(ln)
 }
