@@ -333,9 +333,6 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// MarshalYAML writes d as "25s".
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
-
 // Problems is every problem Validate or Load found, one per line.
 type Problems []error
 

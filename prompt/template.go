@@ -70,14 +70,6 @@ func ParseTemplate(name, text string) (*Template, error) {
 	return &Template{src: text, t: t}, nil
 }
 
-// Source returns the template's text.
-func (t *Template) Source() string {
-	if t == nil {
-		return ""
-	}
-	return t.src
-}
-
 // Render executes the template with v. A nil Template renders as "".
 func (t *Template) Render(v Vars) (string, error) {
 	if t == nil {

@@ -172,3 +172,16 @@ func startProcess(t *testing.T, path string, getenv func(string) string) *proces
 	}
 	return p
 }
+
+func TestHealthCommand(t *testing.T) {
+	path := writeConfig(t, "log: {level: error}\n")
+	base, stop := startRun(t, path, env(map[string]string{"KOMMBRIDGE_ADDR": "127.0.0.1:0"}))
+	defer stop()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"health", "--url", base + "/healthz"}, env(nil), nil, &out, io.Discard); err != nil || out.String() != "ok\n" {
+		t.Errorf("healthy server: %v %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"health", "--url", base + "/nope"}, env(nil), nil, io.Discard, io.Discard); err == nil {
+		t.Error("a 404 counted as healthy")
+	}
+}

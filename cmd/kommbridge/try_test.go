@@ -97,3 +97,31 @@ func TestTryInteractive(t *testing.T) {
 		t.Errorf("model calls %d, want 4 (nothing after /quit)", fake.Calls())
 	}
 }
+
+func TestTryAttachmentArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"https://example.com/f/invoice.pdf?sig=1"}, "application/pdf invoice.pdf"},
+		{[]string{"https://example.com/a.bin", "image/png"}, "image/png a.bin"},
+		{[]string{"location", "12.97", "77.59"}, "location  12.97 77.59"},
+	} {
+		a, err := attachment(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := a.Type + " " + a.Name
+		if a.Type == "location" {
+			got = fmt.Sprintf("%s  %g %g", a.Type, a.Lat, a.Lon)
+		}
+		if got != tc.want {
+			t.Errorf("%v: %q, want %q", tc.args, got, tc.want)
+		}
+	}
+	for _, bad := range [][]string{nil, {"location", "north", "1"}} {
+		if _, err := attachment(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
