@@ -117,20 +117,14 @@ func New(cfg *config.Config, d Deps) (*Bridge, error) {
 	if b.onDeliv == nil {
 		b.onDeliv = func(string) {}
 	}
-	if err := b.Reload(cfg); err != nil {
-		return nil, err
-	}
+	b.Reload(cfg)
 	return b, nil
 }
 
-// Reload makes cfg the configuration for events that arrive from now on.
-func (b *Bridge) Reload(cfg *config.Config) error {
-	s, err := compile(cfg)
-	if err != nil {
-		return err
-	}
-	b.cfg.Store(s)
-	return nil
+// Reload makes cfg, already validated by config.Load, the configuration
+// for events that arrive from now on.
+func (b *Bridge) Reload(cfg *config.Config) {
+	b.cfg.Store(compile(cfg))
 }
 
 // Result is a Reply with what it took to make it, for logs and metrics.

@@ -15,7 +15,6 @@ type settings struct {
 	fallback     *profile // the "*" bot, nil if none
 	budget       time.Duration
 	limitMessage string
-	logContent   bool
 }
 
 type profile struct {
@@ -26,12 +25,11 @@ type profile struct {
 	minConfidence float64
 }
 
-func compile(cfg *config.Config) (*settings, error) {
+func compile(cfg *config.Config) *settings {
 	s := &settings{
 		byID:         make(map[string]*profile, len(cfg.Bots)),
 		budget:       cfg.Server.ReplyBudget.D(),
 		limitMessage: cfg.Limits.Message,
-		logContent:   cfg.Log.Content,
 	}
 	for i := range cfg.Bots {
 		b := &cfg.Bots[i]
@@ -62,7 +60,7 @@ func compile(cfg *config.Config) (*settings, error) {
 			s.byID[b.ID] = p
 		}
 	}
-	return s, nil
+	return s
 }
 
 func (s *settings) bot(id string) *profile {

@@ -3,8 +3,3 @@
 // conversation locks. store/memory serves one instance; store/redis lets
 // several share state. Both pass the same contract tests (storetest).
 package store
-
-import "errors"
-
-// ErrClosed is returned after Close.
-var ErrClosed = errors.New("store: closed")

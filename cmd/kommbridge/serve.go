@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"syscall"
 	"time"
 
@@ -85,19 +86,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	// Watch before announcing the address, so no change is missed.
 	r := newReloader(path, getenv, cfg, a, m, log.Named("reload"))
-	rctx, stopReload := context.WithCancel(ctx)
-	reloaded := make(chan struct{})
-	go func() {
-		defer close(reloaded)
-		r.run(rctx)
-	}()
-	defer func() { stopReload(); <-reloaded }()
-	recovered := make(chan struct{})
-	go func() {
-		defer close(recovered)
-		a.bridge.Recover(rctx, cfg.Kommunicate.TakeoverAfter.D()/3)
-	}()
-	defer func() { stopReload(); <-recovered }()
+	// Background loops: reloading, and taking over other replicas' held answers.
+	bctx, stopBackground := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	background.Go(func() { r.run(bctx) })
+	background.Go(func() { a.bridge.Recover(bctx, cfg.Kommunicate.TakeoverAfter.D()/3) })
+	defer func() { stopBackground(); background.Wait() }()
 
 	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("webhook", cfg.Server.WebhookPath),
 		zap.String("model", cfg.LLM.Model), zap.Int("bots", len(cfg.Bots)), zap.String("store", redact(cfg.Store.URL)),
@@ -226,11 +220,7 @@ func (r *reloader) reload(why string) {
 		r.log.Error("config reload rejected; the previous configuration keeps serving", zap.String("trigger", why), zap.Error(err))
 		return
 	}
-	if err := r.app.bridge.Reload(cfg); err != nil {
-		r.metrics.Reload(false)
-		r.log.Error("config reload rejected; the previous configuration keeps serving", zap.String("trigger", why), zap.Error(err))
-		return
-	}
+	r.app.bridge.Reload(cfg)
 	if !reflect.DeepEqual(cfg.Server, r.current.Server) || !reflect.DeepEqual(cfg.LLM, r.current.LLM) ||
 		!reflect.DeepEqual(cfg.Store, r.current.Store) || !reflect.DeepEqual(cfg.Media, r.current.Media) ||
 		!reflect.DeepEqual(cfg.Kommunicate, r.current.Kommunicate) ||
