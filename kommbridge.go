@@ -97,18 +97,13 @@ const (
 
 // Message is one chat message of a Reply.
 type Message struct {
-	Text         string       `json:"text"`
-	QuickReplies []QuickReply `json:"quick_replies,omitempty"`
-	Links        []Link       `json:"links,omitempty"`
+	Text string `json:"text"`
+	// QuickReplies are suggested replies: a click sends the text as the
+	// user's message.
+	QuickReplies []string `json:"quick_replies,omitempty"`
+	Links        []Link   `json:"links,omitempty"`
 	// Handoff, when set, assigns the conversation to people.
 	Handoff *Handoff `json:"handoff,omitempty"`
-}
-
-// QuickReply is a suggested-reply button: Title is shown, Message is sent
-// as the user's text when clicked.
-type QuickReply struct {
-	Title   string `json:"title"`
-	Message string `json:"message"`
 }
 
 // Link is a link button.

@@ -33,7 +33,7 @@ func BenchmarkDecodeEvent(b *testing.B) {
 
 func BenchmarkRender(b *testing.B) {
 	r := kommbridge.Reply{Messages: []kommbridge.Message{{Text: "Your order shipped on Monday.",
-		QuickReplies: []kommbridge.QuickReply{{Title: "Track my order", Message: "Track my order"}, {Title: "Returns", Message: "Returns"}}}}}
+		QuickReplies: []string{"Track my order", "Returns"}}}}
 	b.ReportAllocs()
 	for b.Loop() {
 		adapter.Marshal(r)

@@ -2,6 +2,8 @@ package adapter
 
 import (
 	"encoding/json"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/kommbridge/kommbridge"
 )
@@ -72,22 +74,22 @@ func metadata(m kommbridge.Message) *Metadata {
 	case len(m.QuickReplies) > 0 && len(m.Links) > 0:
 		buttons := make([]mixedButton, 0, len(m.Links)+len(m.QuickReplies))
 		for _, l := range m.Links {
-			buttons = append(buttons, mixedButton{Name: l.Name, Action: mixedAction{Type: "link", URL: l.URL}})
+			buttons = append(buttons, mixedButton{Name: ButtonTitle(l.Name), Action: mixedAction{Type: "link", URL: l.URL}})
 		}
 		for _, q := range m.QuickReplies {
-			buttons = append(buttons, mixedButton{Name: q.Title, Action: mixedAction{Type: "quickReply", Message: q.Message}})
+			buttons = append(buttons, mixedButton{Name: ButtonTitle(q), Action: mixedAction{Type: "quickReply", Message: q}})
 		}
 		md.ContentType, md.TemplateID, md.Payload = richContentType, templateMixed, buttons
 	case len(m.QuickReplies) > 0:
 		qs := make([]quickReply, len(m.QuickReplies))
 		for i, q := range m.QuickReplies {
-			qs[i] = quickReply(q)
+			qs[i] = quickReply{Title: ButtonTitle(q), Message: q}
 		}
 		md.ContentType, md.TemplateID, md.Payload = richContentType, templateQuickReply, qs
 	case len(m.Links) > 0:
 		ls := make([]linkButton, len(m.Links))
 		for i, l := range m.Links {
-			ls[i] = linkButton{Type: "link", URL: l.URL, Name: l.Name, NewTab: true}
+			ls[i] = linkButton{Type: "link", URL: l.URL, Name: ButtonTitle(l.Name), NewTab: true}
 		}
 		md.ContentType, md.TemplateID, md.Payload = richContentType, templateLinks, ls
 	}
@@ -97,6 +99,19 @@ func metadata(m kommbridge.Message) *Metadata {
 		md.AssignTeam = m.Handoff.Team
 	}
 	return md
+}
+
+// maxTitle is the button title length Kommunicate shows before cutting it.
+const maxTitle = 20
+
+// ButtonTitle is text shortened to fit a Kommunicate button; the full text
+// is what a click sends.
+func ButtonTitle(text string) string {
+	if utf8.RuneCountInString(text) <= maxTitle {
+		return text
+	}
+	r := []rune(text)
+	return strings.TrimSpace(string(r[:maxTitle-1])) + "…"
 }
 
 // Marshal renders r as the JSON array a webhook answers with.

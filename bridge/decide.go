@@ -2,8 +2,8 @@ package bridge
 
 import (
 	"regexp"
+	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/llm"
@@ -32,44 +32,23 @@ func meanProb(tokens []llm.TokenProb) float64 {
 	return sum / float64(len(tokens))
 }
 
-// maxTitle is the button title length Kommunicate shows before cutting.
-const maxTitle = 20
-
-// quickReplies turns suggestions into at most max buttons, dropping
-// repeats; a long title is shortened, the full text is what a click sends.
-func quickReplies(suggested []string, max int) []kommbridge.QuickReply {
+// quickReplies keeps at most max suggestions, trimmed and without repeats.
+func quickReplies(suggested []string, max int) []string {
 	if max <= 0 || len(suggested) == 0 {
 		return nil
 	}
-	out := make([]kommbridge.QuickReply, 0, min(max, len(suggested)))
+	out := make([]string, 0, min(max, len(suggested)))
 	for _, s := range suggested {
 		s = strings.TrimSpace(s)
-		if s == "" || seen(out, s) {
+		if s == "" || slices.Contains(out, s) {
 			continue
 		}
-		out = append(out, kommbridge.QuickReply{Title: shorten(s, maxTitle), Message: s})
+		out = append(out, s)
 		if len(out) == max {
 			break
 		}
 	}
 	return out
-}
-
-func seen(qs []kommbridge.QuickReply, s string) bool {
-	for _, q := range qs {
-		if q.Message == s {
-			return true
-		}
-	}
-	return false
-}
-
-func shorten(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return strings.TrimSpace(string(r[:n-1])) + "…"
 }
 
 var httpsLink = regexp.MustCompile(`https://[^\s<>()"']+[^\s<>()"'.,;:!?]`)
@@ -82,7 +61,7 @@ func links(text string) []kommbridge.Link {
 		if i := strings.IndexByte(name, '/'); i > 0 {
 			name = name[:i]
 		}
-		out = append(out, kommbridge.Link{Name: shorten(name, maxTitle), URL: u})
+		out = append(out, kommbridge.Link{Name: name, URL: u})
 	}
 	return out
 }

@@ -199,10 +199,10 @@ func (s *session) print(res bridge.Result, took time.Duration) {
 		fmt.Fprintln(s.out, s.paint("bot> ", "1;36")+m.Text)
 		var buttons []string
 		for _, q := range m.QuickReplies {
-			buttons = append(buttons, "["+q.Title+"]")
+			buttons = append(buttons, "["+adapter.ButtonTitle(q)+"]")
 		}
 		for _, l := range m.Links {
-			buttons = append(buttons, "["+l.Name+" -> "+l.URL+"]")
+			buttons = append(buttons, "["+adapter.ButtonTitle(l.Name)+" -> "+l.URL+"]")
 		}
 		if len(buttons) > 0 {
 			fmt.Fprintln(s.out, "     "+s.paint(strings.Join(buttons, " "), "36"))
