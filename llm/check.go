@@ -2,7 +2,6 @@ package llm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,15 +11,16 @@ import (
 type Status struct {
 	Endpoint string
 	Model    string
-	// Err is nil when the endpoint answered and has the model; its text
-	// says what to fix otherwise.
+	// Err is nil when the endpoint answered and has the model; otherwise
+	// an *Error for a failed call, or a plain error naming the models the
+	// endpoint lists.
 	Err error
 	// Note adds detail to a success, such as how it was checked.
 	Note string
 }
 
 // Check asks every endpoint for its model list (a one-token completion
-// where there is none) and says, for each, what works and what to fix.
+// where there is none) and says, for each, whether it works.
 func (c *Client) Check(ctx context.Context) []Status {
 	out := make([]Status, len(c.endpoints))
 	for i, ep := range c.endpoints {
@@ -49,7 +49,7 @@ func (ep *endpoint) check(ctx context.Context) Status {
 		if len(shown) > 8 {
 			shown = append(shown[:8:8], "...")
 		}
-		st.Err = fmt.Errorf("model %q is not served here (it lists %s): check the model name", ep.model, strings.Join(shown, ", "))
+		st.Err = fmt.Errorf("model %q is not served here (it lists %s)", ep.model, strings.Join(shown, ", "))
 		return st
 	}
 	e := classify(ctx, ep.name, err)
@@ -58,7 +58,7 @@ func (ep *endpoint) check(ctx context.Context) Status {
 		// completion tells instead.
 		return ep.ping(ctx, st)
 	}
-	st.Err = advice(e)
+	st.Err = e
 	return st
 }
 
@@ -67,24 +67,9 @@ func (ep *endpoint) ping(ctx context.Context, st Status) Status {
 	_, err := ep.client.CreateChatCompletion(ctx, toOpenAI(Request{MaxTokens: 1,
 		Messages: []Message{{Role: RoleUser, Content: "ping"}}}, ep.model, ep.newer))
 	if err != nil {
-		st.Err = advice(classify(ctx, ep.name, err))
+		st.Err = classify(ctx, ep.name, err)
 		return st
 	}
 	st.Note = "a one-token completion worked"
 	return st
-}
-
-// advice turns a failed check into the fix an operator needs.
-func advice(e *Error) error {
-	switch {
-	case e.Status == 401 || e.Status == 403:
-		return fmt.Errorf("HTTP %d: the API key is wrong or lacks access: check llm.api_key (or OPENAI_API_KEY)", e.Status)
-	case e.Status == 404:
-		return fmt.Errorf("HTTP 404: nothing OpenAI-compatible at this base URL, or no such model/deployment: check llm.base_url (it usually ends in /v1) and the model name")
-	case errors.Is(e, ErrTimeout):
-		return fmt.Errorf("no answer in time: is the endpoint up, and reachable from here?")
-	case e.Status == 0 && errors.Is(e, ErrUnavailable):
-		return fmt.Errorf("cannot connect (%v): check llm.base_url and the network", e.Err)
-	}
-	return e
 }

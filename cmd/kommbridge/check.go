@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kommbridge/kommbridge/config"
+	"github.com/kommbridge/kommbridge/llm"
 )
 
 // check validates the configuration, then reaches every model endpoint and
@@ -44,7 +46,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	for _, st := range a.model.Check(ctx) {
 		if st.Err != nil {
 			failed = true
-			fmt.Fprintf(stdout, "FAIL  model %s at %s: %v\n", st.Model, st.Endpoint, st.Err)
+			fmt.Fprintf(stdout, "FAIL  model %s at %s: %v\n", st.Model, st.Endpoint, advice(st.Err))
 		} else {
 			fmt.Fprintf(stdout, "ok    model %s at %s (%s)\n", st.Model, st.Endpoint, st.Note)
 		}
@@ -59,4 +61,23 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errSilent
 	}
 	return nil
+}
+
+// advice turns a failed endpoint check into the fix an operator needs.
+func advice(err error) string {
+	var e *llm.Error
+	if !errors.As(err, &e) {
+		return err.Error() + ": check the model name"
+	}
+	switch {
+	case e.Status == 401 || e.Status == 403:
+		return fmt.Sprintf("HTTP %d: the API key is wrong or lacks access: check llm.api_key (or OPENAI_API_KEY)", e.Status)
+	case e.Status == 404:
+		return "HTTP 404: nothing OpenAI-compatible at this base URL, or no such model/deployment: check llm.base_url (it usually ends in /v1) and the model name"
+	case errors.Is(e, llm.ErrTimeout):
+		return "no answer in time: is the endpoint up, and reachable from here?"
+	case e.Status == 0 && errors.Is(e, llm.ErrUnavailable):
+		return fmt.Sprintf("cannot connect (%v): check llm.base_url and the network", e.Err)
+	}
+	return e.Error()
 }
