@@ -47,7 +47,7 @@ llm:
   base_url: %URL%
   api_key: test-key
   max_retries: 1
-%LLM%`
+`
 
 const defaultBots = `
 bots:
@@ -61,14 +61,11 @@ bots:
       teams: {billing: "2841"}
 `
 
+// newHarness serves the webhook with bots (YAML, defaultBots when empty)
+// and a reply budget (5s when empty) against one fake model. Limits,
+// fallbacks and the other wiring of a whole server are tested through
+// `run` in cmd/kommbridge.
 func newHarness(t *testing.T, bots string, budget string) *harness {
-	t.Helper()
-	return newHarnessLLM(t, bots, budget, "")
-}
-
-// newHarnessLLM is newHarness with more lines for the llm section
-// (fallbacks, breaker, max_concurrency), each indented by two spaces.
-func newHarnessLLM(t *testing.T, bots, budget, llmExtra string) *harness {
 	t.Helper()
 	if bots == "" {
 		bots = defaultBots
@@ -78,35 +75,17 @@ func newHarnessLLM(t *testing.T, bots, budget, llmExtra string) *harness {
 	}
 	model := llmtest.New(t)
 	model.RequireKey("test-key")
-	yml := strings.NewReplacer("%URL%", model.URL(), "%BUDGET%", budget, "%LLM%", llmExtra).Replace(baseConfig) + bots
+	yml := strings.NewReplacer("%URL%", model.URL(), "%BUDGET%", budget).Replace(baseConfig) + bots
 	cfg, err := config.Parse([]byte(yml), "test.yaml", func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	st := memory.New(memory.Options{})
-	endpoints := []llm.Endpoint{llm.Endpoint(cfg.LLM.Endpoint)}
-	for _, f := range cfg.LLM.Fallbacks {
-		endpoints = append(endpoints, llm.Endpoint(f))
-	}
-	client, err := llm.New(llm.Config{
-		Endpoints:       endpoints,
-		MaxRetries:      cfg.LLM.MaxRetries,
-		MaxConcurrency:  cfg.LLM.MaxConcurrency,
-		BreakerFailures: cfg.LLM.Breaker.Failures,
-		BreakerCooldown: cfg.LLM.Breaker.Cooldown.D(),
-	}, zap.NewNop())
+	client, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{llm.Endpoint(cfg.LLM.Endpoint)}, MaxRetries: cfg.LLM.MaxRetries}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := bridge.Deps{Store: st, Model: client}
-	if l := cfg.Limits; l.Conversation.Rate > 0 || l.User.Rate > 0 || l.Global.Rate > 0 {
-		deps.Limiter = memory.NewLimiter(memory.LimitOptions{
-			Conversation: memory.Rate{Per: l.Conversation.Rate, Burst: l.Conversation.Burst},
-			User:         memory.Rate{Per: l.User.Rate, Burst: l.User.Burst},
-			Global:       memory.Rate{Per: l.Global.Rate, Burst: l.Global.Burst},
-		})
-	}
-	b, err := bridge.New(cfg, deps)
+	b, err := bridge.New(cfg, bridge.Deps{Store: st, Model: client})
 	if err != nil {
 		t.Fatal(err)
 	}

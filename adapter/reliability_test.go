@@ -91,22 +91,6 @@ func TestConversationOrder(t *testing.T) {
 	}
 }
 
-func TestRateLimit(t *testing.T) {
-	h := newHarness(t, defaultBots+"limits:\n  conversation: {rate: 0.001, burst: 2}\n  message: \"Slow down, please.\"\n", "")
-	for i, want := range []string{"ok", "ok", "Slow down, please."} {
-		got := texts(h.post(`{"botId":"b","groupId":1,"message":"m` + strings.Repeat("!", i) + `"}`))
-		if len(got) != 1 || got[0] != want {
-			t.Errorf("message %d: %v, want %q", i, got, want)
-		}
-	}
-	if h.model.Calls() != 2 {
-		t.Errorf("model calls %d, want 2", h.model.Calls())
-	}
-	if got := texts(h.post(`{"botId":"b","groupId":2,"message":"other conversation"}`)); got[0] != "ok" {
-		t.Errorf("another conversation limited: %v", got)
-	}
-}
-
 const errorPolicy = `[{"message":"Sorry, I'm having trouble answering right now."},{"message":"Let me connect you with a teammate.","metadata":{"KM_ASSIGN_TO":""}}]`
 
 // A 429 asking to come back after the budget is not waited for: the user
@@ -128,40 +112,5 @@ func TestRateLimitedByProviderBeyondBudget(t *testing.T) {
 	}
 	if h.model.Calls() != 1 {
 		t.Errorf("model calls %d, want 1", h.model.Calls())
-	}
-}
-
-func TestDeadPrimaryLiveFallback(t *testing.T) {
-	fallback := llmtest.New(t)
-	fallback.Enqueue(llmtest.Reply{Content: llmtest.Contract("Answered by the fallback.", 0.9)})
-	h := newHarnessLLM(t, "", "", "  fallbacks:\n    - {base_url: \""+fallback.URL()+"\", model: backup-model}\n")
-	h.model.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Status: 503} })
-	if got := texts(h.post(msg("hi"))); len(got) != 1 || got[0] != "Answered by the fallback." {
-		t.Errorf("got %v", got)
-	}
-	if h.model.Calls() != 2 || fallback.Last(t).Chat.Model != "backup-model" {
-		t.Errorf("primary calls %d (want 2), fallback model %q", h.model.Calls(), fallback.Last(t).Chat.Model)
-	}
-}
-
-// With every model slot taken, a webhook waits only while its budget
-// allows, then gets the error policy (llm.TestConcurrencyBound shows the
-// waiting call never reaches the model).
-func TestModelSlotsFull(t *testing.T) {
-	h := newHarnessLLM(t, "", "1s", "  max_concurrency: 1\n")
-	arrived := make(chan struct{})
-	var once sync.Once
-	h.model.Default(func(llmtest.Request) llmtest.Reply {
-		once.Do(func() { close(arrived) })
-		return llmtest.Reply{Hang: true}
-	})
-	done := make(chan string)
-	go func() { done <- string(h.postRaw(`{"botId":"b","groupId":1,"message":"first"}`)) }()
-	<-arrived
-	if got := string(h.postRaw(`{"botId":"b","groupId":2,"message":"second"}`)); got != errorPolicy {
-		t.Errorf("second: %s", got)
-	}
-	if got := <-done; got != errorPolicy {
-		t.Errorf("first: %s", got)
 	}
 }
