@@ -13,6 +13,7 @@ import (
 	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/llm"
 	"github.com/kommbridge/kommbridge/media"
+	"github.com/kommbridge/kommbridge/metrics"
 	"github.com/kommbridge/kommbridge/store/memory"
 	redisstore "github.com/kommbridge/kommbridge/store/redis"
 )
@@ -26,20 +27,14 @@ type Store interface {
 
 // app is everything serve, check and try wire together from a configuration.
 type app struct {
-	cfg    *config.Config
-	log    *zap.Logger
 	store  Store
 	model  *llm.Client
 	bridge *bridge.Bridge
 }
 
 // newApp wires the store, the model client, media and the bridge from
-// cfg. obs, when set, hears of every model call.
-func newApp(cfg *config.Config, log *zap.Logger, observers ...llm.Observer) (*app, error) {
-	var obs llm.Observer
-	if len(observers) > 0 {
-		obs = observers[0]
-	}
+// cfg. m, when not nil, counts model calls and deliveries.
+func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, error) {
 	l := cfg.Limits
 	limited := l.Conversation.Rate > 0 || l.User.Rate > 0 || l.Global.Rate > 0
 	var st Store
@@ -77,7 +72,9 @@ func newApp(cfg *config.Config, log *zap.Logger, observers ...llm.Observer) (*ap
 		}
 	}
 	lc := llmConfig(cfg)
-	lc.Observer = obs
+	if m != nil {
+		lc.Observer = m
+	}
 	model, err := llm.New(lc, log.Named("llm"))
 	if err != nil {
 		st.Close()
@@ -88,15 +85,15 @@ func newApp(cfg *config.Config, log *zap.Logger, observers ...llm.Observer) (*ap
 	if cfg.Kommunicate.APIKey != "" {
 		deps.Deliver = adapter.NewKommunicateAPI(cfg.Kommunicate.APIBase, cfg.Kommunicate.APIKey)
 	}
-	if d, ok := obs.(interface{ Delivery(string) }); ok {
-		deps.OnDelivery = d.Delivery
+	if m != nil {
+		deps.OnDelivery = m.Delivery
 	}
 	b, err := bridge.New(cfg, deps)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	return &app{cfg: cfg, log: log, store: st, model: model, bridge: b}, nil
+	return &app{store: st, model: model, bridge: b}, nil
 }
 
 func newMedia(cfg *config.Config, model *llm.Client) *media.Reader {

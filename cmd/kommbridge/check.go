@@ -34,7 +34,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	if *offline {
 		return nil
 	}
-	a, err := newApp(cfg, zap.NewNop())
+	a, err := newApp(cfg, zap.NewNop(), nil)
 	if err != nil {
 		fmt.Fprintf(stdout, "FAIL  %v\n", err)
 		return errSilent

@@ -60,7 +60,7 @@ func try(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	a, err := newApp(cfg, log)
+	a, err := newApp(cfg, log, nil)
 	if err != nil {
 		return err
 	}
