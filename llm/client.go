@@ -9,8 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync/atomic"
-	"time"
+		"time"
 
 	openai "github.com/sashabaranov/go-openai"
 	"go.uber.org/zap"
@@ -37,15 +36,17 @@ type Config struct {
 	MaxRetries int
 	// MaxConcurrency bounds the calls in flight; 0 means no bound.
 	MaxConcurrency int
-	// BreakerFailures consecutive retryable failures skip an endpoint for
-	// BreakerCooldown; 0 turns the breaker off.
+	// BreakerFailures consecutive failed calls (each with its retries) skip
+	// an endpoint for BreakerCooldown, after which one probe at a time is
+	// let through; 0 turns the breaker off. Only the endpoint's faults
+	// count: 5xx, 429, network errors, unreadable bodies, and hangs.
 	BreakerFailures int
 	BreakerCooldown time.Duration
 	// HTTPClient makes the calls; nil means a client with sensible pooling.
 	HTTPClient *http.Client
 	// Observer, when set, is told of every attempt.
 	Observer Observer
-	// Now is the breaker's clock; nil means time.Now.
+	// Now is the deadline arithmetic's clock; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -84,7 +85,7 @@ type endpoint struct {
 	newer   bool // max_completion_tokens
 	azure   bool
 	client  *openai.Client
-	breaker breaker
+	breaker *breaker
 }
 
 // New builds a Client for cfg.
@@ -130,7 +131,7 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 			newer:   e.MaxCompletionTokens,
 			azure:   e.APIType == "azure",
 			client:  openai.NewClientWithConfig(oc),
-			breaker: breaker{threshold: int64(cfg.BreakerFailures), cooldown: cfg.BreakerCooldown},
+			breaker: newBreaker(cfg.BreakerFailures, cfg.BreakerCooldown),
 		})
 	}
 	return c, nil
@@ -138,16 +139,14 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 
 // Complete runs req against the endpoints in order until one answers or
 // ctx's deadline leaves no room. The primary uses req.Model when set.
-// Errors match ErrTimeout, ErrUnavailable, ErrRejected or ErrMalformed.
+// Errors match ErrTimeout, ErrUnavailable, ErrRejected or ErrMalformed for
+// failures of the model, and ErrBusy or ErrNoTime when no call was made.
 func (c *Client) Complete(ctx context.Context, req Request) (Response, error) {
-	if c.sem != nil {
-		select {
-		case c.sem <- struct{}{}:
-			defer func() { <-c.sem }()
-		case <-ctx.Done():
-			return Response{}, &Error{Kind: ErrTimeout, Endpoint: "queue", Err: fmt.Errorf("waiting for one of %d model call slots: %w", cap(c.sem), ctx.Err())}
-		}
+	release, err := c.slot(ctx)
+	if err != nil {
+		return Response{}, err
 	}
+	defer release()
 	var last *Error
 	attempts := 0
 	for i, ep := range c.endpoints {
@@ -155,58 +154,18 @@ func (c *Client) Complete(ctx context.Context, req Request) (Response, error) {
 		if i == 0 && req.Model != "" {
 			model = req.Model
 		}
-		if !ep.breaker.allow(c.now()) {
-			last = &Error{Kind: ErrUnavailable, Endpoint: ep.name, Err: errors.New("skipped: circuit open after repeated failures")}
-			continue
+		resp, tries, e := c.call(ctx, ep, req, model, i > 0)
+		attempts += tries
+		if e == nil {
+			resp.Attempts = attempts
+			return resp, nil
 		}
-		creq := toOpenAI(req, model, ep.newer)
-		for try := 0; try <= c.maxRetries; try++ {
-			attempts++
-			var hint retryHint
-			start := c.now()
-			resp, err := ep.client.CreateChatCompletion(context.WithValue(ctx, hintKey{}, &hint), creq)
-			if c.observer != nil {
-				c.observer.Attempt(Attempt{Endpoint: ep.name, Model: model, Retry: try > 0, Fallback: i > 0, Duration: c.now().Sub(start), Err: err})
-			}
-			if err == nil {
-				if len(resp.Choices) == 0 {
-					err = errors.New("no choices in the response")
-				} else {
-					ep.breaker.success()
-					out := fromOpenAI(resp)
-					out.Endpoint, out.Model, out.Attempts = ep.name, model, attempts
-					return out, nil
-				}
-			}
-			e := classify(ctx, ep.name, err)
-			if e.Kind == ErrTimeout {
-				ep.breaker.failure(c.now())
-				return Response{}, e
-			}
-			last = e
-			if !e.retryable() {
-				return Response{}, e
-			}
-			ep.breaker.failure(c.now())
-			if try == c.maxRetries {
-				break
-			}
-			wait := backoff(try)
-			if hint.after > 0 {
-				wait = hint.after
-			}
-			if !c.roomFor(ctx, wait) {
-				c.log.Debug("no room to retry", zap.String("endpoint", ep.name), zap.Duration("wait", wait))
-				break // try the next endpoint now, if any
-			}
-			c.log.Debug("retrying", zap.String("endpoint", ep.name), zap.Int("status", e.Status), zap.Duration("wait", wait))
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return Response{}, &Error{Kind: ErrTimeout, Endpoint: ep.name, Err: ctx.Err()}
-			}
+		if e.Kind == ErrNoTime && last != nil {
+			break // the earlier endpoint's failure is the one to report
+		}
+		last = e
+		if e.Kind == ErrTimeout || e.Kind == ErrRejected || e.Kind == ErrNoTime {
+			break // no time for another endpoint, or a request none will take
 		}
 	}
 	if last == nil {
@@ -215,11 +174,129 @@ func (c *Client) Complete(ctx context.Context, req Request) (Response, error) {
 	return Response{}, last
 }
 
+// slot takes one of the MaxConcurrency call slots, waiting while ctx
+// allows; the func gives it back. A call that could not start in time is
+// ErrNoTime (the deadline had passed) or ErrBusy (every slot stayed taken).
+func (c *Client) slot(ctx context.Context) (func(), error) {
+	if !c.roomFor(ctx, 0) {
+		return nil, &Error{Kind: ErrNoTime, Endpoint: "deadline", Err: errors.New("the reply budget was spent before the model could be called")}
+	}
+	if c.sem == nil {
+		return func() {}, nil
+	}
+	select {
+	case c.sem <- struct{}{}:
+		return func() { <-c.sem }, nil
+	default:
+	}
+	select {
+	case c.sem <- struct{}{}:
+		return func() { <-c.sem }, nil
+	case <-ctx.Done():
+		return nil, &Error{Kind: ErrBusy, Endpoint: "queue", Err: fmt.Errorf("all %d model call slots (llm.max_concurrency) stayed taken: %w", cap(c.sem), ctx.Err())}
+	}
+}
+
+// call is one call to ep: the first try and the retries tryAgain allows.
+// It tells ep's breaker one outcome, whatever the number of tries.
+func (c *Client) call(ctx context.Context, ep *endpoint, req Request, model string, fallback bool) (Response, int, *Error) {
+	done, ok := ep.breaker.allow()
+	if !ok {
+		return Response{}, 0, &Error{Kind: ErrUnavailable, Endpoint: ep.name, Err: errors.New("skipped: circuit open after repeated failures")}
+	}
+	creq := toOpenAI(req, model, ep.newer)
+	var last *Error
+	for try := 0; ; try++ {
+		if !c.roomFor(ctx, 0) {
+			if last == nil {
+				done(errNotCounted)
+				return Response{}, try, &Error{Kind: ErrNoTime, Endpoint: ep.name, Err: errors.New("the reply budget was spent before the model could be called")}
+			}
+			done(c.verdict(ctx, last, 0))
+			return Response{}, try, last
+		}
+		var hint retryHint
+		start := c.now()
+		resp, err := ep.client.CreateChatCompletion(context.WithValue(ctx, hintKey{}, &hint), creq)
+		took := c.now().Sub(start)
+		if c.observer != nil {
+			c.observer.Attempt(Attempt{Endpoint: ep.name, Model: model, Retry: try > 0, Fallback: fallback, Duration: took, Err: err})
+		}
+		if err == nil && len(resp.Choices) == 0 {
+			err = errors.New("no choices in the response")
+		}
+		if err == nil {
+			done(nil)
+			out := fromOpenAI(resp)
+			out.Endpoint, out.Model = ep.name, model
+			return out, try + 1, nil
+		}
+		last = classify(ctx, ep.name, err)
+		wait, again := c.tryAgain(ctx, last, try, hint.after)
+		if !again {
+			done(c.verdict(ctx, last, took))
+			return Response{}, try + 1, last
+		}
+		c.log.Debug("retrying", zap.String("endpoint", ep.name), zap.Int("status", last.Status), zap.Duration("wait", wait))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			done(c.verdict(ctx, last, took))
+			return Response{}, try + 1, last
+		}
+	}
+}
+
+// tryAgain decides whether a failed try is repeated on the same endpoint,
+// and after how long. Only failures that may pass are retried (5xx, 429,
+// network errors, unreadable bodies), at most MaxRetries times, after the
+// endpoint's Retry-After or else a jittered backoff, and only when that
+// wait still leaves the deadline room for a call. Otherwise the caller
+// moves on to the next endpoint, if any.
+func (c *Client) tryAgain(ctx context.Context, e *Error, try int, retryAfter time.Duration) (time.Duration, bool) {
+	if !e.retryable() || try >= c.maxRetries {
+		return 0, false
+	}
+	wait := backoff(try)
+	if retryAfter > 0 {
+		wait = retryAfter
+	}
+	if !c.roomFor(ctx, wait) {
+		c.log.Debug("no room to retry", zap.String("endpoint", e.Endpoint), zap.Duration("wait", wait))
+		return 0, false
+	}
+	return wait, true
+}
+
+// hangAfter is how long a call must have been given before a deadline
+// cutting it counts against the endpoint: a call started with little of
+// the budget left says nothing of the endpoint's health.
+const hangAfter = 5 * time.Second
+
+// verdict is what a failed call tells the breaker: the failure itself
+// when the endpoint is to blame, errNotCounted when it is not (a refused
+// request, a caller that went away, a deadline that left the call little
+// time).
+func (c *Client) verdict(ctx context.Context, e *Error, took time.Duration) error {
+	switch {
+	case e.Kind == ErrRejected:
+		return errNotCounted
+	case e.Kind == ErrTimeout && (errors.Is(ctx.Err(), context.Canceled) || took < hangAfter):
+		return errNotCounted
+	}
+	return e
+}
+
 // minCall is the least time worth starting a call with.
 const minCall = 50 * time.Millisecond
 
 // roomFor reports whether waiting d still leaves time for a call.
 func (c *Client) roomFor(ctx context.Context, d time.Duration) bool {
+	if ctx.Err() != nil {
+		return false
+	}
 	dl, ok := ctx.Deadline()
 	return !ok || dl.Sub(c.now()) > d+minCall
 }
@@ -231,32 +308,8 @@ func backoff(try int) time.Duration {
 	return time.Duration(rand.Int64N(int64(ceiling)) + 1)
 }
 
-// breaker opens after threshold consecutive failures and lets calls
-// through again after cooldown; one more failure then re-opens it.
-type breaker struct {
-	threshold int64
-	cooldown  time.Duration
-	failures  atomic.Int64
-	openUntil atomic.Int64 // unix nanoseconds
-}
-
-func (b *breaker) allow(now time.Time) bool {
-	return b.threshold == 0 || now.UnixNano() >= b.openUntil.Load()
-}
-
-func (b *breaker) success() { b.failures.Store(0) }
-
-func (b *breaker) failure(now time.Time) {
-	if b.threshold == 0 {
-		return
-	}
-	if b.failures.Add(1) >= b.threshold {
-		b.openUntil.Store(now.Add(b.cooldown).UnixNano())
-	}
-}
-
 // Open reports whether the endpoint at index i is being skipped.
-func (c *Client) Open(i int) bool { return !c.endpoints[i].breaker.allow(c.now()) }
+func (c *Client) Open(i int) bool { return c.endpoints[i].breaker.open() }
 
 // Endpoints names the endpoints in order.
 func (c *Client) Endpoints() []string {

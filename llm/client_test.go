@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,7 +118,7 @@ func TestFallback(t *testing.T) {
 	}
 }
 
-// After two failing calls the breaker skips the dead endpoint, so later
+// After two failed calls (of two tries each) the breaker skips the dead endpoint, so later
 // requests go straight to the fallback.
 func TestBreakerSkipsDeadEndpoint(t *testing.T) {
 	dead, live := llmtest.New(t), llmtest.New(t)
@@ -128,8 +129,8 @@ func TestBreakerSkipsDeadEndpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if dead.Calls() != 2 || live.Calls() != 3 {
-		t.Errorf("dead calls %d, live calls %d; want 2 and 3", dead.Calls(), live.Calls())
+	if dead.Calls() != 4 || live.Calls() != 3 {
+		t.Errorf("dead calls %d, live calls %d; want 4 (2 calls of 2 tries) and 3", dead.Calls(), live.Calls())
 	}
 	if !c.Open(0) || c.Open(1) {
 		t.Errorf("breaker open: primary %v, fallback %v; want true, false", c.Open(0), c.Open(1))
@@ -201,8 +202,8 @@ func TestConcurrencyBound(t *testing.T) {
 	}()
 	<-arrived // the first call holds the only slot
 	_, err = c.Complete(within(t, 100*time.Millisecond), hello)
-	if !errors.Is(err, llm.ErrTimeout) {
-		t.Errorf("second call: %v, want ErrTimeout while the slot is held", err)
+	if !errors.Is(err, llm.ErrBusy) || errors.Is(err, llm.ErrTimeout) {
+		t.Errorf("second call: %v, want ErrBusy while the slot is held", err)
 	}
 	if fake.Calls() != 1 {
 		t.Errorf("calls %d, want 1", fake.Calls())
@@ -211,20 +212,18 @@ func TestConcurrencyBound(t *testing.T) {
 	<-done
 }
 
-// The breaker opens after repeated failures, skips the endpoint while
-// open, probes it again after the cool-down, and closes on a success.
+// The breaker opens after repeated failed calls, skips the endpoint while
+// open, lets one probe through after the cool-down, and closes on its success.
 func TestBreakerOpensAndCloses(t *testing.T) {
 	primary, fallback := llmtest.New(t), llmtest.New(t)
 	primary.Enqueue(llmtest.Reply{Status: 500}, llmtest.Reply{Status: 500}, llmtest.Reply{Content: "primary is back"})
 	fallback.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Content: "fallback"} })
-	now := time.Unix(1000, 0)
 	c, err := llm.New(llm.Config{
 		Endpoints: []llm.Endpoint{
 			{BaseURL: primary.URL(), APIType: "openai", Model: "m"},
 			{BaseURL: fallback.URL(), APIType: "openai", Model: "m"},
 		},
-		BreakerFailures: 2, BreakerCooldown: time.Minute,
-		Now: func() time.Time { return now },
+		BreakerFailures: 2, BreakerCooldown: 100 * time.Millisecond,
 	}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
@@ -239,17 +238,182 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	answer() // primary fails once, fallback answers
 	answer() // primary fails twice: open
 	if !c.Open(0) {
-		t.Fatal("breaker not open after 2 failures")
+		t.Fatal("breaker not open after 2 failed calls")
 	}
 	if got := answer(); got != "fallback" || primary.Calls() != 2 {
 		t.Errorf("while open: %q, primary calls %d (want it skipped)", got, primary.Calls())
 	}
-	now = now.Add(61 * time.Second)
+	waitFor(t, "the cool-down", func() bool { return !c.Open(0) })
 	if got := answer(); got != "primary is back" {
 		t.Errorf("after the cool-down: %q, want the primary probed again", got)
 	}
 	if c.Open(0) {
 		t.Error("breaker still open after a success")
+	}
+}
+
+// waitFor polls cond until it holds, for conditions that only time brings
+// (a breaker's cool-down); it fails the test after 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 5s for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A call counts once however many times it was retried: two messages that
+// each got broken bodies on every try are two failures, not six.
+func TestBreakerCountsCallsNotTries(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Body: `{"id":"x","choices":[]}`} })
+	c, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{{BaseURL: fake.URL(), APIType: "openai", Model: "m"}},
+		MaxRetries: 2, BreakerFailures: 3, BreakerCooldown: time.Hour}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := c.Complete(within(t, 10*time.Second), hello); !errors.Is(err, llm.ErrMalformed) {
+			t.Fatalf("call %d: %v, want ErrMalformed", i, err)
+		}
+	}
+	if fake.Calls() != 6 {
+		t.Errorf("calls %d, want 6 (2 messages x 3 tries)", fake.Calls())
+	}
+	if c.Open(0) {
+		t.Error("breaker open after 2 failed calls of a threshold of 3")
+	}
+	c.Complete(within(t, 10*time.Second), hello)
+	if !c.Open(0) {
+		t.Error("breaker still closed after 3 failed calls")
+	}
+}
+
+// Failures that say nothing of the endpoint never open the breaker: a
+// caller that goes away, a deadline already passed, a refused request.
+func TestBreakerIgnoresCallerFaults(t *testing.T) {
+	fake := llmtest.New(t)
+	arrived := make(chan struct{}, 10)
+	fake.Default(func(r llmtest.Request) llmtest.Reply {
+		arrived <- struct{}{}
+		return llmtest.Reply{Hang: true}
+	})
+	c, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{{BaseURL: fake.URL(), APIType: "openai", Model: "m"}},
+		BreakerFailures: 1, BreakerCooldown: time.Hour}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { <-arrived; cancel() }()
+		if _, err := c.Complete(ctx, hello); !errors.Is(err, llm.ErrTimeout) {
+			t.Fatalf("cancelled call: %v", err)
+		}
+	}
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if _, err := c.Complete(expired, hello); !errors.Is(err, llm.ErrNoTime) {
+		t.Errorf("call after the deadline: %v, want ErrNoTime", err)
+	}
+	// A hang cut by a short deadline is not the endpoint's fault either.
+	if _, err := c.Complete(within(t, 200*time.Millisecond), hello); !errors.Is(err, llm.ErrTimeout) {
+		t.Errorf("short call: %v, want ErrTimeout", err)
+	}
+	if fake.Calls() != 4 {
+		t.Errorf("calls %d, want 4 (none after the deadline)", fake.Calls())
+	}
+	if c.Open(0) {
+		t.Error("breaker opened by callers that went away")
+	}
+	rejecting := llmtest.New(t)
+	rejecting.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Status: 400} })
+	c = newClient(t, 0, rejecting.URL())
+	for i := 0; i < 3; i++ {
+		c.Complete(within(t, 5*time.Second), hello)
+	}
+	if c.Open(0) {
+		t.Error("breaker opened by 400s")
+	}
+}
+
+// A success closes the breaker even when its call began before it opened.
+func TestBreakerClosesOnLateSuccess(t *testing.T) {
+	fake := llmtest.New(t)
+	slow := make(chan struct{})
+	fake.Default(func(r llmtest.Request) llmtest.Reply {
+		if r.Chat.Messages[0].Content == "slow" {
+			close(slow)
+			return llmtest.Reply{Delay: 300 * time.Millisecond, Content: "late but fine"}
+		}
+		return llmtest.Reply{Status: 500}
+	})
+	c := newClient(t, 0, fake.URL())
+	done := make(chan error)
+	go func() {
+		_, err := c.Complete(within(t, 5*time.Second), llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "slow"}}})
+		done <- err
+	}()
+	<-slow
+	c.Complete(within(t, 5*time.Second), hello)
+	c.Complete(within(t, 5*time.Second), hello)
+	if !c.Open(0) {
+		t.Fatal("breaker not open after 2 failed calls")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if c.Open(0) {
+		t.Error("breaker still open after a success")
+	}
+}
+
+// After the cool-down one probe goes through; others skip the endpoint
+// until it answers.
+func TestBreakerHalfOpenLetsOneProbe(t *testing.T) {
+	primary, fallback := llmtest.New(t), llmtest.New(t)
+	probing, release := make(chan struct{}), make(chan struct{})
+	var fail atomic.Bool
+	fail.Store(true)
+	primary.Default(func(llmtest.Request) llmtest.Reply {
+		if fail.Load() {
+			return llmtest.Reply{Status: 503}
+		}
+		close(probing)
+		<-release
+		return llmtest.Reply{Content: "primary"}
+	})
+	fallback.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Content: "fallback"} })
+	c, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{
+		{BaseURL: primary.URL(), APIType: "openai", Model: "m"}, {BaseURL: fallback.URL(), APIType: "openai", Model: "m"},
+	}, BreakerFailures: 1, BreakerCooldown: 50 * time.Millisecond}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Complete(within(t, 5*time.Second), hello)
+	if !c.Open(0) {
+		t.Fatal("breaker not open")
+	}
+	fail.Store(false)
+	waitFor(t, "the cool-down", func() bool { return !c.Open(0) })
+	probe := make(chan string)
+	go func() {
+		resp, _ := c.Complete(within(t, 5*time.Second), hello)
+		probe <- resp.Content
+	}()
+	<-probing
+	resp, err := c.Complete(within(t, 5*time.Second), hello)
+	if err != nil || resp.Content != "fallback" {
+		t.Errorf("during the probe: %q, %v; want the fallback", resp.Content, err)
+	}
+	close(release)
+	if got := <-probe; got != "primary" {
+		t.Errorf("probe got %q", got)
+	}
+	if primary.Calls() != 2 {
+		t.Errorf("primary calls %d, want 2 (the failure and one probe)", primary.Calls())
 	}
 }
 

@@ -24,6 +24,13 @@ var (
 	// ErrMalformed: the endpoint answered with a body that is not a chat
 	// completion.
 	ErrMalformed = errors.New("malformed response")
+
+	// The model was not called; these say nothing of its health.
+
+	// ErrBusy: every model call slot stayed taken until the deadline.
+	ErrBusy = errors.New("busy")
+	// ErrNoTime: the deadline had passed before a call could start.
+	ErrNoTime = errors.New("no time left")
 )
 
 // Error is a failed call to one endpoint.
