@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-		"time"
+	"time"
 
 	openai "github.com/sashabaranov/go-openai"
 	"go.uber.org/zap"
