@@ -118,3 +118,27 @@ type Handoff struct {
 	AssignTo string `json:"assign_to"`
 	Team     string `json:"team,omitempty"`
 }
+
+// Lock is a held conversation lock. In a shared store it is a lease the
+// owner renews while it works.
+type Lock interface {
+	// Lost reports whether the lock may have passed to another owner (a
+	// renewal failed). An owner that lost it writes no history.
+	Lost() bool
+	// Unlock releases the lock; calls after the first do nothing.
+	Unlock()
+}
+
+// Outcomes of an event that the model did not answer in the usual way.
+const (
+	// OutcomeBusy: no model call slot came free within the reply budget,
+	// or the budget was spent before the model could be called; the user
+	// got the short busy message.
+	OutcomeBusy = "busy"
+	// OutcomeDegraded: answered while the shared store was unreachable,
+	// without stored history.
+	OutcomeDegraded = "degraded"
+	// OutcomeCallerGone: the caller closed the connection before the
+	// answer; it was made anyway and kept for Kommunicate's retry.
+	OutcomeCallerGone = "caller_gone"
+)

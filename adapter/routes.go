@@ -48,11 +48,25 @@ func (s *Server) webhook() echo.HandlerFunc {
 		}
 		out := Marshal(res.Reply)
 		latency := s.opts.Now().Sub(received)
+		// A caller that went away is told nothing; its answer waits in the
+		// dedupe record for Kommunicate's retry of the key.
+		gone := r.Context().Err() != nil
+		seen := res
+		if gone {
+			seen.Outcome = kommbridge.OutcomeCallerGone
+		}
 		if s.opts.Observer != nil {
-			s.opts.Observer.Webhook(ev.BotID, eventLabel(ev.Name), http.StatusOK, latency, &res)
+			s.opts.Observer.Webhook(ev.BotID, eventLabel(ev.Name), http.StatusOK, latency, &seen)
 		}
 		if ce := s.log.Check(zap.InfoLevel, "webhook"); ce != nil {
-			ce.Write(webhookFields(id, ev, &res, latency, out, s.opts.LogContent)...)
+			fields := webhookFields(id, ev, &seen, latency, out, s.opts.LogContent)
+			if gone {
+				fields = append(fields, zap.String("answer_outcome", res.Outcome))
+			}
+			ce.Write(fields...)
+		}
+		if gone {
+			return nil
 		}
 		return c.JSONBlob(http.StatusOK, out)
 	}
@@ -72,6 +86,9 @@ func webhookFields(id string, ev kommbridge.Event, res *bridge.Result, latency t
 		fields = append(fields, zap.String("endpoint", res.Endpoint), zap.String("model", res.Model),
 			zap.Int("attempts", res.Attempts), zap.Duration("model_latency", res.ModelLatency),
 			zap.Int("tokens_in", res.Usage.PromptTokens), zap.Int("tokens_out", res.Usage.CompletionTokens))
+	}
+	if res.Degraded {
+		fields = append(fields, zap.Bool("degraded", true))
 	}
 	if res.Violation != "" {
 		fields = append(fields, zap.String("contract_violation", res.Violation))
@@ -104,6 +121,9 @@ func (s *Server) readyz() echo.HandlerFunc {
 			ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 			defer cancel()
 			if err := s.opts.Ready(ctx); err != nil {
+				if s.opts.Degradable {
+					return c.JSON(http.StatusOK, map[string]string{"status": "degraded", "reason": err.Error()})
+				}
 				return fail(http.StatusServiceUnavailable, "not ready: %v", err)
 			}
 		}

@@ -42,6 +42,10 @@ type Options struct {
 	// Ready reports whether the service can take traffic (store reachable);
 	// nil means always ready.
 	Ready func(ctx context.Context) error
+	// Degradable says webhooks are still answered when Ready fails (the
+	// store outage policy "degrade"): /readyz then answers 200 "degraded",
+	// so an orchestrator does not take every replica out at once.
+	Degradable bool
 	// Metrics, when set, is served at GET /metrics.
 	Metrics http.Handler
 	// Observer, when set, hears of every webhook answered or refused.

@@ -99,11 +99,12 @@ func (b *Bridge) run(j *asyncJob, s *settings, p *profile) {
 	var r Result
 	// Holding the lock until delivery keeps the conversation in order: a
 	// newer message waits for this answer.
-	if unlock, err := b.store.Lock(ctx, conv); err != nil {
+	if lock, err := b.store.Lock(ctx, conv); err != nil {
 		r = b.failed(ctx, p, ev, fmt.Errorf("waiting for the conversation's previous message: %w", err))
 	} else {
-		defer unlock()
+		defer lock.Unlock()
 		r = b.answer(ctx, s, p, ev, conv)
+		b.keepIfHeld(lock, conv, &r)
 	}
 	if j.state.CompareAndSwap(waiting, answered) {
 		b.commit(ctx, conv, &r)

@@ -28,8 +28,8 @@ type Store interface {
 	Reset(ctx context.Context, conv string, turns ...kommbridge.Turn) error
 	MarkHandoff(ctx context.Context, conv string, at time.Time) error
 	HandoffAt(ctx context.Context, conv string) (time.Time, error)
-	// Lock serializes one conversation's events; the func unlocks.
-	Lock(ctx context.Context, conv string) (func(), error)
+	// Lock serializes one conversation's events.
+	Lock(ctx context.Context, conv string) (kommbridge.Lock, error)
 	// Claim, Finish and Release make one answer per message key; see
 	// memory.Store.Claim.
 	Claim(ctx context.Context, key string) (answer []byte, claimed bool, err error)
@@ -67,6 +67,13 @@ type Deps struct {
 	// OnDelivery, when set, hears of each held answer's fate: "delivered",
 	// "failed" or "dropped" (the conversation was handed off meanwhile).
 	OnDelivery func(outcome string)
+	// Local, when set, stands in for Store while Store fails (the store
+	// outage policy "degrade"): events are answered without stored history
+	// instead of failing. nil makes a store failure an error.
+	Local Store
+	// OnOutage, when set, hears when Store becomes unreachable (true) and
+	// reachable again (false); only with Local.
+	OnOutage func(down bool)
 	Log        *zap.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
@@ -77,6 +84,7 @@ type Deps struct {
 type Bridge struct {
 	cfg      atomic.Pointer[settings]
 	store    Store
+	guard    *guarded // store, when it has a local stand-in
 	model    Model
 	limiter  Limiter
 	media    Media
@@ -105,13 +113,20 @@ func New(cfg *config.Config, d Deps) (*Bridge, error) {
 	if d.Media == nil {
 		d.Media = media.New(media.Options{})
 	}
+	pq, hasQueue := d.Store.(Pending)
+	if d.Local != nil {
+		d.Store = newGuarded(d.Store, d.Local, d.Now, d.Log, d.OnOutage)
+	}
 	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, media: d.Media, deliver: d.Deliver, onDeliv: d.OnDelivery, log: d.Log, now: d.Now}
 	b.jobsCtx, b.stopJobs = context.WithCancel(context.Background())
 	b.lease = d.TakeoverAfter
 	if b.lease == 0 {
 		b.lease = 15 * time.Second
 	}
-	if pq, ok := d.Store.(Pending); ok {
+	if g, ok := d.Store.(*guarded); ok {
+		b.guard = g
+	}
+	if hasQueue {
 		b.pending = pq
 	}
 	if b.onDeliv == nil {
@@ -145,12 +160,21 @@ type Result struct {
 	Attachments []string
 	// Err is the model's or the store's failure behind an error reply.
 	Err error
+	// Degraded is set when the shared store was out and the local one
+	// stood in (no stored history).
+	Degraded bool
 
 	fx effects // writes still to make; see commit
 }
 
 // Handle answers one event. The only error is ErrUnknownBot; every other
-// failure still yields a Reply (the bot's error policy).
+// failure still yields a Reply (the bot's error policy, or the busy
+// message when the model was never called).
+//
+// The answer is made whether or not the caller waits for it, inside the
+// reply budget: a caller that goes away (a proxy's timeout, a load test
+// stopping) is no failure, and Kommunicate's retry of the same key gets
+// this answer from the dedupe record.
 func (b *Bridge) Handle(ctx context.Context, ev kommbridge.Event) (Result, error) {
 	s := b.cfg.Load()
 	p := s.bot(ev.BotID)
@@ -160,33 +184,51 @@ func (b *Bridge) Handle(ctx context.Context, ev kommbridge.Event) (Result, error
 	if ev.ReceivedAt.IsZero() {
 		ev.ReceivedAt = b.now()
 	}
-	ctx, cancel := context.WithDeadline(ctx, ev.ReceivedAt.Add(s.budget))
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), ev.ReceivedAt.Add(s.budget))
 	defer cancel()
+	start := b.now()
+	r := b.deduped(ctx, s, p, &ev)
+	if b.guard != nil && b.guard.usedLocalSince(start) {
+		r.Degraded = true
+		if r.Outcome == kommbridge.OutcomeAnswered {
+			r.Outcome = kommbridge.OutcomeDegraded
+		}
+	}
+	return r, nil
+}
 
+// deduped answers ev once per message key: a repeat gets the first answer.
+func (b *Bridge) deduped(ctx context.Context, s *settings, p *profile, ev *kommbridge.Event) Result {
 	if ev.Key == "" {
-		return b.handle(ctx, s, p, &ev), nil
+		return b.handle(ctx, s, p, ev)
 	}
 	dkey := ev.BotID + "/" + ev.Key
 	prev, claimed, err := b.store.Claim(ctx, dkey)
 	switch {
+	case err != nil && ctx.Err() != nil:
+		return b.busy(s, fmt.Errorf("waiting for the answer to the same message key: %w", err))
 	case err != nil:
-		r := b.failed(ctx, p, &ev, fmt.Errorf("dedupe: %w", err))
-		return r, nil
+		return b.failed(ctx, p, ev, fmt.Errorf("dedupe: %w", err))
 	case !claimed:
 		var r Result
 		if err := decodeReply(prev, &r.Reply); err != nil {
-			return b.failed(ctx, p, &ev, err), nil
+			return b.failed(ctx, p, ev, err)
 		}
 		r.Outcome = kommbridge.OutcomeDuplicate
-		return r, nil
+		return r
 	}
-	r := b.handle(ctx, s, p, &ev)
-	// The record outlives this request: store it even if the client left.
+	r := b.handle(ctx, s, p, ev)
+	// The record outlives this request. A busy answer is not kept: a retry
+	// of the key deserves a fresh try.
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer fcancel()
+	if r.Outcome == kommbridge.OutcomeBusy {
+		b.store.Release(fctx, dkey)
+		return r
+	}
 	if err := b.store.Finish(fctx, dkey, encodeReply(r.Reply)); err != nil {
 		b.log.Warn("dedupe record not stored", zap.Error(err))
 		b.store.Release(fctx, dkey)
 	}
-	return r, nil
+	return r
 }

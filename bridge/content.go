@@ -2,7 +2,8 @@ package bridge
 
 import (
 	"context"
-	"sync"
+	"errors"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -12,33 +13,38 @@ import (
 	"github.com/kommbridge/kommbridge/prompt"
 )
 
-// Media reads attachments; *media.Reader implements it.
+// Media reads an event's attachments within its bounds (how many, how
+// many bytes, how many at once); *media.Reader implements it.
 type Media interface {
-	Read(ctx context.Context, a kommbridge.Attachment, vision bool) media.Item
+	ReadAll(ctx context.Context, atts []kommbridge.Attachment, vision bool) []media.Item
 }
+
+// fetchShare is the part of the remaining budget attachments may take:
+// the model always keeps the rest to answer in.
+const fetchShare = 0.5
 
 // userContent is the user's message for the model, its stand-in for
 // history, and each attachment's outcome. Attachments are read at once
-// (their URLs expire), in parallel, inside the reply budget.
+// (their URLs expire), in parallel, within fetchShare of what is left of
+// the reply budget.
 func (b *Bridge) userContent(ctx context.Context, p *profile, ev *kommbridge.Event) ([]llm.Part, string, []string) {
 	if len(ev.Attachments) == 0 {
 		parts, standIn := prompt.UserContent(ev.Text, nil, "")
 		return parts, standIn, nil
 	}
 	vision := p.Vision == nil || *p.Vision
-	items := make([]media.Item, len(ev.Attachments))
-	var wg sync.WaitGroup
-	for i, a := range ev.Attachments {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			items[i] = b.media.Read(ctx, a, vision)
-		}()
+	fctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithDeadline(ctx, b.now().Add(time.Duration(float64(dl.Sub(b.now()))*fetchShare)))
+		defer cancel()
 	}
-	wg.Wait()
+	items := b.media.ReadAll(fctx, ev.Attachments, vision)
 	outcomes := make([]string, len(items))
 	for i, it := range items {
 		switch {
+		case errors.Is(it.Err, media.ErrSkipped):
+			outcomes[i] = "skipped"
 		case it.Err != nil:
 			outcomes[i] = "failed"
 			b.log.Warn("attachment not read", zap.String("bot", ev.BotID), zap.String("conversation", ev.ConversationID),

@@ -26,16 +26,48 @@ func (b *Bridge) handle(ctx context.Context, s *settings, p *profile, ev *kommbr
 	if p.Async.Enabled && b.deliver != nil {
 		return b.answerAsync(ctx, s, p, ev, conv)
 	}
-	unlock, err := b.store.Lock(ctx, conv)
+	if !hasTime(ctx) {
+		return b.busy(s, errors.New("the reply budget was spent before the conversation could be locked"))
+	}
+	lock, err := b.store.Lock(ctx, conv)
 	if err != nil {
-		r := b.failed(ctx, p, ev, fmt.Errorf("waiting for the conversation's previous message: %w", err))
+		if ctx.Err() != nil {
+			return b.busy(s, fmt.Errorf("waiting for the conversation's previous message: %w", err))
+		}
+		r := b.failed(ctx, p, ev, fmt.Errorf("store: %w", err))
 		b.commit(ctx, conv, &r)
 		return r
 	}
-	defer unlock()
+	defer lock.Unlock()
 	r := b.answer(ctx, s, p, ev, conv)
+	b.keepIfHeld(lock, conv, &r)
 	b.commit(ctx, conv, &r)
 	return r
+}
+
+// minTime is the least of the budget worth starting on a conversation with.
+const minTime = 50 * time.Millisecond
+
+// hasTime reports whether ctx's deadline leaves time to work on an event.
+func hasTime(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() == nil && (!ok || time.Until(dl) > minTime)
+}
+
+// keepIfHeld drops r's history writes when the conversation's lock was
+// lost while the answer was made: another event may own the history now.
+func (b *Bridge) keepIfHeld(lock kommbridge.Lock, conv string, r *Result) {
+	if lock.Lost() && len(r.fx.turns) > 0 {
+		b.log.Warn("conversation lock lost while answering; this answer's turns are not written to history", zap.String("conversation", conv))
+		r.fx.turns = nil
+	}
+}
+
+// busy is the answer when the model could not be called in time: no model
+// call slot came free, or the budget went on waiting for the conversation's
+// previous message. The model is fine, so nobody is handed off.
+func (b *Bridge) busy(s *settings, err error) Result {
+	return Result{Err: err, Reply: kommbridge.Reply{Messages: []kommbridge.Message{{Text: s.busyMessage}}, Outcome: kommbridge.OutcomeBusy}}
 }
 
 // classify answers the events that need no model: WELCOME, the "Talk to
@@ -76,11 +108,14 @@ func (b *Bridge) classify(ctx context.Context, s *settings, p *profile, ev *komm
 			return Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{}, Outcome: kommbridge.OutcomeSilent}}, true
 		}
 	}
-	if b.limiter != nil {
+	if b.limiter != nil && (b.guard == nil || !b.guard.skipping()) {
 		ok, err := b.limiter.Allow(ctx, conv, ev.BotID+"/"+ev.UserID)
-		if err != nil {
+		switch {
+		case err != nil && b.guard != nil:
+			b.guard.fail(err) // the store's outage, logged once
+		case err != nil:
 			b.log.Warn("limiter unavailable; letting the event through", zap.Error(err))
-		} else if !ok {
+		case !ok:
 			return Result{Reply: kommbridge.Reply{
 				Messages: []kommbridge.Message{{Text: s.limitMessage}},
 				Outcome:  kommbridge.OutcomeLimited,
@@ -95,6 +130,9 @@ func (b *Bridge) classify(ctx context.Context, s *settings, p *profile, ev *komm
 func (b *Bridge) answer(ctx context.Context, s *settings, p *profile, ev *kommbridge.Event, conv string) Result {
 	history, err := b.store.History(ctx, conv)
 	if err != nil {
+		if ctx.Err() != nil {
+			return b.busy(s, fmt.Errorf("reading history: %w", err))
+		}
 		return b.failed(ctx, p, ev, fmt.Errorf("store: %w", err))
 	}
 	vars := b.vars(ev)
@@ -128,6 +166,11 @@ func (b *Bridge) answer(ctx context.Context, s *settings, p *profile, ev *kommbr
 		if parsed.Text == "" && !parsed.Handoff {
 			err = errNoText
 		}
+	}
+	if errors.Is(err, llm.ErrBusy) || errors.Is(err, llm.ErrNoTime) {
+		f := b.busy(s, err)
+		r.Reply, r.Err = f.Reply, f.Err
+		return r
 	}
 	if err != nil {
 		f := b.failed(ctx, p, ev, err)

@@ -15,6 +15,7 @@ type settings struct {
 	fallback     *profile // the "*" bot, nil if none
 	budget       time.Duration
 	limitMessage string
+	busyMessage  string
 }
 
 type profile struct {
@@ -30,6 +31,7 @@ func compile(cfg *config.Config) *settings {
 		byID:         make(map[string]*profile, len(cfg.Bots)),
 		budget:       cfg.Server.ReplyBudget.D(),
 		limitMessage: cfg.Limits.Message,
+		busyMessage:  cfg.Limits.BusyMessage,
 	}
 	for i := range cfg.Bots {
 		b := &cfg.Bots[i]

@@ -87,6 +87,15 @@ type Store struct {
 	HistoryTTL       Duration `yaml:"history_ttl"`
 	DedupeTTL        Duration `yaml:"dedupe_ttl"`
 	MaxConversations int      `yaml:"max_conversations"`
+	// OnOutage is what a webhook gets while the shared store (Redis) is
+	// unreachable: "degrade" answers from the model without stored history
+	// (dedupe and order kept within each replica), "error" applies the
+	// bot's error policy.
+	OnOutage string `yaml:"on_outage"`
+	// Lease is how long a conversation lock or an in-flight dedupe claim
+	// outlives a replica that died holding it (Redis store); the owner
+	// renews it every lease/3 while it works.
+	Lease Duration `yaml:"lease"`
 }
 
 // Limits are the rate limits applied before the model is called.
@@ -95,6 +104,10 @@ type Limits struct {
 	User         Rate   `yaml:"user"`
 	Global       Rate   `yaml:"global"`
 	Message      string `yaml:"message"`
+	// BusyMessage is the answer when no model call slot comes free within
+	// the reply budget (llm.max_concurrency): a burst, not a failure, so
+	// nobody is handed off.
+	BusyMessage string `yaml:"busy_message"`
 }
 
 // Rate is a token bucket: Rate events per second, bursts of Burst. A zero
@@ -131,6 +144,14 @@ type Media struct {
 	TranscribeAudio    bool     `yaml:"transcribe_audio"`
 	TranscriptionModel string   `yaml:"transcription_model"`
 	FetchTimeout       Duration `yaml:"fetch_timeout"`
+	// MaxAttachments are read per event; the rest are named to the model
+	// as skipped.
+	MaxAttachments int `yaml:"max_attachments"`
+	// MaxTotalBytes bounds the bytes fetched for one event, all of its
+	// attachments together.
+	MaxTotalBytes int64 `yaml:"max_total_bytes"`
+	// MaxParallelFetches bounds one event's fetches in flight at once.
+	MaxParallelFetches int `yaml:"max_parallel_fetches"`
 }
 
 // Bot is one bot profile, picked by the webhook's botId; ID "*" is the

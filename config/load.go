@@ -35,7 +35,7 @@ func Default() Config {
 				Model:   "gpt-4o-mini",
 			},
 			MaxRetries:     2,
-			MaxConcurrency: 64,
+			MaxConcurrency: 256,
 			Breaker:        Breaker{Failures: 5, Cooldown: Duration(30 * time.Second)},
 		},
 		Store: Store{
@@ -44,9 +44,12 @@ func Default() Config {
 			HistoryTTL:       Duration(24 * time.Hour),
 			DedupeTTL:        Duration(10 * time.Minute),
 			MaxConversations: 100_000,
+			OnOutage:         "degrade",
+			Lease:            Duration(5 * time.Second),
 		},
 		Limits: Limits{
-			Message: "You're sending messages faster than I can read them. Give me a moment.",
+			Message:     "You're sending messages faster than I can read them. Give me a moment.",
+			BusyMessage: "I'm answering a lot of people right now. Please send that again in a moment.",
 		},
 		Log: Log{Level: "info", Format: "json"},
 		Media: Media{
@@ -54,6 +57,9 @@ func Default() Config {
 			MaxDocumentChars:   20000,
 			TranscriptionModel: "whisper-1",
 			FetchTimeout:       Duration(10 * time.Second),
+			MaxAttachments:     10,
+			MaxTotalBytes:      25 << 20,
+			MaxParallelFetches: 4,
 		},
 		Kommunicate: Kommunicate{
 			APIBase:       "https://services.kommunicate.io",

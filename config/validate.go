@@ -78,6 +78,15 @@ func (c *Config) Validate() error {
 	if c.Store.MaxConversations < 1 {
 		bad("store.max_conversations", "must be at least 1; got %d", c.Store.MaxConversations)
 	}
+	if c.Store.OnOutage != "degrade" && c.Store.OnOutage != "error" {
+		bad("store.on_outage", "must be degrade or error; got %q", c.Store.OnOutage)
+	}
+	if c.Store.Lease < Duration(300*time.Millisecond) {
+		bad("store.lease", "must be at least 300ms (renewed every lease/3); got %s", c.Store.Lease.D())
+	}
+	if strings.TrimSpace(c.Limits.BusyMessage) == "" {
+		bad("limits.busy_message", "must not be empty: it is what users get during a burst")
+	}
 
 	for _, l := range []struct {
 		name string
@@ -100,6 +109,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Media.FetchTimeout <= 0 {
 		bad("media.fetch_timeout", "must be positive")
+	}
+	if c.Media.MaxAttachments < 1 {
+		bad("media.max_attachments", "must be at least 1; got %d", c.Media.MaxAttachments)
+	}
+	if c.Media.MaxTotalBytes < c.Media.MaxBytes {
+		bad("media.max_total_bytes", "must be at least media.max_bytes (%d); got %d", c.Media.MaxBytes, c.Media.MaxTotalBytes)
+	}
+	if c.Media.MaxParallelFetches < 1 {
+		bad("media.max_parallel_fetches", "must be at least 1; got %d", c.Media.MaxParallelFetches)
 	}
 	for i, h := range c.Media.AllowedHosts {
 		if h == "" || strings.Contains(h, "/") {

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -155,6 +156,28 @@ type Fetched struct {
 
 // Fetch downloads url, at most MaxBytes, inside ctx's deadline.
 func (f *Fetcher) Fetch(ctx context.Context, raw string) (Fetched, error) {
+	return f.fetch(ctx, raw, nil)
+}
+
+// errOverTotal is a fetch stopped by its event's total byte quota.
+var errOverTotal = fmt.Errorf("%w: this message's attachments are over media.max_total_bytes together", ErrRefused)
+
+// quotaReader draws what it reads from a quota shared by one event's
+// fetches, and fails once the quota is spent.
+type quotaReader struct {
+	r     io.Reader
+	quota *atomic.Int64
+}
+
+func (q quotaReader) Read(p []byte) (int, error) {
+	n, err := q.r.Read(p)
+	if q.quota.Add(-int64(n)) < 0 {
+		return n, errOverTotal
+	}
+	return n, err
+}
+
+func (f *Fetcher) fetch(ctx context.Context, raw string, quota *atomic.Int64) (Fetched, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return Fetched{}, fmt.Errorf("%w: not a URL", ErrRefused)
@@ -184,7 +207,14 @@ func (f *Fetcher) Fetch(ctx context.Context, raw string) (Fetched, error) {
 	if resp.ContentLength > f.maxBytes {
 		return Fetched{}, fmt.Errorf("%w: %d bytes is over media.max_bytes (%d)", ErrRefused, resp.ContentLength, f.maxBytes)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, f.maxBytes+1))
+	var body io.Reader = resp.Body
+	if quota != nil {
+		if resp.ContentLength > quota.Load() {
+			return Fetched{}, errOverTotal
+		}
+		body = quotaReader{r: body, quota: quota}
+	}
+	data, err := io.ReadAll(io.LimitReader(body, f.maxBytes+1))
 	if err != nil {
 		return Fetched{}, err
 	}

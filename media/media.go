@@ -9,6 +9,8 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -58,6 +60,12 @@ type Options struct {
 	Fetch            FetchOptions
 	InlineImages     bool
 	MaxDocumentChars int // [20000]
+	// Bounds on one event's attachments, for ReadAll: how many are read
+	// [10], how many bytes are fetched for all of them together [25 MiB],
+	// and how many fetches run at once [4].
+	MaxAttachments int
+	MaxTotalBytes  int64
+	MaxParallel    int
 	// Transcriber, when set, transcribes voice notes with TranscriptionModel.
 	Transcriber        Transcriber
 	TranscriptionModel string
@@ -77,16 +85,70 @@ func New(o Options) *Reader {
 	if o.TranscriptionModel == "" {
 		o.TranscriptionModel = "whisper-1"
 	}
+	if o.MaxAttachments == 0 {
+		o.MaxAttachments = 10
+	}
+	if o.MaxTotalBytes == 0 {
+		o.MaxTotalBytes = 25 << 20
+	}
+	if o.MaxParallel == 0 {
+		o.MaxParallel = 4
+	}
 	return &Reader{o: o, fetch: NewFetcher(o.Fetch)}
+}
+
+// ErrSkipped marks an attachment that was not read because the event
+// had more than MaxAttachments.
+var ErrSkipped = errors.New("skipped")
+
+// ReadAll reads one event's attachments, in order, within the Reader's
+// bounds: the first MaxAttachments are read, at most MaxParallel at once,
+// with at most MaxTotalBytes fetched for all of them together, inside
+// ctx's deadline; the rest come back with an Err matching ErrSkipped.
+func (r *Reader) ReadAll(ctx context.Context, atts []kommbridge.Attachment, vision bool) []Item {
+	items := make([]Item, len(atts))
+	quota := &atomic.Int64{}
+	quota.Store(r.o.MaxTotalBytes)
+	slots := make(chan struct{}, r.o.MaxParallel)
+	var wg sync.WaitGroup
+	for i, a := range atts {
+		if i >= r.o.MaxAttachments {
+			items[i] = Item{Kind: classify(a), Name: nameOf(a), Type: a.Type,
+				Err: fmt.Errorf("%w: only the first %d attachments of a message are read (media.max_attachments)", ErrSkipped, r.o.MaxAttachments)}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+				items[i] = r.read(ctx, a, vision, quota)
+			case <-ctx.Done():
+				items[i] = Item{Kind: classify(a), Name: nameOf(a), Type: a.Type, Err: fmt.Errorf("not fetched in time: %w", ctx.Err())}
+			}
+		}()
+	}
+	wg.Wait()
+	return items
+}
+
+func nameOf(a kommbridge.Attachment) string {
+	if a.Name == "" {
+		return "attachment"
+	}
+	return a.Name
 }
 
 // Read turns one attachment into an Item. It never fails: a problem is
 // recorded in Item.Err.
 func (r *Reader) Read(ctx context.Context, a kommbridge.Attachment, vision bool) Item {
-	it := Item{Name: a.Name, Type: a.Type}
-	if it.Name == "" {
-		it.Name = "attachment"
-	}
+	return r.read(ctx, a, vision, nil)
+}
+
+// read is Read with the bytes drawn from quota, when not nil.
+func (r *Reader) read(ctx context.Context, a kommbridge.Attachment, vision bool, quota *atomic.Int64) Item {
+	it := Item{Name: nameOf(a), Type: a.Type}
 	switch kind := classify(a); kind {
 	case Location:
 		it.Kind, it.Lat, it.Lon = Location, a.Lat, a.Lon
@@ -97,7 +159,7 @@ func (r *Reader) Read(ctx context.Context, a kommbridge.Attachment, vision bool)
 		case !r.o.InlineImages:
 			it.ImageURL = a.URL
 		default:
-			f, err := r.fetch.Fetch(ctx, a.URL)
+			f, err := r.fetch.fetch(ctx, a.URL, quota)
 			if err == nil && !strings.HasPrefix(f.Type, "image/") {
 				err = fmt.Errorf("declared an image, but the content is %s", f.Type)
 			}
@@ -113,7 +175,7 @@ func (r *Reader) Read(ctx context.Context, a kommbridge.Attachment, vision bool)
 		if r.o.Transcriber == nil {
 			return it
 		}
-		f, err := r.fetch.Fetch(ctx, a.URL)
+		f, err := r.fetch.fetch(ctx, a.URL, quota)
 		if err != nil {
 			it.Err = err
 			return it
@@ -126,7 +188,7 @@ func (r *Reader) Read(ctx context.Context, a kommbridge.Attachment, vision bool)
 		it.Text = strings.TrimSpace(text)
 	case Document:
 		it.Kind = Document
-		f, err := r.fetch.Fetch(ctx, a.URL)
+		f, err := r.fetch.fetch(ctx, a.URL, quota)
 		if err != nil {
 			it.Err = err
 			return it

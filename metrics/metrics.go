@@ -35,6 +35,9 @@ type Metrics struct {
 	violations   *prometheus.CounterVec
 	reloads      *prometheus.CounterVec
 	deliveries   *prometheus.CounterVec
+	storeDown    prometheus.Gauge
+	outages      prometheus.Counter
+	leasesLost   *prometheus.CounterVec
 }
 
 // Metric describes one exported metric, for docs and tests.
@@ -74,7 +77,30 @@ func New() *Metrics {
 	m.violations = counter(c[11].Name, c[11].Help, c[11].Labels...)
 	m.reloads = counter(c[12].Name, c[12].Help, c[12].Labels...)
 	m.deliveries = counter(c[14].Name, c[14].Help, c[14].Labels...)
+	down := named("kommbridge_store_degraded")
+	m.storeDown = prometheus.NewGauge(prometheus.GaugeOpts{Name: down.Name, Help: down.Help})
+	reg.MustRegister(m.storeDown)
+	m.outages = counter(named("kommbridge_store_outages_total").Name, named("kommbridge_store_outages_total").Help).WithLabelValues()
+	lost := named("kommbridge_leases_lost_total")
+	m.leasesLost = counter(lost.Name, lost.Help, lost.Labels...)
+	for _, kind := range []string{"lock", "claim"} {
+		m.leasesLost.WithLabelValues(kind)
+	}
+	for _, o := range []string{kommbridge.OutcomeBusy, kommbridge.OutcomeDegraded, kommbridge.OutcomeCallerGone} {
+		m.latency.WithLabelValues(o)
+	}
 	return m
+}
+
+// named is the catalogue entry of name; it panics on a name not listed,
+// which every test that builds Metrics would catch.
+func named(name string) Metric {
+	for _, m := range Catalog {
+		if m.Name == name {
+			return m
+		}
+	}
+	panic("metrics: " + name + " is not in the catalogue")
 }
 
 // Catalog lists kommbridge's metrics; README.md's metrics reference is
@@ -95,6 +121,9 @@ var Catalog = []Metric{
 	{"kommbridge_config_reloads_total", "Configuration reloads by result (ok, rejected).", []string{"result"}},
 	{"kommbridge_breaker_open", "1 while the endpoint is skipped after repeated failures.", []string{"endpoint", "position"}},
 	{"kommbridge_deliveries_total", "Held answers posted later through Kommunicate's API, by result (delivered, failed, dropped).", []string{"result"}},
+	{"kommbridge_store_degraded", "1 while the shared store is unreachable and webhooks are answered without stored history.", nil},
+	{"kommbridge_store_outages_total", "Times the shared store became unreachable.", nil},
+	{"kommbridge_leases_lost_total", "Locks and dedupe claims whose lease could not be renewed, by kind (lock, claim).", []string{"kind"}},
 }
 
 // Handler serves the metrics in Prometheus' text format.
@@ -175,6 +204,20 @@ func (m *Metrics) Reload(ok bool) {
 		m.reloads.WithLabelValues("rejected").Inc()
 	}
 }
+
+// StoreOutage records the shared store going out (true) and coming back;
+// it is the bridge's OnOutage.
+func (m *Metrics) StoreOutage(down bool) {
+	if down {
+		m.outages.Inc()
+		m.storeDown.Set(1)
+	} else {
+		m.storeDown.Set(0)
+	}
+}
+
+// LeaseLost records a lease whose renewal failed.
+func (m *Metrics) LeaseLost(kind string) { m.leasesLost.WithLabelValues(kind).Inc() }
 
 // Delivery records a held answer's fate; it is the bridge's OnDelivery.
 func (m *Metrics) Delivery(result string) { m.deliveries.WithLabelValues(result).Inc() }

@@ -1,6 +1,7 @@
 package prompt
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -34,6 +35,9 @@ func UserContent(text string, items []media.Item, detail string) ([]llm.Part, st
 			lat, lon := coord(it.Lat), coord(it.Lon)
 			parts = append(parts, llm.Part{Text: fmt.Sprintf("The user shared a location: latitude %s, longitude %s.", lat, lon)})
 			history = append(history, fmt.Sprintf("[location: %s, %s]", lat, lon))
+		case errors.Is(it.Err, media.ErrSkipped):
+			parts = append(parts, llm.Part{Text: fmt.Sprintf("The user also attached %s, which was not opened: only the first attachments of a message are read. If it matters, ask them to send it in another message.", name)})
+			history = append(history, fmt.Sprintf("[skipped file: %s]", it.Name))
 		case it.Err != nil:
 			parts = append(parts, llm.Part{Text: fmt.Sprintf("The user attached %s, but it could not be read. Tell them, and ask them to paste the important part or try another file.", name)})
 			history = append(history, fmt.Sprintf("[unreadable file: %s]", it.Name))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/url"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -30,6 +29,9 @@ type app struct {
 	store  Store
 	model  *llm.Client
 	bridge *bridge.Bridge
+	// degradable: webhooks are answered without the store while it is out
+	// (store.on_outage: degrade), so an outage is "degraded", not "not ready".
+	degradable bool
 }
 
 // newApp wires the store, the model client, media and the bridge from
@@ -39,17 +41,32 @@ func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, erro
 	limited := l.Conversation.Rate > 0 || l.User.Rate > 0 || l.Global.Rate > 0
 	var st Store
 	var limiter bridge.Limiter
+	var local bridge.Store // stands in for Redis during an outage
 	if strings.HasPrefix(cfg.Store.URL, "redis") {
 		rs, err := redisstore.New(cfg.Store.URL, redisstore.Options{
 			HistoryTurns: cfg.Store.HistoryTurns,
 			HistoryTTL:   cfg.Store.HistoryTTL.D(),
 			DedupeTTL:    cfg.Store.DedupeTTL.D(),
-			Lease:        cfg.Server.ReplyBudget.D() + 10*time.Second,
+			Lease:        cfg.Store.Lease.D(),
+			OnLeaseLost: func(kind string, err error) {
+				log.Warn("lease not renewed; it may pass to another replica", zap.String("kind", kind), zap.Error(err))
+				if m != nil {
+					m.LeaseLost(kind)
+				}
+			},
 		})
 		if err != nil {
 			return nil, err
 		}
 		st = rs
+		if cfg.Store.OnOutage == "degrade" {
+			local = memory.New(memory.Options{
+				HistoryTurns:     cfg.Store.HistoryTurns,
+				HistoryTTL:       cfg.Store.HistoryTTL.D(),
+				MaxConversations: 10_000,
+				DedupeTTL:        cfg.Store.DedupeTTL.D(),
+			})
+		}
 		if limited {
 			limiter = rs.NewLimiter(
 				redisstore.Rate{Per: l.Conversation.Rate, Burst: l.Conversation.Burst},
@@ -80,20 +97,21 @@ func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, erro
 		st.Close()
 		return nil, err
 	}
-	deps := bridge.Deps{Store: st, Model: model, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge"),
+	deps := bridge.Deps{Store: st, Local: local, Model: model, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge"),
 		TakeoverAfter: cfg.Kommunicate.TakeoverAfter.D()}
 	if cfg.Kommunicate.APIKey != "" {
 		deps.Deliver = adapter.NewKommunicateAPI(cfg.Kommunicate.APIBase, cfg.Kommunicate.APIKey)
 	}
 	if m != nil {
 		deps.OnDelivery = m.Delivery
+		deps.OnOutage = m.StoreOutage
 	}
 	b, err := bridge.New(cfg, deps)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	return &app{store: st, model: model, bridge: b}, nil
+	return &app{store: st, model: model, bridge: b, degradable: local != nil}, nil
 }
 
 func newMedia(cfg *config.Config, model *llm.Client) *media.Reader {
@@ -105,6 +123,9 @@ func newMedia(cfg *config.Config, model *llm.Client) *media.Reader {
 			Timeout:      m.FetchTimeout.D(),
 		},
 		InlineImages:       m.InlineImages,
+		MaxAttachments:     m.MaxAttachments,
+		MaxTotalBytes:      m.MaxTotalBytes,
+		MaxParallel:        m.MaxParallelFetches,
 		MaxDocumentChars:   m.MaxDocumentChars,
 		TranscriptionModel: m.TranscriptionModel,
 	}

@@ -35,6 +35,8 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+const busyMessage = `[{"message":"I'm answering a lot of people right now. Please send that again in a moment."}]`
+
 func TestDeadPrimaryLiveFallback(t *testing.T) {
 	primary, fallback := llmtest.New(t), llmtest.New(t)
 	primary.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Status: 503} })
@@ -49,8 +51,9 @@ func TestDeadPrimaryLiveFallback(t *testing.T) {
 }
 
 // With every model slot taken, a webhook waits only while its budget
-// allows, then gets the error policy (llm.TestConcurrencyBound shows the
-// waiting call never reaches the model).
+// allows, then gets the busy message: a burst is not a failure, so nobody
+// is handed off (llm.TestConcurrencyBound shows the waiting call never
+// reaches the model). The hanging call itself is a model failure.
 func TestModelSlotsFull(t *testing.T) {
 	fake := llmtest.New(t)
 	arrived := make(chan struct{})
@@ -63,7 +66,7 @@ func TestModelSlotsFull(t *testing.T) {
 	done := make(chan string)
 	go func() { done <- post(t, base, `{"botId":"b","groupId":1,"message":"first"}`) }()
 	<-arrived
-	if got := post(t, base, `{"botId":"b","groupId":2,"message":"second"}`); got != errorPolicy {
+	if got := post(t, base, `{"botId":"b","groupId":2,"message":"second"}`); got != busyMessage {
 		t.Errorf("second: %s", got)
 	}
 	if got := <-done; got != errorPolicy {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -92,36 +93,76 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 	}
 }
 
-// With Redis down the webhook still answers with the error policy, and
-// /readyz says why; when Redis is back, so is the bot.
+// With Redis down the webhook still answers, from the model without
+// stored history, and /readyz says "degraded" with a 200; when Redis is
+// back, so is the history. With store.on_outage: error, the webhook gets
+// the error policy and /readyz a 503.
 func TestRedisDown(t *testing.T) {
 	r := redistest.Start(t)
 	if r.External {
 		t.Skip("REDIS_URL names an external server; not killing it")
 	}
 	fake := llmtest.New(t)
-	fake.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Content: llmtest.Contract("fine", 0.9)} })
-	path := writeConfig(t, fmt.Sprintf("server: {reply_budget: 3s}\nstore: {url: %q}\nlog: {level: error}\nbots:\n  - id: \"*\"\n", r.URL))
-	base, stop := startRun(t, path, env(map[string]string{"OPENAI_BASE_URL": fake.URL(), "KOMMBRIDGE_ADDR": "127.0.0.1:0"}))
-	defer stop()
+	fake.Default(func(req llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Content: llmtest.Contract(fmt.Sprintf("fine (%d in history)", len(req.Chat.Messages)-2), 0.9)}
+	})
+	ready := func(base string) (int, string) {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	for _, tt := range []struct {
+		policy, whileDown string
+		readyStatus       int
+		readyText         string
+	}{
+		{"degrade", `[{"message":"fine (0 in history)"}]`, 200, `"status":"degraded"`},
+		{"error", `[{"message":"Sorry, I'm having trouble answering right now."},{"message":"Let me connect you with a teammate.","metadata":{"KM_ASSIGN_TO":""}}]`, 503, "not ready: redis"},
+	} {
+		t.Run(tt.policy, func(t *testing.T) {
+			path := writeConfig(t, fmt.Sprintf("server: {reply_budget: 3s}\nstore: {url: %q, on_outage: %s}\nlog: {level: error}\nbots:\n  - id: \"*\"\n", r.URL, tt.policy))
+			base, stop := startRun(t, path, env(map[string]string{"OPENAI_BASE_URL": fake.URL(), "KOMMBRIDGE_ADDR": "127.0.0.1:0"}))
+			defer stop()
+			conv := fmt.Sprintf(`"groupId":"%s"`, tt.policy)
+			post(t, base, `{"botId":"bot","key":"`+tt.policy+`0",`+conv+`,"message":"before"}`)
 
-	r.Kill()
-	got := post(t, base, `{"botId":"bot","key":"x1","groupId":1,"message":"hi"}`)
-	if got != `[{"message":"Sorry, I'm having trouble answering right now."},{"message":"Let me connect you with a teammate.","metadata":{"KM_ASSIGN_TO":""}}]` {
-		t.Errorf("with Redis down: %s", got)
-	}
-	resp, err := http.Get(base + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || !strings.Contains(string(b), "not ready: redis") {
-		t.Errorf("readyz with Redis down: %d %s", resp.StatusCode, b)
-	}
+			r.Kill()
+			if got := post(t, base, `{"botId":"bot","key":"`+tt.policy+`1",`+conv+`,"message":"hi"}`); got != tt.whileDown {
+				t.Errorf("with Redis down: %s", got)
+			}
+			if code, text := ready(base); code != tt.readyStatus || !strings.Contains(text, tt.readyText) {
+				t.Errorf("readyz with Redis down: %d %s", code, text)
+			}
 
-	r.Start(t)
-	if got := post(t, base, `{"botId":"bot","key":"x2","groupId":1,"message":"hi"}`); got != `[{"message":"fine"}]` {
-		t.Errorf("after Redis is back: %s", got)
+			r.Start(t)
+			waitReady(t, base)
+			if got := post(t, base, `{"botId":"bot","key":"`+tt.policy+`2",`+conv+`,"message":"hi"}`); got != `[{"message":"fine (2 in history)"}]` {
+				t.Errorf("after Redis is back: %s", got)
+			}
+		})
+	}
+}
+
+// waitReady polls /readyz until it says "ready" (Redis back and answering).
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && strings.Contains(string(b), `"ready"`) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not ready 10s after Redis came back")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -58,6 +59,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		LogContent:   cfg.Log.Content,
 		Ready:        a.store.Ping,
+		Degradable:   a.degradable,
 		Metrics:      m.Handler(),
 		Observer:     m,
 	}, log.Named("http"))
@@ -70,9 +72,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      cfg.Server.ReplyBudget.D() + 5*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          zap.NewStdLog(log.Named("http")),
+		// Above the longest valid reply_budget (under 30s), so that any
+		// budget set by a reload can be written back.
+		WriteTimeout: 35 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     zap.NewStdLog(log.Named("http")),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -122,7 +126,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 type reloader struct {
 	path    string
 	getenv  func(string) string
-	current *config.Config
+	current *config.Config // the last configuration loaded
+	running *config.Config // the one serve started with: what restart-only keys still are
 	app     *app
 	metrics *metrics.Metrics
 	log     *zap.Logger
@@ -133,7 +138,7 @@ type reloader struct {
 // newReloader starts listening for SIGHUP and watching the files; run
 // acts on them.
 func newReloader(path string, getenv func(string) string, cfg *config.Config, a *app, m *metrics.Metrics, log *zap.Logger) *reloader {
-	r := &reloader{path: path, getenv: getenv, current: cfg, app: a, metrics: m, log: log, hup: make(chan os.Signal, 1)}
+	r := &reloader{path: path, getenv: getenv, current: cfg, running: cfg, app: a, metrics: m, log: log, hup: make(chan os.Signal, 1)}
 	signal.Notify(r.hup, syscall.SIGHUP)
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -221,16 +226,58 @@ func (r *reloader) reload(why string) {
 		return
 	}
 	r.app.bridge.Reload(cfg)
-	if !reflect.DeepEqual(cfg.Server, r.current.Server) || !reflect.DeepEqual(cfg.LLM, r.current.LLM) ||
-		!reflect.DeepEqual(cfg.Store, r.current.Store) || !reflect.DeepEqual(cfg.Media, r.current.Media) ||
-		!reflect.DeepEqual(cfg.Kommunicate, r.current.Kommunicate) ||
-		!reflect.DeepEqual(cfg.Limits.Conversation, r.current.Limits.Conversation) ||
-		!reflect.DeepEqual(cfg.Limits.User, r.current.Limits.User) || !reflect.DeepEqual(cfg.Limits.Global, r.current.Limits.Global) {
-		r.log.Warn("server, llm, store, media, kommunicate and limit rates change only on restart; the new bots and messages are in force")
+	if keys := restartKeys(r.running, cfg); len(keys) > 0 {
+		r.log.Warn("these keys differ from the running configuration and take effect only on restart; the rest is in force",
+			zap.Strings("keys", keys))
 	}
 	r.current = cfg
 	r.metrics.Reload(true)
 	r.log.Info("config reloaded", zap.String("trigger", why), zap.Int("bots", len(cfg.Bots)))
+}
+
+// reloadable are the keys outside bots that a reload applies; every other
+// key of the configuration is read once, at start.
+var reloadable = map[string]bool{
+	"server.reply_budget": true,
+	"limits.message":      true,
+	"limits.busy_message": true,
+}
+
+// restartKeys names, by their YAML path, the keys whose value in next
+// differs from running and which a reload cannot apply.
+func restartKeys(running, next *config.Config) []string {
+	var out []string
+	var walk func(path string, a, b reflect.Value)
+	walk = func(path string, a, b reflect.Value) {
+		if reloadable[path] || path == "bots" {
+			return
+		}
+		if a.Kind() == reflect.Struct {
+			t := a.Type()
+			for i := 0; i < t.NumField(); i++ {
+				f := t.Field(i)
+				tag := strings.Split(f.Tag.Get("yaml"), ",")
+				if tag[0] == "-" || !f.IsExported() {
+					continue
+				}
+				p := path
+				switch {
+				case len(tag) > 1 && tag[1] == "inline":
+				case path == "":
+					p = tag[0]
+				default:
+					p = path + "." + tag[0]
+				}
+				walk(p, a.Field(i), b.Field(i))
+			}
+			return
+		}
+		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
+			out = append(out, path)
+		}
+	}
+	walk("", reflect.ValueOf(*running), reflect.ValueOf(*next))
+	return out
 }
 
 func abs(p string) string {

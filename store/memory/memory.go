@@ -200,9 +200,17 @@ type convLock struct {
 	refs int
 }
 
+// heldLock is a memory lock: it is never lost.
+type heldLock struct {
+	once   sync.Once
+	unlock func()
+}
+
+func (l *heldLock) Lost() bool { return false }
+func (l *heldLock) Unlock()    { l.once.Do(l.unlock) }
+
 // Lock serializes work on one conversation; it waits while ctx allows.
-// The returned func unlocks; call it exactly once.
-func (s *Store) Lock(ctx context.Context, conv string) (func(), error) {
+func (s *Store) Lock(ctx context.Context, conv string) (kommbridge.Lock, error) {
 	sh := s.shard(conv)
 	sh.mu.Lock()
 	l, ok := sh.locks[conv]
@@ -221,7 +229,7 @@ func (s *Store) Lock(ctx context.Context, conv string) (func(), error) {
 	}
 	select {
 	case l.ch <- struct{}{}:
-		return func() { <-l.ch; release() }, nil
+		return &heldLock{unlock: func() { <-l.ch; release() }}, nil
 	case <-ctx.Done():
 		release()
 		return nil, ctx.Err()

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -26,9 +27,13 @@ type Options struct {
 	HistoryTurns int           // [20]
 	HistoryTTL   time.Duration // [24h]
 	DedupeTTL    time.Duration // [10m]
-	// Lease bounds how long a crashed replica's lock or in-flight claim
-	// holds others back [35s]; it must outlast the reply budget.
+	// Lease is how long a lock or an in-flight claim outlives its owner
+	// [5s]: the owner renews it every Lease/3 while it works, so a replica
+	// that dies frees what it held within one Lease.
 	Lease time.Duration
+	// OnLeaseLost, when set, hears of each lease whose renewal failed
+	// ("lock" or "claim"); the owner is then told by Lock.Lost.
+	OnLeaseLost func(kind string, err error)
 	// Prefix starts every key ["kommbridge:"].
 	Prefix string
 }
@@ -38,6 +43,9 @@ type Store struct {
 	c    *goredis.Client
 	o    Options
 	poll time.Duration
+
+	mu     sync.Mutex
+	claims map[string]func() // renewals of this replica's in-flight claims, by key
 }
 
 // New connects to url (redis://[:password@]host:port/db or rediss://).
@@ -61,12 +69,15 @@ func New(url string, o Options) (*Store, error) {
 		o.DedupeTTL = 10 * time.Minute
 	}
 	if o.Lease == 0 {
-		o.Lease = 35 * time.Second
+		o.Lease = 5 * time.Second
+	}
+	if o.OnLeaseLost == nil {
+		o.OnLeaseLost = func(string, error) {}
 	}
 	if o.Prefix == "" {
 		o.Prefix = "kommbridge:"
 	}
-	return &Store{c: goredis.NewClient(opt), o: o, poll: 10 * time.Millisecond}, nil
+	return &Store{c: goredis.NewClient(opt), o: o, poll: 10 * time.Millisecond, claims: map[string]func(){}}, nil
 }
 
 func (s *Store) key(kind, id string) string { return s.o.Prefix + kind + ":" + id }
@@ -169,10 +180,10 @@ var (
 )
 
 // Lock takes the conversation's lock, shared by every replica, waiting
-// while ctx allows. The lock is a lease, renewed while it is held (an
-// answer delivered later can hold it for minutes); a replica that dies
-// holding it frees it after Options.Lease.
-func (s *Store) Lock(ctx context.Context, conv string) (func(), error) {
+// while ctx allows. The lock is a lease of Options.Lease, renewed while it
+// is held (an answer delivered later can hold it for minutes); a replica
+// that dies holding it, or fails to unlock it, frees it within one lease.
+func (s *Store) Lock(ctx context.Context, conv string) (kommbridge.Lock, error) {
 	k, token := s.key("lk", conv), newToken()
 	wait := s.poll
 	for {
@@ -188,10 +199,35 @@ func (s *Store) Lock(ctx context.Context, conv string) (func(), error) {
 		}
 		wait = min(wait*2, 100*time.Millisecond)
 	}
+	l := &lease{}
+	stop := s.renew("lock", k, token, &l.lost)
+	l.unlock = func() {
+		stop()
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		unlockScript.Run(uctx, s.c, []string{k}, token)
+	}
+	return l, nil
+}
+
+// lease is a held Redis lock.
+type lease struct {
+	once   sync.Once
+	lost   atomic.Bool
+	unlock func()
+}
+
+func (l *lease) Lost() bool { return l.lost.Load() }
+func (l *lease) Unlock()    { l.once.Do(l.unlock) }
+
+// renew extends key's lease every Lease/3 while it still holds value;
+// the func stops it. A renewal that fails, or finds the key no longer
+// ours, sets lost and ends the renewals: the lease is left to run out.
+func (s *Store) renew(kind, key, value string, lost *atomic.Bool) func() {
 	done := make(chan struct{})
-	renewed := make(chan struct{})
+	stopped := make(chan struct{})
 	go func() {
-		defer close(renewed)
+		defer close(stopped)
 		t := time.NewTicker(s.o.Lease / 3)
 		defer t.Stop()
 		for {
@@ -199,22 +235,22 @@ func (s *Store) Lock(ctx context.Context, conv string) (func(), error) {
 			case <-done:
 				return
 			case <-t.C:
-				rctx, cancel := context.WithTimeout(context.Background(), s.o.Lease/3)
-				extendScript.Run(rctx, s.c, []string{k}, token, s.o.Lease.Milliseconds())
-				cancel()
+			}
+			rctx, cancel := context.WithTimeout(context.Background(), s.o.Lease/3)
+			n, err := extendScript.Run(rctx, s.c, []string{key}, value, s.o.Lease.Milliseconds()).Int()
+			cancel()
+			if err == nil && n == 0 {
+				err = errors.New("held by another owner")
+			}
+			if err != nil {
+				lost.Store(true)
+				s.o.OnLeaseLost(kind, err)
+				return
 			}
 		}
 	}()
 	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(done)
-			<-renewed
-			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			defer cancel()
-			unlockScript.Run(uctx, s.c, []string{k}, token)
-		})
-	}, nil
+	return func() { once.Do(func() { close(done); <-stopped }) }
 }
 
 const pending = "\x00pending:"
@@ -226,11 +262,17 @@ func (s *Store) Claim(ctx context.Context, key string) ([]byte, bool, error) {
 	k := s.key("d", key)
 	wait := s.poll
 	for {
-		ok, err := s.c.SetNX(ctx, k, pending+newToken(), s.o.Lease).Result()
+		token := pending + newToken()
+		ok, err := s.c.SetNX(ctx, k, token, s.o.Lease).Result()
 		if err != nil {
 			return nil, false, fmt.Errorf("store: claim: %w", err)
 		}
 		if ok {
+			var lost atomic.Bool
+			stop := s.renew("claim", k, token, &lost)
+			s.mu.Lock()
+			s.claims[key] = stop
+			s.mu.Unlock()
 			return nil, true, nil
 		}
 		v, err := s.c.Get(ctx, k).Bytes()
@@ -249,8 +291,20 @@ func (s *Store) Claim(ctx context.Context, key string) ([]byte, bool, error) {
 	}
 }
 
+// stopClaim ends the renewals of this replica's claim on key.
+func (s *Store) stopClaim(key string) {
+	s.mu.Lock()
+	stop := s.claims[key]
+	delete(s.claims, key)
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
 // Finish stores the answer to a claimed key for DedupeTTL.
 func (s *Store) Finish(ctx context.Context, key string, answer []byte) error {
+	s.stopClaim(key)
 	if err := s.c.Set(ctx, s.key("d", key), answer, s.o.DedupeTTL).Err(); err != nil {
 		return fmt.Errorf("store: finish: %w", err)
 	}
@@ -261,6 +315,7 @@ var releaseScript = goredis.NewScript(`local v = redis.call("GET", KEYS[1]) if v
 
 // Release gives up a claim without an answer; a waiter may claim it next.
 func (s *Store) Release(ctx context.Context, key string) {
+	s.stopClaim(key)
 	releaseScript.Run(ctx, s.c, []string{s.key("d", key)}, pending)
 }
 

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/store/redis"
 	"github.com/kommbridge/kommbridge/store/redis/redistest"
@@ -108,10 +110,103 @@ func TestLockOutlivesItsLease(t *testing.T) {
 	if _, err := s.Lock(wait, "c"); err == nil {
 		t.Fatal("the lock was taken again while held: its lease ran out")
 	}
-	unlock()
+	unlock.Unlock()
 	u, err := s.Lock(ctx, "c")
 	if err != nil {
 		t.Fatal("not released")
 	}
-	u()
+	u.Unlock()
+}
+
+// A replica that dies holding a claim or a lock holds others back for one
+// lease at most: its renewals stop with it, and the lease runs out.
+func TestDeadOwnerFreesWithinALease(t *testing.T) {
+	r := redistest.Start(t)
+	prefix := fmt.Sprintf("dead%d:", prefixes.Add(1))
+	lease := 300 * time.Millisecond
+	dying, err := redis.New(r.URL, redis.Options{Lease: lease, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, claimed, err := dying.Claim(ctx, "k"); !claimed || err != nil {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	if _, err := dying.Lock(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	dying.Close() // the replica is gone: no renewal, no unlock, no finish
+
+	other, err := redis.New(r.URL, redis.Options{Lease: lease, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	start := time.Now()
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, claimed, err := other.Claim(wait, "k"); !claimed || err != nil {
+		t.Fatalf("claim after the owner died: %v %v", claimed, err)
+	}
+	l, err := other.Lock(wait, "c")
+	if err != nil {
+		t.Fatalf("lock after the owner died: %v", err)
+	}
+	l.Unlock()
+	if took := time.Since(start); took > 3*lease {
+		t.Errorf("freed after %v, want within a lease (%v)", took, lease)
+	}
+}
+
+// A claim held longer than its lease is renewed: a waiter keeps waiting
+// for the answer instead of claiming the key too.
+func TestClaimOutlivesItsLease(t *testing.T) {
+	r := redistest.Start(t)
+	s, err := redis.New(r.URL, redis.Options{Lease: 150 * time.Millisecond, Prefix: fmt.Sprintf("claim%d:", prefixes.Add(1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, claimed, _ := s.Claim(ctx, "k"); !claimed {
+		t.Fatal("not claimed")
+	}
+	wait, cancel := context.WithTimeout(ctx, 600*time.Millisecond) // four leases
+	defer cancel()
+	if _, claimed, err := s.Claim(wait, "k"); claimed || err == nil {
+		t.Fatalf("claimed twice (%v, %v): the lease ran out while the owner worked", claimed, err)
+	}
+	s.Finish(ctx, "k", []byte("answer"))
+	if got, claimed, err := s.Claim(ctx, "k"); claimed || err != nil || string(got) != "answer" {
+		t.Errorf("after finish: %q %v %v", got, claimed, err)
+	}
+}
+
+// A lock whose lease passed to another owner reports itself lost, and the
+// loss is told to OnLeaseLost.
+func TestLostLockIsReported(t *testing.T) {
+	r := redistest.Start(t)
+	lost := make(chan string, 1)
+	prefix := fmt.Sprintf("lost%d:", prefixes.Add(1))
+	s, err := redis.New(r.URL, redis.Options{Lease: 150 * time.Millisecond, Prefix: prefix,
+		OnLeaseLost: func(kind string, err error) { lost <- kind }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l, err := s.Lock(context.Background(), "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Lost() {
+		t.Fatal("lost at once")
+	}
+	opt, _ := goredis.ParseURL(r.URL)
+	c := goredis.NewClient(opt)
+	defer c.Close()
+	c.Del(context.Background(), prefix+"lk:c") // the lease ran out elsewhere
+	if kind := <-lost; kind != "lock" || !l.Lost() {
+		t.Errorf("told %q, Lost() %v", kind, l.Lost())
+	}
+	l.Unlock()
 }

@@ -72,13 +72,13 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		if err != nil {
 			t.Fatal("another conversation blocked")
 		}
-		u2()
-		unlock()
+		u2.Unlock()
+		unlock.Unlock()
 		u3, err := s.Lock(ctx, "c")
 		if err != nil {
 			t.Fatal("not released")
 		}
-		u3()
+		u3.Unlock()
 	})
 	t.Run("dedupe: one claim, waiters get the answer", func(t *testing.T) {
 		s := newStore(t)
