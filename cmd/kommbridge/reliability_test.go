@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -72,4 +75,76 @@ func TestModelSlotsFull(t *testing.T) {
 	if got := <-done; got != errorPolicy {
 		t.Errorf("first: %s", got)
 	}
+}
+
+// A caller that closes its connection while the model works is no
+// failure: the answer is made anyway, nobody is handed off, and
+// Kommunicate's retry of the same key gets the real answer without a
+// second model call.
+func TestCallerGoneThenRetry(t *testing.T) {
+	fake := llmtest.New(t)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	fake.Default(func(llmtest.Request) llmtest.Reply {
+		first.Do(func() { close(arrived); <-release })
+		return llmtest.Reply{Content: llmtest.Contract("The real answer.", 0.9)}
+	})
+	base := reliabilityServer(t, fake, "server: {reply_budget: 5s}\nllm: {breaker: {failures: 1, cooldown: 1m}}\n")
+	body := `{"botId":"b","key":"k1","groupId":1,"message":"hi"}`
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/webhook", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	gone := make(chan error)
+	go func() {
+		_, err := http.DefaultClient.Do(req)
+		gone <- err
+	}()
+	<-arrived
+	cancel() // the caller goes away while the model works
+	if err := <-gone; err == nil {
+		t.Fatal("the cancelled request got an answer")
+	}
+	close(release)
+	if got := post(t, base, body); got != `[{"message":"The real answer."}]` {
+		t.Errorf("retry of the key: %s", got)
+	}
+	if got := post(t, base, `{"botId":"b","key":"k2","groupId":1,"message":"again"}`); got != `[{"message":"The real answer."}]` {
+		t.Errorf("next message: %s", got)
+	}
+	if fake.Calls() != 2 {
+		t.Errorf("model calls %d, want 2 (one per key)", fake.Calls())
+	}
+	metrics := get(t, base+"/metrics")
+	for _, want := range []string{`kommbridge_webhook_duration_seconds_count{outcome="caller_gone"} 1`, `kommbridge_breaker_open{endpoint=`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(metrics, "kommbridge_handoffs_total{") {
+		t.Errorf("a handoff was counted:\n%s", grepLines(metrics, "handoffs"))
+	}
+	if strings.Contains(metrics, `kommbridge_breaker_open{endpoint="127.0.0.1`) && strings.Contains(grepLines(metrics, "breaker_open"), "} 1") {
+		t.Errorf("breaker opened by a caller that went away:\n%s", grepLines(metrics, "breaker_open"))
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func grepLines(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
