@@ -74,7 +74,7 @@ type Deps struct {
 	// OnOutage, when set, hears when Store becomes unreachable (true) and
 	// reachable again (false); only with Local.
 	OnOutage func(down bool)
-	Log        *zap.Logger
+	Log      *zap.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
 }

@@ -74,7 +74,9 @@ func TestReadAllBounds(t *testing.T) {
 	t.Run("at most MaxParallel fetches at once", func(t *testing.T) {
 		most.Store(0)
 		done := make(chan []media.Item)
-		go func() { done <- r.ReadAll(ctx(t), []kommbridge.Attachment{doc("/wait"), doc("/wait"), doc("/wait")}, true) }()
+		go func() {
+			done <- r.ReadAll(ctx(t), []kommbridge.Attachment{doc("/wait"), doc("/wait"), doc("/wait")}, true)
+		}()
 		for inFlight.Load() < 2 {
 			time.Sleep(time.Millisecond)
 		}

@@ -15,7 +15,7 @@ func TestRestartKeys(t *testing.T) {
 	running := config.Default()
 	next := config.Default()
 	next.Server.ReplyBudget = config.Duration(20 * time.Second) // reloadable
-	next.Limits.BusyMessage = "hold on"                          // reloadable
+	next.Limits.BusyMessage = "hold on"                         // reloadable
 	next.LLM.Model = "gpt-4o"
 	next.LLM.Breaker.Failures = 9
 	next.Store.URL = "redis://r:6379/0"
