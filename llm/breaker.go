@@ -63,6 +63,17 @@ func (b *breaker) allow() (done func(error), ok bool) {
 	}, true
 }
 
+// bypass is allow for a call made in spite of the breaker (every endpoint
+// is skipped): the outcome is not counted, but a success closes it.
+func (b *breaker) bypass() func(error) {
+	cb := b.cb.Load()
+	return func(outcome error) {
+		if outcome == nil && cb != nil {
+			b.cb.CompareAndSwap(cb, b.fresh())
+		}
+	}
+}
+
 // open reports whether calls are being skipped (open, or half-open with
 // its probe under way).
 func (b *breaker) open() bool {

@@ -148,25 +148,40 @@ func (c *Client) Complete(ctx context.Context, req Request) (Response, error) {
 	}
 	defer release()
 	var last *Error
-	attempts := 0
+	attempts, skipped := 0, -1
 	for i, ep := range c.endpoints {
-		model := ep.model
-		if i == 0 && req.Model != "" {
-			model = req.Model
+		done, ok := ep.breaker.allow()
+		if !ok {
+			if skipped < 0 {
+				skipped = i
+			}
+			last = &Error{Kind: ErrUnavailable, Endpoint: ep.name, Err: errors.New("skipped: circuit open after repeated failures")}
+			continue
 		}
-		resp, tries, e := c.call(ctx, ep, req, model, i > 0)
+		resp, tries, e := c.call(ctx, i, req, done)
 		attempts += tries
 		if e == nil {
 			resp.Attempts = attempts
 			return resp, nil
 		}
-		if e.Kind == ErrNoTime && last != nil {
+		if e.Kind == ErrNoTime && attempts > 0 {
 			break // the earlier endpoint's failure is the one to report
 		}
 		last = e
 		if e.Kind == ErrTimeout || e.Kind == ErrRejected || e.Kind == ErrNoTime {
 			break // no time for another endpoint, or a request none will take
 		}
+	}
+	if attempts == 0 && skipped >= 0 {
+		// Every endpoint is skipped: a breaker picks between endpoints, it
+		// never refuses the last chance. The first skipped one is called
+		// anyway, and its success closes its breaker.
+		resp, tries, e := c.call(ctx, skipped, req, c.endpoints[skipped].breaker.bypass())
+		if e == nil {
+			resp.Attempts = tries
+			return resp, nil
+		}
+		last = e
 	}
 	if last == nil {
 		last = &Error{Kind: ErrUnavailable, Endpoint: "none", Err: errors.New("no endpoint available")}
@@ -197,12 +212,14 @@ func (c *Client) slot(ctx context.Context) (func(), error) {
 	}
 }
 
-// call is one call to ep: the first try and the retries tryAgain allows.
-// It tells ep's breaker one outcome, whatever the number of tries.
-func (c *Client) call(ctx context.Context, ep *endpoint, req Request, model string, fallback bool) (Response, int, *Error) {
-	done, ok := ep.breaker.allow()
-	if !ok {
-		return Response{}, 0, &Error{Kind: ErrUnavailable, Endpoint: ep.name, Err: errors.New("skipped: circuit open after repeated failures")}
+// call is one call to the endpoint at index i: the first try and the
+// retries tryAgain allows. It tells done, from ep's breaker, one outcome,
+// whatever the number of tries. The primary uses req.Model when set.
+func (c *Client) call(ctx context.Context, i int, req Request, done func(error)) (Response, int, *Error) {
+	ep, fallback := c.endpoints[i], i > 0
+	model := ep.model
+	if i == 0 && req.Model != "" {
+		model = req.Model
 	}
 	creq := toOpenAI(req, model, ep.newer)
 	var last *Error

@@ -431,3 +431,24 @@ func TestMaxCompletionTokens(t *testing.T) {
 		t.Errorf("body %s", body)
 	}
 }
+
+// With every endpoint's breaker open the call is made anyway: a breaker
+// picks between endpoints and never refuses the last chance, so the first
+// message after the model recovers is answered, and closes the breaker.
+func TestBreakerNeverRefusesTheLastChance(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.Enqueue(llmtest.Reply{Status: 500}, llmtest.Reply{Status: 500})
+	c := newClient(t, 0, fake.URL())
+	c.Complete(within(t, 5*time.Second), hello)
+	c.Complete(within(t, 5*time.Second), hello)
+	if !c.Open(0) {
+		t.Fatal("breaker not open after 2 failed calls")
+	}
+	resp, err := c.Complete(within(t, 5*time.Second), hello)
+	if err != nil || resp.Content != "ok" {
+		t.Fatalf("with the only endpoint open: %q, %v", resp.Content, err)
+	}
+	if c.Open(0) {
+		t.Error("breaker still open after a success")
+	}
+}
