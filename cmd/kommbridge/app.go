@@ -43,6 +43,7 @@ func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, erro
 	var limiter bridge.Limiter
 	var local bridge.Store // stands in for Redis during an outage
 	if strings.HasPrefix(cfg.Store.URL, "redis") {
+		redisstore.SetLogger(log.Named("redis"))
 		rs, err := redisstore.New(cfg.Store.URL, redisstore.Options{
 			HistoryTurns: cfg.Store.HistoryTurns,
 			HistoryTTL:   cfg.Store.HistoryTTL.D(),

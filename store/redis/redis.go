@@ -18,6 +18,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/kommbridge/kommbridge"
 )
@@ -345,4 +346,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// SetLogger sends go-redis's own messages (reconnects, pool errors) to
+// log instead of plain lines on stderr. It is process-wide.
+func SetLogger(log *zap.Logger) { goredis.SetLogger(zapPrinter{log}) }
+
+type zapPrinter struct{ log *zap.Logger }
+
+func (p zapPrinter) Printf(_ context.Context, format string, v ...any) {
+	p.log.Warn(fmt.Sprintf(format, v...))
 }

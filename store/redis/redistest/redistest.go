@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -80,5 +81,20 @@ func (r *Server) Kill() {
 	if r.cmd != nil && r.cmd.Process != nil {
 		r.cmd.Process.Kill()
 		r.cmd.Wait()
+	}
+}
+
+// Pause stalls the server (SIGSTOP): connections stay open, nothing is
+// answered, as with a long GC pause or a saturated host. Resume ends it.
+func (r *Server) Pause() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		r.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+// Resume ends a Pause (SIGCONT).
+func (r *Server) Resume() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		r.cmd.Process.Signal(syscall.SIGCONT)
 	}
 }

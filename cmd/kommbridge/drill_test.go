@@ -1,0 +1,463 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kommbridge/kommbridge/llm/llmtest"
+	"github.com/kommbridge/kommbridge/store/redis/redistest"
+)
+
+// The fault drill runs the real binary as two replicas on a real
+// redis-server, under bounded load from a stand-in for Kommunicate, and
+// injects production's ordinary accidents in turn: broken model bodies, a
+// hanging model, callers that disconnect, Redis stopped and stalled, kill
+// -9 of a replica mid-answer, and a burst past the model slots. For each
+// it asserts what users got: no 5xx, no handoff the fault did not call
+// for, every retried key answered for real, and the first message after
+// the fault clears answered within a second. Run it alone with
+//
+//	go test -run TestFaultDrill -v ./cmd/kommbridge
+//
+// to see the table of what each fault cost.
+func TestFaultDrill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the drill builds the binary and runs for about a minute")
+	}
+	r := redistest.Start(t)
+	if r.External {
+		t.Skip("REDIS_URL names an external server; the drill stops and stalls its own")
+	}
+	bin := buildBinary(t)
+	m := newDrillModel(t)
+	d := &drill{t: t, model: m, client: &http.Client{Timeout: 40 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4096}}}
+	// Budgets shortened so that the drill fits CI; every other key is the default.
+	path := writeConfig(t, fmt.Sprintf("server: {reply_budget: 8s}\nstore: {url: %q, lease: 2s}\nlog: {level: warn}\n", r.URL))
+	a := startReplica(t, bin, path, m.URL())
+	b := startReplica(t, bin, path, m.URL())
+	d.replicas = []string{a.base, b.base}
+	lease := 2 * time.Second
+
+	d.phase("healthy", 0, func(p *phase) { d.load(p, 1500*time.Millisecond, 8) })
+
+	d.phase("broken body on each message's first call", 0, func(p *phase) {
+		m.mode.Store(modeFirstBroken)
+		d.load(p, 2*time.Second, 8)
+		m.mode.Store(modeHealthy)
+		p.recovered(d.probe(p))
+	})
+
+	// Every call fails: the users of those messages are handed off (a real
+	// model failure), the breaker opens; the model heals and the next
+	// message is answered at once.
+	d.phase("broken bodies, every call (6 messages)", 6, func(p *phase) {
+		m.mode.Store(modeBroken)
+		for i := 0; i < 6; i++ {
+			p.add(d.send(d.replicas[0], d.next(p, i))) // enough to open replica 0's breaker
+		}
+		m.mode.Store(modeHealthy)
+		p.recovered(d.probe(p))
+	})
+
+	d.phase("hanging model (4 messages)", 4, func(p *phase) {
+		m.mode.Store(modeHang)
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ {
+			msg := d.next(p, i)
+			wg.Go(func() { p.add(d.send(d.replicas[i%2], msg)) })
+		}
+		m.waitCalls(t, 4)
+		wg.Wait()
+		m.mode.Store(modeHealthy)
+		p.recovered(d.probe(p))
+	})
+
+	d.phase("32 callers disconnecting, then Kommunicate's retry", 0, func(p *phase) {
+		m.delay.Store(int64(400 * time.Millisecond))
+		defer m.delay.Store(int64(20 * time.Millisecond))
+		impatient := &http.Client{Timeout: 100 * time.Millisecond}
+		msgs := make([]drillMsg, 32)
+		var wg sync.WaitGroup
+		for i := range msgs {
+			msgs[i] = d.next(p, i)
+			wg.Go(func() {
+				resp, err := impatient.Post(d.replicas[i%2]+"/webhook", "application/json", bytes.NewReader(msgs[i].body()))
+				if err == nil {
+					resp.Body.Close()
+					t.Errorf("caller %d was answered within 100ms", i)
+				}
+			})
+		}
+		wg.Wait()
+		before := m.calls.Load()
+		for i, msg := range msgs {
+			wg.Go(func() { p.add(d.send(d.replicas[(i+1)%2], msg)) }) // the retry may reach the other replica
+		}
+		wg.Wait()
+		if extra := m.calls.Load() - before; extra > 0 {
+			t.Errorf("%d retried keys called the model again instead of getting the answer made for them", extra)
+		}
+	})
+
+	for _, stall := range []struct {
+		name          string
+		start, finish func()
+	}{
+		{"Redis stopped for 3 s", r.Kill, func() { r.Start(t) }},
+		{"Redis stalled for 3 s (SIGSTOP)", r.Pause, r.Resume},
+	} {
+		d.phase(stall.name, 0, func(p *phase) {
+			done := make(chan struct{})
+			go func() { defer close(done); d.load(p, 5*time.Second, 8) }()
+			time.Sleep(time.Second)
+			stall.start()
+			time.Sleep(3 * time.Second)
+			stall.finish()
+			<-done
+			p.recovered(d.probe(p))
+			// A conversation whose lock was orphaned in the fault waits one lease at most.
+			if took := d.sameConversation(p); took > lease+time.Second {
+				t.Errorf("%s: a conversation used during the fault waited %v after it", stall.name, took)
+			}
+		})
+	}
+
+	d.phase("kill -9 of a replica mid-answer, retry at the other", 0, func(p *phase) {
+		m.delay.Store(int64(time.Second))
+		defer m.delay.Store(int64(20 * time.Millisecond))
+		before := m.calls.Load()
+		msgs := make([]drillMsg, 8)
+		var wg sync.WaitGroup
+		for i := range msgs {
+			msgs[i] = d.next(p, i)
+			wg.Go(func() { d.send(a.base, msgs[i]) }) // these callers see the connection drop
+		}
+		m.waitCalls(t, before+8)
+		a.kill()
+		wg.Wait()
+		killed := time.Now()
+		for _, msg := range msgs {
+			wg.Go(func() { p.add(d.send(b.base, msg)) })
+		}
+		wg.Wait()
+		p.recovered(time.Since(killed))
+		if p.recovery > 8*time.Second {
+			t.Errorf("the retries at the surviving replica took %v, past their own 8s budget", p.recovery)
+		}
+		d.replicas = []string{b.base, b.base}
+	})
+
+	// A burst past the model slots, at the default configuration (25 s
+	// budget, default llm.max_concurrency), against a healthy 2 s model.
+	d.phase("2,000 webhooks at once, 2 s model, defaults", 0, func(p *phase) {
+		c := startReplica(t, bin, writeConfig(t, "log: {level: warn}\n"), m.URL())
+		m.delay.Store(int64(2 * time.Second))
+		defer m.delay.Store(int64(20 * time.Millisecond))
+		var wg sync.WaitGroup
+		for i := 0; i < 2000; i++ {
+			msg := d.next(p, i)
+			wg.Go(func() { p.add(d.send(c.base, msg)) })
+		}
+		wg.Wait()
+	})
+
+	d.report()
+}
+
+const (
+	modeHealthy int32 = iota
+	modeFirstBroken
+	modeBroken
+	modeHang
+)
+
+// drillModel is the fake model with a switch: healthy (echoing the user's
+// message after delay), a broken body for each message's first call,
+// every body broken, or hanging.
+type drillModel struct {
+	*llmtest.Server
+	mode  atomic.Int32
+	delay atomic.Int64
+	calls atomic.Int64
+	seen  sync.Map // messages called for, in modeFirstBroken
+}
+
+func newDrillModel(t *testing.T) *drillModel {
+	m := &drillModel{Server: llmtest.New(t)}
+	m.delay.Store(int64(20 * time.Millisecond))
+	m.Default(func(req llmtest.Request) llmtest.Reply {
+		m.calls.Add(1)
+		last := req.Chat.Messages[len(req.Chat.Messages)-1].Content
+		switch m.mode.Load() {
+		case modeBroken:
+			return llmtest.Reply{Body: "<html>502 Bad Gateway</html>"}
+		case modeFirstBroken:
+			if _, again := m.seen.LoadOrStore(last, true); !again {
+				return llmtest.Reply{Body: "<html>502 Bad Gateway</html>"}
+			}
+		case modeHang:
+			return llmtest.Reply{Hang: true}
+		}
+		return llmtest.Reply{Delay: time.Duration(m.delay.Load()), Content: llmtest.Contract("re: "+last, 0.9)}
+	})
+	return m
+}
+
+// waitCalls waits until the model has been called n times in all.
+func (m *drillModel) waitCalls(t *testing.T, n int64) {
+	deadline := time.Now().Add(10 * time.Second)
+	for m.calls.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the model got %d calls, want %d", m.calls.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type replica struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+func (r *replica) kill() {
+	r.cmd.Process.Kill() // SIGKILL: no drain, no unlock, no lease handed back
+	r.cmd.Wait()
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "kommbridge")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startReplica(t *testing.T, bin, path, modelURL string) *replica {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--config", path)
+	cmd.Env = append(os.Environ(), "OPENAI_BASE_URL="+modelURL, "KOMMBRIDGE_ADDR=127.0.0.1:0", "OPENAI_API_KEY=k")
+	stdout := &lineWriter{lines: make(chan string, 10)}
+	cmd.Stdout = stdout
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &replica{cmd: cmd}
+	t.Cleanup(func() {
+		r.cmd.Process.Kill()
+		r.cmd.Wait()
+		if t.Failed() && testing.Verbose() {
+			t.Logf("replica log:\n%s", stderr.String())
+		}
+	})
+	select {
+	case line := <-stdout.lines:
+		r.base = "http://" + strings.TrimPrefix(line, "kommbridge listening on ")
+	case <-time.After(10 * time.Second):
+		t.Fatalf("replica did not start:\n%s", stderr.String())
+	}
+	return r
+}
+
+// drillMsg is one user message as Kommunicate posts it.
+type drillMsg struct {
+	key, conv, text string
+}
+
+func (m drillMsg) body() []byte {
+	b, _ := json.Marshal(map[string]any{"botId": "bot", "key": m.key, "groupId": m.conv, "message": m.text})
+	return b
+}
+
+type drill struct {
+	t        *testing.T
+	model    *drillModel
+	client   *http.Client
+	replicas []string
+	phases   []*phase
+	seq      atomic.Int64
+}
+
+// result is what one webhook's caller got.
+type result struct {
+	status  int
+	kind    string // answered, busy, handoff, other, failed
+	body    string
+	latency time.Duration
+	msg     drillMsg
+}
+
+type phase struct {
+	id        string // distinct per phase, so conversations are too
+	name      string
+	wantHands int // handoffs the fault calls for
+	mu        sync.Mutex
+	results   []result
+	recovery  time.Duration
+	notes     []string
+	lastConv  string
+}
+
+func (p *phase) add(r result) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.results = append(p.results, r)
+	p.lastConv = r.msg.conv
+}
+
+func (p *phase) recovered(d time.Duration) { p.recovery = d }
+
+func (p *phase) note(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.notes = append(p.notes, fmt.Sprintf(format, args...))
+}
+
+func (d *drill) next(p *phase, i int) drillMsg {
+	n := d.seq.Add(1)
+	return drillMsg{key: fmt.Sprintf("k%d", n), conv: fmt.Sprintf("%s-%d", p.id, i), text: fmt.Sprintf("question %d", n)}
+}
+
+// phase runs one fault and checks what users got.
+func (d *drill) phase(name string, wantHands int, run func(p *phase)) {
+	p := &phase{id: fmt.Sprintf("p%d", len(d.phases)), name: name, wantHands: wantHands}
+	d.phases = append(d.phases, p)
+	run(p)
+	t := d.t
+	hands := 0
+	for _, r := range p.results {
+		switch {
+		case r.status >= 500 || r.kind == "failed":
+			t.Errorf("%s: %s got status %d (%s)", name, r.msg.key, r.status, r.kind)
+		case r.kind == "handoff":
+			hands++
+		case r.kind == "other":
+			t.Errorf("%s: %s got an unexpected answer: %s", name, r.msg.key, r.body)
+		case r.kind == "busy":
+			t.Errorf("%s: %s got the busy message", name, r.msg.key)
+		}
+	}
+	if hands != wantHands {
+		t.Errorf("%s: %d handoffs, want %d (those the fault calls for)", name, hands, wantHands)
+	}
+	if p.recovery > time.Second && !strings.HasPrefix(name, "kill") {
+		t.Errorf("%s: the first message after the fault was answered after %v, want within 1s", name, p.recovery)
+	}
+}
+
+// load sends messages from workers, each its own conversation, to the
+// replicas in turn, for dur.
+func (d *drill) load(p *phase, dur time.Duration, workers int) {
+	end := time.Now().Add(dur)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(end); i++ {
+				msg := d.next(p, w)
+				p.add(d.send(d.replicas[(w+i)%len(d.replicas)], msg))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// probe sends one message right after a fault cleared and returns how
+// long its real answer took.
+func (d *drill) probe(p *phase) time.Duration {
+	r := d.send(d.replicas[0], d.next(p, 99))
+	p.add(r)
+	if r.kind != "answered" {
+		d.t.Errorf("%s: the first message after the fault got %s", p.name, r.kind)
+	}
+	return r.latency
+}
+
+// sameConversation sends one more message in the last conversation used
+// and returns how long it took.
+func (d *drill) sameConversation(p *phase) time.Duration {
+	p.mu.Lock()
+	conv := p.lastConv
+	p.mu.Unlock()
+	n := d.seq.Add(1)
+	r := d.send(d.replicas[1], drillMsg{key: fmt.Sprintf("k%d", n), conv: conv, text: fmt.Sprintf("question %d", n)})
+	p.add(r)
+	return r.latency
+}
+
+const drillBusy = "I'm answering a lot of people right now. Please send that again in a moment."
+
+func (d *drill) send(base string, msg drillMsg) result {
+	start := time.Now()
+	res := result{msg: msg}
+	resp, err := d.client.Post(base+"/webhook", "application/json", bytes.NewReader(msg.body()))
+	res.latency = time.Since(start)
+	if err != nil {
+		res.kind = "failed"
+		return res
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	res.status, res.body = resp.StatusCode, string(body)
+	var out []struct {
+		Message  string         `json:"message"`
+		Metadata map[string]any `json:"metadata"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(body, &out) != nil || len(out) == 0 {
+		res.kind = "failed"
+		return res
+	}
+	for _, m := range out {
+		if _, ok := m.Metadata["KM_ASSIGN_TO"]; ok {
+			res.kind = "handoff"
+			return res
+		}
+	}
+	switch out[0].Message {
+	case "re: " + msg.text:
+		res.kind = "answered"
+	case drillBusy:
+		res.kind = "busy"
+	default:
+		res.kind = "other"
+	}
+	return res
+}
+
+// report logs what each fault cost users, for the README.
+func (d *drill) report() {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%-52s %8s %8s %6s %8s %9s %9s %10s\n", "fault", "webhooks", "answered", "busy", "handoffs", "p50", "max", "recovery")
+	for _, p := range d.phases {
+		var lat []time.Duration
+		n := map[string]int{}
+		for _, r := range p.results {
+			n[r.kind]++
+			lat = append(lat, r.latency)
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		rec := "-"
+		if p.recovery > 0 {
+			rec = p.recovery.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(&b, "%-52s %8d %8d %6d %8d %9s %9s %10s\n", p.name, len(p.results), n["answered"], n["busy"], n["handoff"],
+			lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), rec)
+		for _, note := range p.notes {
+			fmt.Fprintf(&b, "    %s\n", note)
+		}
+	}
+	d.t.Log(b.String())
+}
