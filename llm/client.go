@@ -142,11 +142,32 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 // Errors match ErrTimeout, ErrUnavailable, ErrRejected or ErrMalformed for
 // failures of the model, and ErrBusy or ErrNoTime when no call was made.
 func (c *Client) Complete(ctx context.Context, req Request) (Response, error) {
+	entered := c.now()
 	release, err := c.slot(ctx)
 	if err != nil {
 		return Response{}, err
 	}
 	defer release()
+	waited := c.now().Sub(entered)
+	resp, err := c.complete(ctx, req)
+	var e *Error
+	if errors.As(err, &e) && e.Kind == ErrTimeout && queueAte(ctx, entered, waited) {
+		// The slot came so late that the model had too little time: that
+		// is overload, not a model failure.
+		return Response{}, &Error{Kind: ErrBusy, Endpoint: "queue", Err: fmt.Errorf("a model call slot (llm.max_concurrency) freed only after %v, too late to answer: %v", waited.Round(time.Millisecond), e.Err)}
+	}
+	return resp, err
+}
+
+// queueAte reports whether waiting for a slot took more than half of the
+// time ctx had when the call was asked for.
+func queueAte(ctx context.Context, entered time.Time, waited time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return ok && waited > dl.Sub(entered)/2
+}
+
+// complete is Complete once a slot is held.
+func (c *Client) complete(ctx context.Context, req Request) (Response, error) {
 	var last *Error
 	attempts, skipped := 0, -1
 	for i, ep := range c.endpoints {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -450,5 +451,38 @@ func TestBreakerNeverRefusesTheLastChance(t *testing.T) {
 	}
 	if c.Open(0) {
 		t.Error("breaker still open after a success")
+	}
+}
+
+// A call whose slot freed so late that the model had too little time is
+// overload (ErrBusy), not a model failure.
+func TestLateSlotIsBusy(t *testing.T) {
+	fake := llmtest.New(t)
+	first := true
+	var mu sync.Mutex
+	fake.Default(func(llmtest.Request) llmtest.Reply {
+		mu.Lock()
+		defer mu.Unlock()
+		if first {
+			first = false
+			return llmtest.Reply{Delay: 400 * time.Millisecond, Content: "first"}
+		}
+		return llmtest.Reply{Delay: time.Second, Content: "too slow for what is left"}
+	})
+	c, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{{BaseURL: fake.URL(), APIType: "openai", Model: "m"}}, MaxConcurrency: 1}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { _, err := c.Complete(within(t, 5*time.Second), hello); done <- err }()
+	for fake.Calls() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	_, err = c.Complete(within(t, 600*time.Millisecond), hello)
+	if !errors.Is(err, llm.ErrBusy) || errors.Is(err, llm.ErrTimeout) {
+		t.Errorf("late slot: %v, want ErrBusy", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
