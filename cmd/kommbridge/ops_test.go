@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kommbridge/kommbridge/llm/llmtest"
 )
@@ -160,5 +161,26 @@ func TestEventPrompt(t *testing.T) {
 	}
 	if got := post(t, base, `{"botId":"b","groupId":1,"eventName":"OTHER_EVENT","message":""}`); got != "[]" {
 		t.Errorf("unmapped event: %s", got)
+	}
+}
+
+// A reply budget raised by a reload is in force for the next webhook, all
+// the way to the caller (the server's write timeout does not cut it), and
+// a reload names the keys it cannot apply.
+func TestReloadRaisesTheBudget(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.Default(func(llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Delay: 6500 * time.Millisecond, Content: llmtest.Contract("Worth the wait.", 0.9)}
+	})
+	path := writeConfig(t, "server: {reply_budget: 1s}\nlog: {level: info}\n")
+	p := startProcess(t, path, env(map[string]string{"OPENAI_BASE_URL": fake.URL(), "KOMMBRIDGE_ADDR": "127.0.0.1:0"}))
+	defer func() { p.cancel(); <-p.errc }()
+	if err := os.WriteFile(path, []byte("server: {reply_budget: 10s}\nllm: {max_retries: 1}\nlog: {level: info}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	seen := p.stderr.waitFor(t, `"keys":["llm.max_retries"]`, 0)
+	p.stderr.waitFor(t, `"msg":"config reloaded"`, seen)
+	if got := post(t, p.base, `{"botId":"b","groupId":1,"message":"hi"}`); got != `[{"message":"Worth the wait."}]` {
+		t.Errorf("a 6.5 s answer under a 10 s budget set by reload: %s", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -107,8 +108,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down; finishing in-flight webhooks", zap.Duration("grace", cfg.Server.ShutdownGrace.D()))
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace.D())
+	grace := time.Duration(r.grace.Load())
+	log.Info("shutting down; finishing in-flight webhooks", zap.Duration("grace", grace))
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -128,6 +130,7 @@ type reloader struct {
 	getenv  func(string) string
 	current *config.Config // the last configuration loaded
 	running *config.Config // the one serve started with: what restart-only keys still are
+	grace   atomic.Int64   // server.shutdown_grace in force, for serve's shutdown
 	app     *app
 	metrics *metrics.Metrics
 	log     *zap.Logger
@@ -139,6 +142,7 @@ type reloader struct {
 // acts on them.
 func newReloader(path string, getenv func(string) string, cfg *config.Config, a *app, m *metrics.Metrics, log *zap.Logger) *reloader {
 	r := &reloader{path: path, getenv: getenv, current: cfg, running: cfg, app: a, metrics: m, log: log, hup: make(chan os.Signal, 1)}
+	r.grace.Store(int64(cfg.Server.ShutdownGrace.D()))
 	signal.Notify(r.hup, syscall.SIGHUP)
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -226,6 +230,7 @@ func (r *reloader) reload(why string) {
 		return
 	}
 	r.app.bridge.Reload(cfg)
+	r.grace.Store(int64(cfg.Server.ShutdownGrace.D()))
 	if keys := restartKeys(r.running, cfg); len(keys) > 0 {
 		r.log.Warn("these keys differ from the running configuration and take effect only on restart; the rest is in force",
 			zap.Strings("keys", keys))
@@ -238,9 +243,10 @@ func (r *reloader) reload(why string) {
 // reloadable are the keys outside bots that a reload applies; every other
 // key of the configuration is read once, at start.
 var reloadable = map[string]bool{
-	"server.reply_budget": true,
-	"limits.message":      true,
-	"limits.busy_message": true,
+	"server.reply_budget":   true,
+	"server.shutdown_grace": true,
+	"limits.message":        true,
+	"limits.busy_message":   true,
 }
 
 // restartKeys names, by their YAML path, the keys whose value in next
