@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"time"
 
@@ -133,6 +132,3 @@ func (g *guarded) Release(ctx context.Context, key string) {
 		g.shared.Release(ctx, key)
 	}
 }
-
-// errStore marks failures of the store, for the error policy.
-var errStore = errors.New("store unavailable")

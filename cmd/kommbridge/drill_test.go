@@ -308,7 +308,6 @@ type phase struct {
 	mu        sync.Mutex
 	results   []result
 	recovery  time.Duration
-	notes     []string
 	lastConv  string
 }
 
@@ -320,12 +319,6 @@ func (p *phase) add(r result) {
 }
 
 func (p *phase) recovered(d time.Duration) { p.recovery = d }
-
-func (p *phase) note(format string, args ...any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.notes = append(p.notes, fmt.Sprintf(format, args...))
-}
 
 func (d *drill) next(p *phase, i int) drillMsg {
 	n := d.seq.Add(1)
@@ -455,9 +448,6 @@ func (d *drill) report() {
 		}
 		fmt.Fprintf(&b, "%-52s %8d %8d %6d %8d %9s %9s %10s\n", p.name, len(p.results), n["answered"], n["busy"], n["handoff"],
 			lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), rec)
-		for _, note := range p.notes {
-			fmt.Fprintf(&b, "    %s\n", note)
-		}
 	}
 	d.t.Log(b.String())
 }
