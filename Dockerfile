@@ -6,7 +6,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/kommbridge ./cmd/kommbridge
+ARG COMMIT=unknown
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o /out/kommbridge ./cmd/kommbridge
 
 # distroless/static has CA certificates and tzdata, and no shell.
 FROM gcr.io/distroless/static-debian12:nonroot
@@ -15,6 +16,6 @@ COPY config.yaml /etc/kommbridge/config.yaml
 USER nonroot:nonroot
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=5s --retries=3 \
-  CMD ["/usr/local/bin/kommbridge", "health", "--url", "http://127.0.0.1:8080/healthz"]
+  CMD ["/usr/local/bin/kommbridge", "health", "--config", "/etc/kommbridge/config.yaml"]
 ENTRYPOINT ["/usr/local/bin/kommbridge"]
 CMD ["serve", "--config", "/etc/kommbridge/config.yaml"]

@@ -124,7 +124,7 @@ func benchmark(o options) error {
 	if err := os.WriteFile(cfgPath, []byte(benchConfig(o)), 0o600); err != nil {
 		return err
 	}
-	kb, err := startProcess(ctx, bin, append(append([]string{"OPENAI_BASE_URL=" + upstreamURL, "OPENAI_API_KEY=bench", "KOMMBRIDGE_ADDR=127.0.0.1:0"}, kbEnv...), o.env...),
+	kb, err := startProcess(ctx, bin, append(append([]string{"OPENAI_BASE_URL=" + upstreamURL, "OPENAI_API_KEY=bench", "KOMMBRIDGE_WEBHOOK_TOKEN=" + benchToken, "KOMMBRIDGE_ADDR=127.0.0.1:0"}, kbEnv...), o.env...),
 		"serve", "--config", cfgPath)
 	if err != nil {
 		return fmt.Errorf("kommbridge: %w", err)

@@ -159,6 +159,10 @@ func (b *Bridge) answer(ctx context.Context, s *settings, p *profile, ev *kommbr
 	userTurn := kommbridge.Turn{Role: llm.RoleUser, Text: standIn}
 	r := Result{ModelLatency: b.now().Sub(start), Model: resp.Model, Endpoint: resp.Endpoint, Attempts: resp.Attempts,
 		Usage: resp.Usage, Format: p.ReplyFormat, Attachments: outcomes}
+	var lerr *llm.Error
+	if errors.As(err, &lerr) {
+		r.Endpoint, r.Attempts = lerr.Endpoint, lerr.Attempts
+	}
 	var parsed prompt.Parsed
 	if err == nil {
 		parsed = prompt.Parse(p.ReplyFormat, resp)

@@ -44,11 +44,16 @@ type Server struct {
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 }
 
-// Auth is the request header Kommunicate sends with every webhook. An empty
-// Value disables authentication (kommbridge warns at start).
+// Auth is the request header Kommunicate sends with every webhook. serve
+// refuses to start with an empty Value unless Disabled says, explicitly,
+// that the webhook is to be open.
 type Auth struct {
-	Header string `yaml:"header"`
-	Value  string `yaml:"value"`
+	Header   string `yaml:"header"`
+	Value    string `yaml:"value"`
+	Disabled bool   `yaml:"disabled"`
+	// ValueFrom says where Value came from, for messages: "server.auth.value",
+	// "${VAR}" or "KOMMBRIDGE_WEBHOOK_TOKEN"; never the value.
+	ValueFrom string `yaml:"-"`
 }
 
 // LLM is the OpenAI-compatible endpoint and how it is called.
@@ -71,6 +76,10 @@ type Endpoint struct {
 	// OpenAI's reasoning models (o1, o3, gpt-5) require; most other servers
 	// know only max_tokens.
 	MaxCompletionTokens bool `yaml:"max_completion_tokens"`
+	// KeyFrom says where APIKey came from, for the start log and check:
+	// the key's config path, "${VAR}", or "OPENAI_API_KEY"; "" when there
+	// is none. Never the key.
+	KeyFrom string `yaml:"-"`
 }
 
 // Breaker skips an endpoint that keeps failing. Failures consecutive

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -47,15 +48,41 @@ bots:
 	if cfg.Server.Auth.Value != "a: {b}" {
 		t.Errorf("auth value %q: YAML in a variable must stay text", cfg.Server.Auth.Value)
 	}
-	if cfg.LLM.APIKey != "k1" || cfg.Server.Addr != ":9999" || cfg.LLM.BaseURL != "http://localhost:11434/v1" {
-		t.Errorf("overrides: key %q addr %q base %q", cfg.LLM.APIKey, cfg.Server.Addr, cfg.LLM.BaseURL)
+	if cfg.LLM.APIKey != "k1" || cfg.Server.Addr != ":9999" || cfg.LLM.BaseURL != "https://example.com/v1" {
+		t.Errorf("overrides: key %q addr %q base %q; want the file's key and base URL, the environment's address", cfg.LLM.APIKey, cfg.Server.Addr, cfg.LLM.BaseURL)
 	}
 	if cfg.Bots[0].SystemPrompt != "Costs $5 and ." {
 		t.Errorf("prompt %q", cfg.Bots[0].SystemPrompt)
 	}
-	cfg2, _ := config.Parse([]byte(yml), "c.yaml", env(map[string]string{"KEY": "k1", "OPENAI_API_KEY": "k2"}))
-	if cfg2.LLM.APIKey != "k2" {
-		t.Errorf("OPENAI_API_KEY does not override: %q", cfg2.LLM.APIKey)
+	cfg2, _ := config.Parse([]byte(yml), "c.yaml", env(map[string]string{"OPENAI_API_KEY": "k2"}))
+	if cfg2.LLM.APIKey != "" || cfg2.LLM.KeyFrom != "${KEY}" {
+		t.Errorf("OPENAI_API_KEY replaced the file's own key: %q from %q", cfg2.LLM.APIKey, cfg2.LLM.KeyFrom)
+	}
+}
+
+// OPENAI_API_KEY and OPENAI_BASE_URL stand in for the primary's key and
+// URL only where the file names neither, and KOMMBRIDGE_WEBHOOK_TOKEN for
+// an auth value the file leaves out; each origin is recorded.
+func TestEnvironmentFillsOnlyWhatIsUnset(t *testing.T) {
+	vars := env(map[string]string{"OPENAI_API_KEY": "sk-env", "OPENAI_BASE_URL": "http://localhost:11434/v1", "KOMMBRIDGE_WEBHOOK_TOKEN": "tok"})
+	tests := []struct {
+		yml, key, keyFrom, base, token, tokenFrom string
+	}{
+		{"", "sk-env", "OPENAI_API_KEY", "http://localhost:11434/v1", "tok", "KOMMBRIDGE_WEBHOOK_TOKEN"},
+		{"llm: {api_key: sk-file}\n", "sk-file", "llm.api_key", "http://localhost:11434/v1", "tok", "KOMMBRIDGE_WEBHOOK_TOKEN"},
+		{"llm: {base_url: \"https://openrouter.ai/api/v1\"}\n", "", "", "https://openrouter.ai/api/v1", "tok", "KOMMBRIDGE_WEBHOOK_TOKEN"},
+		{"server: {auth: {value: \"${OTHER}\"}}\n", "sk-env", "OPENAI_API_KEY", "http://localhost:11434/v1", "", "${OTHER}"},
+	}
+	for _, tt := range tests {
+		cfg, err := config.Parse([]byte(tt.yml), "c.yaml", vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []string{cfg.LLM.APIKey, cfg.LLM.KeyFrom, cfg.LLM.BaseURL, cfg.Server.Auth.Value, cfg.Server.Auth.ValueFrom}
+		want := []string{tt.key, tt.keyFrom, tt.base, tt.token, tt.tokenFrom}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%q: got %q, want %q", tt.yml, got, want)
+		}
 	}
 }
 

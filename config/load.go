@@ -102,6 +102,8 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 func Parse(data []byte, path string, getenv func(string) string) (*Config, error) {
 	cfg := Default()
 	cfg.Path = path
+	// Filled after decoding, so that what the file itself says is known.
+	cfg.LLM.BaseURL = ""
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var problems []error
@@ -113,19 +115,9 @@ func Parse(data []byte, path string, getenv func(string) string) (*Config, error
 		// Type errors leave the rest decoded: report them with the rest.
 		problems = append(problems, decodeError(path, te)...)
 	}
+	cfg.secretOrigins()
 	expandEnv(reflect.ValueOf(&cfg).Elem(), getenv)
-	if v := getenv("OPENAI_API_KEY"); v != "" {
-		cfg.LLM.APIKey = v
-	}
-	if v := getenv("OPENAI_BASE_URL"); v != "" {
-		cfg.LLM.BaseURL = v
-	}
-	if v := getenv("KOMMBRIDGE_ADDR"); v != "" {
-		cfg.Server.Addr = v
-	}
-	if v := getenv("KOMMBRIDGE_STORE_URL"); v != "" {
-		cfg.Store.URL = v
-	}
+	cfg.environment(getenv)
 	cfg.applyDefaults()
 	problems = append(problems, cfg.compile()...)
 	if err := cfg.Validate(); err != nil {
@@ -135,6 +127,94 @@ func Parse(data []byte, path string, getenv func(string) string) (*Config, error
 		return nil, Problems(problems)
 	}
 	return &cfg, nil
+}
+
+// secretOrigins records, before ${VAR} expansion, where each secret
+// comes from.
+func (c *Config) secretOrigins() {
+	origin := func(raw, path string) string {
+		switch m := envRef.FindStringSubmatch(raw); {
+		case raw == "":
+			return ""
+		case m != nil && m[0] == strings.TrimSpace(raw):
+			return "${" + m[1] + "}"
+		}
+		return path
+	}
+	c.LLM.KeyFrom = origin(c.LLM.APIKey, "llm.api_key")
+	for i := range c.LLM.Fallbacks {
+		f := &c.LLM.Fallbacks[i]
+		f.KeyFrom = origin(f.APIKey, fmt.Sprintf("llm.fallbacks[%d].api_key", i))
+	}
+	c.Server.Auth.ValueFrom = origin(c.Server.Auth.Value, "server.auth.value")
+}
+
+// environment applies the variables that stand in for keys the file leaves
+// out. A key goes only to the endpoint it was written for: OPENAI_API_KEY
+// is the primary's key only when the file names neither a key nor a base
+// URL for it (the base URL is then OPENAI_BASE_URL's, or OpenAI's), as the
+// OpenAI SDKs read them. A fallback's key comes from its own entry alone.
+func (c *Config) environment(getenv func(string) string) {
+	fileURL := c.LLM.BaseURL != ""
+	if !fileURL {
+		c.LLM.BaseURL = Default().LLM.BaseURL
+		if v := getenv("OPENAI_BASE_URL"); v != "" {
+			c.LLM.BaseURL = v
+		}
+	}
+	if c.LLM.KeyFrom == "" && !fileURL {
+		if v := getenv("OPENAI_API_KEY"); v != "" {
+			c.LLM.APIKey, c.LLM.KeyFrom = v, "OPENAI_API_KEY"
+		}
+	}
+	if c.Server.Auth.ValueFrom == "" {
+		if v := getenv("KOMMBRIDGE_WEBHOOK_TOKEN"); v != "" {
+			c.Server.Auth.Value, c.Server.Auth.ValueFrom = v, "KOMMBRIDGE_WEBHOOK_TOKEN"
+		}
+	}
+	if v := getenv("KOMMBRIDGE_ADDR"); v != "" {
+		c.Server.Addr = v
+	}
+	if v := getenv("KOMMBRIDGE_STORE_URL"); v != "" {
+		c.Store.URL = v
+	}
+}
+
+// Warnings name what is legal but likely a mistake: an endpoint without a
+// key (servers such as Ollama need none, OpenAI and most services do).
+func (c *Config) Warnings() []string {
+	var out []string
+	empty := func(e Endpoint, path string) {
+		if e.APIKey != "" {
+			return
+		}
+		why := path + " is not set"
+		if e.KeyFrom != "" {
+			why = path + " is empty: " + e.KeyFrom + " is not set in the environment"
+		}
+		out = append(out, fmt.Sprintf("%s, so %s gets no API key (fine for servers that need none, such as Ollama)", why, e.BaseURL))
+	}
+	empty(c.LLM.Endpoint, "llm.api_key")
+	for i, f := range c.LLM.Fallbacks {
+		empty(f, fmt.Sprintf("llm.fallbacks[%d].api_key", i))
+	}
+	return out
+}
+
+// AuthProblem says why serving the webhook would be unsafe: an empty token
+// without server.auth.disabled, or a token together with it. "" means
+// the webhook is protected, or deliberately open.
+func (c *Config) AuthProblem() string {
+	a := c.Server.Auth
+	switch {
+	case a.Disabled && a.Value != "":
+		return "server.auth.disabled is true but server.auth.value is set: remove one of them"
+	case a.Disabled || a.Value != "":
+		return ""
+	case a.ValueFrom != "" && a.ValueFrom != "server.auth.value":
+		return fmt.Sprintf("server.auth.value is empty: %s is not set in the environment. Set it to the token Kommunicate sends in %s, or set server.auth.disabled: true to serve the webhook without authentication", a.ValueFrom, a.Header)
+	}
+	return fmt.Sprintf("server.auth.value is not set: set it (or KOMMBRIDGE_WEBHOOK_TOKEN) to the token Kommunicate sends in %s, or set server.auth.disabled: true to serve the webhook without authentication", a.Header)
 }
 
 func (c *Config) applyDefaults() {
@@ -276,7 +356,7 @@ func expandEnv(v reflect.Value, getenv func(string) string) {
 		}
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
-			if v.Type().Field(i).IsExported() {
+			if f := v.Type().Field(i); f.IsExported() && f.Tag.Get("yaml") != "-" {
 				expandEnv(v.Field(i), getenv)
 			}
 		}

@@ -207,7 +207,9 @@ func (c *Client) complete(ctx context.Context, req Request) (Response, error) {
 	if last == nil {
 		last = &Error{Kind: ErrUnavailable, Endpoint: "none", Err: errors.New("no endpoint available")}
 	}
-	return Response{}, last
+	failed := *last
+	failed.Attempts = attempts
+	return Response{}, &failed
 }
 
 // slot takes one of the MaxConcurrency call slots, waiting while ctx
@@ -257,11 +259,18 @@ func (c *Client) call(ctx context.Context, i int, req Request, done func(error))
 		start := c.now()
 		resp, err := ep.client.CreateChatCompletion(context.WithValue(ctx, hintKey{}, &hint), creq)
 		took := c.now().Sub(start)
-		if c.observer != nil {
-			c.observer.Attempt(Attempt{Endpoint: ep.name, Model: model, Retry: try > 0, Fallback: fallback, Duration: took, Err: err})
-		}
 		if err == nil && len(resp.Choices) == 0 {
 			err = errors.New("no choices in the response")
+		}
+		if err != nil {
+			last = classify(ctx, ep.name, err)
+		}
+		if c.observer != nil {
+			a := Attempt{Endpoint: ep.name, Model: model, Retry: try > 0, Fallback: fallback, Duration: took}
+			if err != nil {
+				a.Err = last
+			}
+			c.observer.Attempt(a)
 		}
 		if err == nil {
 			done(nil)
@@ -269,7 +278,6 @@ func (c *Client) call(ctx context.Context, i int, req Request, done func(error))
 			out.Endpoint, out.Model = ep.name, model
 			return out, try + 1, nil
 		}
-		last = classify(ctx, ep.name, err)
 		wait, again := c.tryAgain(ctx, last, try, hint.after)
 		if !again {
 			done(c.verdict(ctx, last, took))

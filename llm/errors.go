@@ -39,6 +39,9 @@ type Error struct {
 	Status   int   // HTTP status, 0 when none
 	Endpoint string
 	Err      error
+	// Attempts counts the calls made before giving up, retries and
+	// fallbacks included (set on the error Complete returns).
+	Attempts int
 }
 
 func (e *Error) Error() string {

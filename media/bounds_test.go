@@ -114,3 +114,32 @@ func TestReadAllBounds(t *testing.T) {
 		}
 	})
 }
+
+// An image URL passed to the model (inline_images off) meets the rules of
+// a fetch: the model's server would fetch it from inside the operator's
+// network. A refused one is never passed on.
+func TestImageURLsPassTheAddressRules(t *testing.T) {
+	r := media.New(media.Options{}) // no allowed hosts
+	for _, u := range []string{
+		"file:///etc/passwd",
+		"http://169.254.169.254/latest/meta-data/",
+		"http://10.0.0.5/internal.png",
+		"https://10.0.0.5/internal.png",
+		"https://169.254.169.254/x.png",
+		"https://127.0.0.1/x.png",
+		"https://[::1]/x.png",
+		"https://localhost/x.png",
+		"gopher://example.com/x",
+		"not a url",
+	} {
+		it := r.Read(ctx(t), kommbridge.Attachment{Type: "image/png", Name: "x.png", URL: u}, true)
+		if it.ImageURL != "" || it.Err == nil {
+			t.Errorf("%s: passed to the model (%q, %v)", u, it.ImageURL, it.Err)
+		}
+	}
+	allowed := media.New(media.Options{Fetch: media.FetchOptions{AllowedHosts: []string{"files.internal"}}})
+	u := "http://files.internal/photo.png"
+	if it := allowed.Read(ctx(t), kommbridge.Attachment{Type: "image/png", Name: "p.png", URL: u}, true); it.ImageURL != u || it.Err != nil {
+		t.Errorf("an allowed host's image: %q %v", it.ImageURL, it.Err)
+	}
+}

@@ -26,6 +26,7 @@ var ErrRefused = errors.New("refused")
 // Fetcher is the one HTTP client attachments are fetched with.
 type Fetcher struct {
 	client   *http.Client
+	resolver *net.Resolver
 	allowed  map[string]bool
 	maxBytes int64
 	timeout  time.Duration
@@ -56,7 +57,7 @@ func NewFetcher(o FetchOptions) *Fetcher {
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
 	}
-	f := &Fetcher{allowed: map[string]bool{}, maxBytes: o.MaxBytes, timeout: o.Timeout}
+	f := &Fetcher{allowed: map[string]bool{}, maxBytes: o.MaxBytes, timeout: o.Timeout, resolver: o.Resolver}
 	for _, h := range o.AllowedHosts {
 		f.allowed[strings.ToLower(h)] = true
 	}
@@ -99,6 +100,34 @@ func (f *Fetcher) checkURL(u *url.URL) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %s URL of a host not in media.allowed_hosts", ErrRefused, u.Scheme)
+}
+
+// Vet applies the rules of a fetch to a URL that leaves the process
+// without being fetched here (an image URL the model's server fetches): a
+// URL with a host, https or an allowed host, and every address the host
+// resolves to public unless the host is allowed.
+func (f *Fetcher) Vet(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%w: not a URL", ErrRefused)
+	}
+	if err := f.checkURL(u); err != nil {
+		return err
+	}
+	if f.isAllowed(u.Host) {
+		return nil
+	}
+	host := u.Hostname()
+	ips, err := f.resolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return fmt.Errorf("resolving %s: %w", host, err)
+	}
+	for _, ip := range ips {
+		if why := private(ip); why != "" {
+			return fmt.Errorf("%w: %s resolves to %s, a %s address", ErrRefused, host, ip, why)
+		}
+	}
+	return nil
 }
 
 // dialer resolves the host itself and dials only an address it checked,
@@ -163,17 +192,28 @@ func (f *Fetcher) Fetch(ctx context.Context, raw string) (Fetched, error) {
 var errOverTotal = fmt.Errorf("%w: this message's attachments are over media.max_total_bytes together", ErrRefused)
 
 // quotaReader draws what it reads from a quota shared by one event's
-// fetches, and fails once the quota is spent.
+// fetches. A read the quota cannot cover fails its fetch, which gives back
+// all it drew, so that the others can finish.
 type quotaReader struct {
 	r     io.Reader
 	quota *atomic.Int64
+	drawn int64
 }
 
-func (q quotaReader) Read(p []byte) (int, error) {
+func (q *quotaReader) Read(p []byte) (int, error) {
 	n, err := q.r.Read(p)
-	if q.quota.Add(-int64(n)) < 0 {
-		return n, errOverTotal
+	for {
+		left := q.quota.Load()
+		if left < int64(n) {
+			q.quota.Add(q.drawn)
+			q.drawn = 0
+			return 0, errOverTotal
+		}
+		if q.quota.CompareAndSwap(left, left-int64(n)) {
+			break
+		}
 	}
+	q.drawn += int64(n)
 	return n, err
 }
 
@@ -212,7 +252,7 @@ func (f *Fetcher) fetch(ctx context.Context, raw string, quota *atomic.Int64) (F
 		if resp.ContentLength > quota.Load() {
 			return Fetched{}, errOverTotal
 		}
-		body = quotaReader{r: body, quota: quota}
+		body = &quotaReader{r: body, quota: quota}
 	}
 	data, err := io.ReadAll(io.LimitReader(body, f.maxBytes+1))
 	if err != nil {

@@ -157,6 +157,12 @@ func (r *Reader) read(ctx context.Context, a kommbridge.Attachment, vision bool,
 		switch {
 		case !vision:
 		case !r.o.InlineImages:
+			// The model's server fetches it: from inside the operator's
+			// network, for a self-hosted one. The same rules as ours apply.
+			if err := r.fetch.Vet(ctx, a.URL); err != nil {
+				it.Err = err
+				return it
+			}
 			it.ImageURL = a.URL
 		default:
 			f, err := r.fetch.fetch(ctx, a.URL, quota)

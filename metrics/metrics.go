@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,7 +39,31 @@ type Metrics struct {
 	storeDown    prometheus.Gauge
 	outages      prometheus.Counter
 	leasesLost   *prometheus.CounterVec
+	buildInfo    *prometheus.GaugeVec
+
+	// labels are the bot ids and event names the configuration knows;
+	// anything else a caller sends is counted as "other", so that no
+	// caller can create series.
+	labels atomic.Pointer[labelSet]
 }
+
+type labelSet struct{ bots, events map[string]bool }
+
+// Other is the label value of every bot id and event name the
+// configuration does not name.
+const Other = "other"
+
+// Outcomes, handoff reasons and attachment outcomes: their series exist
+// from the start, at zero, so that alerts on them can be written.
+var (
+	outcomes = []string{kommbridge.OutcomeAnswered, kommbridge.OutcomeWelcome, kommbridge.OutcomeHandoff, kommbridge.OutcomeError,
+		kommbridge.OutcomeLimited, kommbridge.OutcomeIgnored, kommbridge.OutcomeSilent, kommbridge.OutcomeDuplicate, kommbridge.OutcomeHeld,
+		kommbridge.OutcomeBusy, kommbridge.OutcomeDegraded, kommbridge.OutcomeCallerGone}
+	handoffReasons = []string{kommbridge.HandoffModel, kommbridge.HandoffLowConfidence, kommbridge.HandoffUserRequest,
+		kommbridge.HandoffButton, kommbridge.HandoffError, kommbridge.HandoffTimeout}
+	attachmentOutcomes = []string{"ok", "unsupported", "failed", "skipped"}
+	errorKinds         = []error{llm.ErrTimeout, llm.ErrUnavailable, llm.ErrRejected, llm.ErrMalformed}
+)
 
 // Metric describes one exported metric, for docs and tests.
 type Metric struct {
@@ -86,10 +111,82 @@ func New() *Metrics {
 	for _, kind := range []string{"lock", "claim"} {
 		m.leasesLost.WithLabelValues(kind)
 	}
-	for _, o := range []string{kommbridge.OutcomeBusy, kommbridge.OutcomeDegraded, kommbridge.OutcomeCallerGone} {
+	for _, o := range outcomes {
 		m.latency.WithLabelValues(o)
 	}
+	for _, r := range handoffReasons {
+		m.handoffs.WithLabelValues(r)
+	}
+	for _, o := range attachmentOutcomes {
+		m.attachments.WithLabelValues(o)
+	}
+	for _, r := range []string{"delivered", "failed", "dropped"} {
+		m.deliveries.WithLabelValues(r)
+	}
+	for _, r := range []string{"ok", "rejected"} {
+		m.reloads.WithLabelValues(r)
+	}
+	m.limited.Add(0)
+	m.deduplicated.Add(0)
+	info := named("kommbridge_build_info")
+	m.buildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: info.Name, Help: info.Help}, info.Labels)
+	reg.MustRegister(m.buildInfo)
+	m.Labels(nil, nil)
 	return m
+}
+
+// Build sets kommbridge_build_info.
+func (m *Metrics) Build(version, commit, goVersion string) {
+	m.buildInfo.WithLabelValues(version, commit, goVersion).Set(1)
+}
+
+// Labels sets the bot ids and custom event names the configuration names
+// (at start and on each reload); their series are created at zero.
+func (m *Metrics) Labels(bots, events []string) {
+	ls := &labelSet{bots: map[string]bool{Other: true}, events: map[string]bool{Other: true, "message": true, "invalid": true,
+		kommbridge.EventWelcome: true, kommbridge.EventMedia: true}}
+	for _, b := range bots {
+		if b != "*" {
+			ls.bots[b] = true
+		}
+	}
+	for _, e := range events {
+		ls.events[e] = true
+	}
+	m.labels.Store(ls)
+	for b := range ls.bots {
+		m.tokens.WithLabelValues(b, "in")
+		m.tokens.WithLabelValues(b, "out")
+	}
+	for e := range ls.events {
+		m.webhooks.WithLabelValues(e, "200")
+	}
+}
+
+// Endpoints creates each model endpoint's error, retry and fallback series
+// at zero.
+func (m *Metrics) Endpoints(names []string) {
+	for _, n := range names {
+		for _, k := range errorKinds {
+			m.modelErrors.WithLabelValues(n, k.Error())
+		}
+		m.retries.WithLabelValues(n)
+		m.fallbacks.WithLabelValues(n)
+	}
+}
+
+func (m *Metrics) bot(id string) string {
+	if m.labels.Load().bots[id] {
+		return id
+	}
+	return Other
+}
+
+func (m *Metrics) event(name string) string {
+	if m.labels.Load().events[name] {
+		return name
+	}
+	return Other
 }
 
 // named is the catalogue entry of name; it panics on a name not listed,
@@ -124,6 +221,7 @@ var Catalog = []Metric{
 	{"kommbridge_store_degraded", "1 while the shared store is unreachable and webhooks are answered without stored history.", nil},
 	{"kommbridge_store_outages_total", "Times the shared store became unreachable.", nil},
 	{"kommbridge_leases_lost_total", "Locks and dedupe claims whose lease could not be renewed, by kind (lock, claim).", []string{"kind"}},
+	{"kommbridge_build_info", "1, labelled with the running build's version, commit and Go version.", []string{"version", "commit", "go_version"}},
 }
 
 // Handler serves the metrics in Prometheus' text format.
@@ -157,8 +255,8 @@ func (m *Metrics) Attempt(a llm.Attempt) {
 		m.fallbacks.WithLabelValues(a.Endpoint).Inc()
 	}
 	if a.Err != nil {
-		kind := "other"
-		for _, k := range []error{llm.ErrTimeout, llm.ErrUnavailable, llm.ErrRejected, llm.ErrMalformed} {
+		kind := Other
+		for _, k := range errorKinds {
 			if errors.Is(a.Err, k) {
 				kind = k.Error()
 				break
@@ -170,6 +268,7 @@ func (m *Metrics) Attempt(a llm.Attempt) {
 
 // Webhook records an answered webhook; it makes Metrics an adapter.Observer.
 func (m *Metrics) Webhook(bot, event string, status int, d time.Duration, r *bridge.Result) {
+	bot, event = m.bot(bot), m.event(event)
 	m.webhooks.WithLabelValues(event, strconv.Itoa(status)).Inc()
 	if r == nil {
 		return

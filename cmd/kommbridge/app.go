@@ -137,9 +137,9 @@ func newMedia(cfg *config.Config, model *llm.Client) *media.Reader {
 }
 
 func llmConfig(cfg *config.Config) llm.Config {
-	eps := []llm.Endpoint{llm.Endpoint(cfg.LLM.Endpoint)}
+	eps := []llm.Endpoint{endpoint(cfg.LLM.Endpoint)}
 	for _, f := range cfg.LLM.Fallbacks {
-		eps = append(eps, llm.Endpoint(f))
+		eps = append(eps, endpoint(f))
 	}
 	return llm.Config{
 		Endpoints:       eps,
@@ -148,6 +148,34 @@ func llmConfig(cfg *config.Config) llm.Config {
 		BreakerFailures: cfg.LLM.Breaker.Failures,
 		BreakerCooldown: cfg.LLM.Breaker.Cooldown.D(),
 	}
+}
+
+func endpoint(e config.Endpoint) llm.Endpoint {
+	return llm.Endpoint{BaseURL: e.BaseURL, APIKey: e.APIKey, APIType: e.APIType, APIVersion: e.APIVersion,
+		Model: e.Model, MaxCompletionTokens: e.MaxCompletionTokens}
+}
+
+// keySources says, per endpoint, where its API key came from: "host: from
+// X", never the key.
+func keySources(cfg *config.Config) []string {
+	from := func(e config.Endpoint) string {
+		if e.APIKey == "" {
+			return hostOf(e.BaseURL) + ": no key"
+		}
+		return hostOf(e.BaseURL) + ": key from " + e.KeyFrom
+	}
+	out := []string{from(cfg.LLM.Endpoint)}
+	for _, f := range cfg.LLM.Fallbacks {
+		out = append(out, from(f))
+	}
+	return out
+}
+
+func hostOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return raw
 }
 
 // redact hides a password in a store URL.

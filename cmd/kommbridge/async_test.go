@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -113,7 +114,7 @@ func TestAsyncDelivery(t *testing.T) {
 	}
 	// A slow one gets the hold message within the budget...
 	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Post(p.base+"/webhook", "application/json", strings.NewReader(`{"botId":"bot","key":"s1","groupId":7,"message":"slow question"}`))
+	resp, err := client.Do(webhook(context.Background(), p.base, strings.NewReader(`{"botId":"bot","key":"s1","groupId":7,"message":"slow question"}`)))
 	if err != nil {
 		t.Fatalf("no answer within the budget: %v", err)
 	}

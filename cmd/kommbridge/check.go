@@ -18,11 +18,11 @@ import (
 // the store, printing one verdict per item with the fix for a failure.
 func check(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	pathFlag := fs.String("config", "config.yaml", "configuration file")
 	offline := fs.Bool("offline", false, "only validate the file; reach no endpoint or store")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return errSilent
+	words, err := parseFlags(fs, args, false, stdout, stderr)
+	if err != nil || words == nil {
+		return err
 	}
 	path := *pathFlag
 	cfg, err := config.Load(path, getenv)
@@ -31,7 +31,25 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errSilent
 	}
 	fmt.Fprintf(stdout, "ok    config %s: %d bot(s)\n", path, len(cfg.Bots))
+	failed := false
+	if problem := cfg.AuthProblem(); problem != "" {
+		failed = true
+		fmt.Fprintf(stdout, "FAIL  webhook auth: %s\n", problem)
+	} else if cfg.Server.Auth.Disabled {
+		fmt.Fprintf(stdout, "warn  webhook auth: off (server.auth.disabled): anyone who can reach the webhook can use the bot\n")
+	} else {
+		fmt.Fprintf(stdout, "ok    webhook auth: %s from %s\n", cfg.Server.Auth.Header, cfg.Server.Auth.ValueFrom)
+	}
+	for _, ks := range keySources(cfg) {
+		fmt.Fprintf(stdout, "ok    api key %s\n", ks)
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stdout, "warn  %s\n", w)
+	}
 	if *offline {
+		if failed {
+			return errSilent
+		}
 		return nil
 	}
 	a, err := newApp(cfg, zap.NewNop(), nil)
@@ -42,11 +60,15 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer a.store.Close()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	failed := false
-	for _, st := range a.model.Check(ctx) {
+	eps := append([]config.Endpoint{cfg.LLM.Endpoint}, cfg.LLM.Fallbacks...)
+	for i, st := range a.model.Check(ctx) {
 		if st.Err != nil {
 			failed = true
-			fmt.Fprintf(stdout, "FAIL  model %s at %s: %v\n", st.Model, st.Endpoint, advice(st.Err))
+			keyPath := "llm.api_key (or OPENAI_API_KEY when the file sets neither llm.api_key nor llm.base_url)"
+			if i > 0 {
+				keyPath = fmt.Sprintf("llm.fallbacks[%d].api_key", i-1)
+			}
+			fmt.Fprintf(stdout, "FAIL  model %s at %s: %v\n", st.Model, st.Endpoint, advice(st.Err, keyPath, eps[i].APIKey == ""))
 		} else {
 			fmt.Fprintf(stdout, "ok    model %s at %s (%s)\n", st.Model, st.Endpoint, st.Note)
 		}
@@ -64,14 +86,16 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 // advice turns a failed endpoint check into the fix an operator needs.
-func advice(err error) string {
+func advice(err error, keyPath string, noKey bool) string {
 	var e *llm.Error
 	if !errors.As(err, &e) {
 		return err.Error() + ": check the model name"
 	}
 	switch {
+	case (e.Status == 401 || e.Status == 403) && noKey:
+		return fmt.Sprintf("HTTP %d: no API key is set for this endpoint: set %s", e.Status, keyPath)
 	case e.Status == 401 || e.Status == 403:
-		return fmt.Sprintf("HTTP %d: the API key is wrong or lacks access: check llm.api_key (or OPENAI_API_KEY)", e.Status)
+		return fmt.Sprintf("HTTP %d: the API key is wrong or lacks access: check %s", e.Status, keyPath)
 	case e.Status == 404:
 		return "HTTP 404: nothing OpenAI-compatible at this base URL, or no such model/deployment: check llm.base_url (it usually ends in /v1) and the model name"
 	case errors.Is(e, llm.ErrTimeout):

@@ -52,7 +52,9 @@ func TestCheckEndpoints(t *testing.T) {
 		{"all good", fmt.Sprintf("base_url: %s\n  api_key: right", good.URL()), "memory://",
 			[]string{"ok    model gpt-4o-mini at 127.0.0.1", "(model gpt-4o-mini listed)", "ok    store memory://"}, false},
 		{"wrong key", fmt.Sprintf("base_url: %s\n  api_key: wrong", good.URL()), "memory://",
-			[]string{"FAIL  model gpt-4o-mini", "HTTP 401: the API key is wrong or lacks access: check llm.api_key (or OPENAI_API_KEY)"}, true},
+			[]string{"FAIL  model gpt-4o-mini", "HTTP 401: the API key is wrong or lacks access: check llm.api_key"}, true},
+		{"no key", fmt.Sprintf("base_url: %s\n  api_key: ${UNSET_KEY}", good.URL()), "memory://",
+			[]string{"no key", "llm.api_key is empty: ${UNSET_KEY} is not set in the environment", "HTTP 401: no API key is set for this endpoint: set llm.api_key"}, true},
 		{"wrong base URL", fmt.Sprintf("base_url: %s/nothing-here\n  api_key: right", good.URL()), "memory://",
 			[]string{"HTTP 404: nothing OpenAI-compatible at this base URL", "check llm.base_url"}, true},
 		{"model not served", fmt.Sprintf("base_url: %s", wrongModel.URL()), "memory://",
@@ -95,6 +97,88 @@ func TestCheckOffline(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"check", "--offline", "--config", path}, env(nil), nil, &out, io.Discard); err != nil || strings.Contains(out.String(), "model") {
 		t.Errorf("offline check: %v\n%s", err, out.String())
+	}
+}
+
+// The webhook fails closed: with no token, serve refuses to start and
+// check --offline fails, naming the key and the variable, unless the
+// operator turned authentication off in so many words.
+func TestNoTokenNoService(t *testing.T) {
+	noToken := func(k string) string { return "" }
+	tests := []struct {
+		name, yml  string
+		wantServe  string // "" means it serves
+		wantCheck  string
+		checkFails bool
+	}{
+		{"variable unset", "server: {auth: {value: \"${KOMMBRIDGE_WEBHOOK_TOKEN}\"}}\n",
+			"server.auth.value is empty: ${KOMMBRIDGE_WEBHOOK_TOKEN} is not set in the environment", "FAIL  webhook auth: server.auth.value is empty", true},
+		{"nothing set", "log: {level: error}\n",
+			"server.auth.value is not set: set it (or KOMMBRIDGE_WEBHOOK_TOKEN)", "FAIL  webhook auth: server.auth.value is not set", true},
+		{"both", "server: {auth: {value: x, disabled: true}}\n",
+			"server.auth.disabled is true but server.auth.value is set", "FAIL  webhook auth", true},
+		{"disabled on purpose", "server: {auth: {disabled: true}}\n", "", "warn  webhook auth: off (server.auth.disabled)", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.yml)
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"check", "--offline", "--config", path}, noToken, nil, &out, io.Discard)
+			if (err != nil) != tt.checkFails || !strings.Contains(out.String(), tt.wantCheck) {
+				t.Errorf("check: %v\n%s", err, out.String())
+			}
+			if tt.wantServe == "" {
+				return
+			}
+			var errOut bytes.Buffer
+			err = run(context.Background(), []string{"serve", "--config", path}, noToken, nil, io.Discard, &errOut)
+			if err == nil || !strings.Contains(errOut.String(), tt.wantServe) {
+				t.Errorf("serve: %v\n%s", err, errOut.String())
+			}
+		})
+	}
+}
+
+// A key goes only to the endpoint it was written for: OPENAI_API_KEY in
+// the environment never replaces a key the file names, nor goes to a base
+// URL the file names; check says where each key came from.
+func TestKeysStayWithTheirEndpoint(t *testing.T) {
+	router := llmtest.New(t) // stands in for OpenRouter
+	router.RequireKey("router-key")
+	router.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Content: llmtest.Contract("from the router", 0.9)} })
+	vars := map[string]string{"OPENAI_API_KEY": "sk-openai-secret", "OPENROUTER_API_KEY": "router-key", "KOMMBRIDGE_ADDR": "127.0.0.1:0"}
+	for _, yml := range []string{
+		fmt.Sprintf("llm: {base_url: %q, api_key: \"${OPENROUTER_API_KEY}\"}\n", router.URL()),
+		// a file's base URL without a key: OPENAI_API_KEY is not sent there either
+		fmt.Sprintf("llm: {base_url: %q, fallbacks: [{base_url: %q, api_key: \"${OPENROUTER_API_KEY}\"}]}\n", router.URL(), router.URL()),
+	} {
+		path := writeConfig(t, yml)
+		base, stop := startRun(t, path, env(vars))
+		post(t, base, `{"botId":"b","groupId":1,"message":"hi"}`)
+		stop()
+		var out bytes.Buffer
+		run(context.Background(), []string{"check", "--offline", "--config", path}, env(vars), nil, &out, io.Discard)
+		if strings.Contains(out.String(), "OPENAI_API_KEY") || !strings.Contains(out.String(), "key from ${OPENROUTER_API_KEY}") {
+			t.Errorf("key sources:\n%s", out.String())
+		}
+	}
+	for _, r := range router.Requests() {
+		if got := r.Header.Get("Authorization"); got == "Bearer sk-openai-secret" {
+			t.Fatalf("the OpenAI key reached the router at %s", r.Path)
+		}
+	}
+	if router.Calls() == 0 {
+		t.Fatal("the router was never called")
+	}
+	// With neither key nor base URL in the file, OPENAI_API_KEY and
+	// OPENAI_BASE_URL are the primary's, as the OpenAI SDKs read them.
+	openai := llmtest.New(t)
+	openai.RequireKey("sk-openai-secret")
+	path := writeConfig(t, "log: {level: error}\n")
+	base, stop := startRun(t, path, env(map[string]string{"OPENAI_API_KEY": "sk-openai-secret", "OPENAI_BASE_URL": openai.URL(), "KOMMBRIDGE_ADDR": "127.0.0.1:0"}))
+	defer stop()
+	if got := post(t, base, `{"botId":"b","groupId":1,"message":"hi"}`); !strings.Contains(got, "ok") {
+		t.Errorf("with the environment's key and URL: %s", got)
 	}
 }
 

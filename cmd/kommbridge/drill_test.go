@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -93,7 +94,7 @@ func TestFaultDrill(t *testing.T) {
 		for i := range msgs {
 			msgs[i] = d.next(p, i)
 			wg.Go(func() {
-				resp, err := impatient.Post(d.replicas[i%2]+"/webhook", "application/json", bytes.NewReader(msgs[i].body()))
+				resp, err := impatient.Do(webhook(context.Background(), d.replicas[i%2], bytes.NewReader(msgs[i].body())))
 				if err == nil {
 					resp.Body.Close()
 					t.Errorf("caller %d was answered within 100ms", i)
@@ -248,7 +249,7 @@ func buildBinary(t *testing.T) string {
 func startReplica(t *testing.T, bin, path, modelURL string) *replica {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--config", path)
-	cmd.Env = append(os.Environ(), "OPENAI_BASE_URL="+modelURL, "KOMMBRIDGE_ADDR=127.0.0.1:0", "OPENAI_API_KEY=k")
+	cmd.Env = append(os.Environ(), "OPENAI_BASE_URL="+modelURL, "KOMMBRIDGE_ADDR=127.0.0.1:0", "OPENAI_API_KEY=k", "KOMMBRIDGE_WEBHOOK_TOKEN="+testToken)
 	stdout := &lineWriter{lines: make(chan string, 10)}
 	cmd.Stdout = stdout
 	var stderr bytes.Buffer
@@ -396,7 +397,7 @@ const drillBusy = "I'm answering a lot of people right now. Please send that aga
 func (d *drill) send(base string, msg drillMsg) result {
 	start := time.Now()
 	res := result{msg: msg}
-	resp, err := d.client.Post(base+"/webhook", "application/json", bytes.NewReader(msg.body()))
+	resp, err := d.client.Do(webhook(context.Background(), base, bytes.NewReader(msg.body())))
 	res.latency = time.Since(start)
 	if err != nil {
 		res.kind = "failed"

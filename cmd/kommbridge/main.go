@@ -14,10 +14,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if err != errSilent {
+		if err != errSilent && err != errModelFailed {
 			fmt.Fprintln(os.Stderr, "kommbridge:", err)
 		}
 		stop()
+		if err == errModelFailed {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,6 +39,7 @@ func TestMetrics(t *testing.T) {
 log: {level: error}
 limits: {conversation: {rate: 0.001, burst: 3}}
 bots:
+  - id: shop
   - id: "*"
     handoff: {phrases: ["real person"]}
 `)
@@ -49,7 +51,8 @@ bots:
 	post(t, base, `{"botId":"b","key":"3","groupId":1,"message":"sure?"}`)
 	post(t, base, `{"botId":"b","key":"4","groupId":1,"message":"hello"}`) // over the limit
 	post(t, base, `{"botId":"b","key":"5","groupId":2,"message":"a real person"}`)
-	http.Post(base+"/webhook", "application/json", strings.NewReader(`{"botId":"b"}`)) // 400
+	http.DefaultClient.Do(webhook(context.Background(), base, strings.NewReader(`{"botId":"b"}`))) // 400
+	post(t, base, `{"botId":"shop","groupId":3,"eventName":"x-made-up","message":""}`)             // labels from the config only
 
 	got := scrape(t, base)
 	for _, want := range []string{
@@ -61,14 +64,27 @@ bots:
 		`kommbridge_rate_limited_total 1`,
 		`kommbridge_deduplicated_total 1`,
 		`kommbridge_reply_contract_violations_total{format="json_schema",violation="not_json"} 1`,
-		`kommbridge_tokens_total{bot="b",direction="in"} 30`,
-		`kommbridge_tokens_total{bot="b",direction="out"} 15`,
+		`kommbridge_tokens_total{bot="other",direction="in"} 30`,
+		`kommbridge_tokens_total{bot="other",direction="out"} 15`,
+		`kommbridge_tokens_total{bot="shop",direction="in"} 0`,
+		`kommbridge_webhooks_total{event="other",status="200"} 1`,
+		`kommbridge_model_errors_total{endpoint="127.0.0.1`,
+		`kind="model unavailable"} 1`,
+		`kind="malformed response"} 0`,
+		`kommbridge_handoffs_total{reason="timeout"} 0`,
+		`kommbridge_webhook_duration_seconds_count{outcome="busy"} 0`,
+		`kommbridge_build_info{commit=`,
 		`kommbridge_breaker_open{endpoint="127.0.0.1`,
 		`kommbridge_webhook_duration_seconds_count{outcome="answered"} 2`,
 		`kommbridge_model_request_duration_seconds_count{endpoint="127.0.0.1`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("metrics lack %q", want)
+		}
+	}
+	for _, leaked := range []string{`bot="b"`, `event="x-made-up"`, `kind="other"`} {
+		if strings.Contains(got, leaked) {
+			t.Errorf("metrics have a label the configuration does not name: %s", leaked)
 		}
 	}
 	if t.Failed() {
@@ -103,7 +119,7 @@ func TestHotReload(t *testing.T) {
 				return
 			default:
 			}
-			resp, err := http.Post(p.base+"/webhook", "application/json", strings.NewReader(fmt.Sprintf(`{"botId":"b","groupId":%d,"message":"hi"}`, 100+i)))
+			resp, err := http.DefaultClient.Do(webhook(context.Background(), p.base, strings.NewReader(fmt.Sprintf(`{"botId":"b","groupId":%d,"message":"hi"}`, 100+i))))
 			if err != nil || resp.StatusCode != 200 {
 				failed.Add(1)
 			} else {

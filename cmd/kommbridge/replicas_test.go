@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,7 +18,7 @@ import (
 
 func post(t *testing.T, base, body string) string {
 	t.Helper()
-	resp, err := http.Post(base+"/webhook", "application/json", strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(webhook(context.Background(), base, strings.NewReader(body)))
 	if err != nil {
 		t.Fatal(err)
 	}

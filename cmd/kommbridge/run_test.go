@@ -90,7 +90,29 @@ func writeConfig(t *testing.T, body string) string {
 	return path
 }
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+func env(m map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := m[k]; ok {
+			return v
+		}
+		if k == "KOMMBRIDGE_WEBHOOK_TOKEN" {
+			return testToken
+		}
+		return ""
+	}
+}
+
+// testToken is the webhook token every test server runs with, and every
+// test webhook carries.
+const testToken = "test-token"
+
+// webhook is a POST to base's webhook with the test token.
+func webhook(ctx context.Context, base string, body io.Reader) *http.Request {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/webhook", body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Kommbridge-Token", testToken)
+	return req
+}
 
 // The whole program, as an operator runs it: config file, environment,
 // a real listener on port 0, a webhook, then a clean shutdown.
@@ -122,7 +144,7 @@ bots:
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 
-	req, _ := http.NewRequest("POST", base+"/webhook", strings.NewReader(`{"botId":"b","key":"k1","groupId":3,"message":"Where is my order?","metadata":{"KM_CHAT_CONTEXT":{"name":"Asha"}}}`))
+	req := webhook(context.Background(), base, strings.NewReader(`{"botId":"b","key":"k1","groupId":3,"message":"Where is my order?","metadata":{"KM_CHAT_CONTEXT":{"name":"Asha"}}}`))
 	req.Header.Set("X-Token", "t0ken")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

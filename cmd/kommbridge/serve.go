@@ -26,13 +26,17 @@ import (
 )
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	path, err := configFlag("serve", args, stderr)
-	if err != nil {
+	path, err := configFlag("serve", args, stdout, stderr)
+	if err != nil || path == "" {
 		return err
 	}
 	cfg, err := config.Load(path, getenv)
 	if err != nil {
 		reportConfig(stderr, path, err)
+		return errSilent
+	}
+	if problem := cfg.AuthProblem(); problem != "" {
+		fmt.Fprintf(stderr, "kommbridge: not serving an open webhook: %s\n", problem)
 		return errSilent
 	}
 	log, err := newLogger(cfg.Log, stderr)
@@ -47,11 +51,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer a.store.Close()
 	m.Breakers(a.model)
+	m.Endpoints(a.model.Endpoints())
+	bi := buildInfo()
+	m.Build(bi.Version, bi.Commit, bi.Go)
+	m.Labels(metricLabels(cfg))
 	if err := a.store.Ping(ctx); err != nil {
 		log.Warn("store not reachable yet; /readyz fails until it is", zap.String("store", redact(cfg.Store.URL)), zap.Error(err))
 	}
-	if cfg.Server.Auth.Value == "" {
-		log.Warn("server.auth.value is empty: anyone who can reach the webhook can use the bot")
+	if cfg.Server.Auth.Disabled {
+		log.Warn("server.auth.disabled is true: anyone who can reach the webhook can use the bot")
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
 	}
 	api := adapter.NewServer(a.bridge, adapter.Options{
 		WebhookPath:  cfg.Server.WebhookPath,
@@ -99,7 +110,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer func() { stopBackground(); background.Wait() }()
 
 	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("webhook", cfg.Server.WebhookPath),
-		zap.String("model", cfg.LLM.Model), zap.Int("bots", len(cfg.Bots)), zap.String("store", redact(cfg.Store.URL)),
+		zap.String("model", cfg.LLM.Model), zap.Strings("api_keys", keySources(cfg)), zap.Int("bots", len(cfg.Bots)), zap.String("store", redact(cfg.Store.URL)),
 		zap.String("version", buildVersion()))
 	fmt.Fprintf(stdout, "kommbridge listening on %s\n", ln.Addr())
 
@@ -230,6 +241,7 @@ func (r *reloader) reload(why string) {
 		return
 	}
 	r.app.bridge.Reload(cfg)
+	r.metrics.Labels(metricLabels(cfg))
 	r.grace.Store(int64(cfg.Server.ShutdownGrace.D()))
 	if keys := restartKeys(r.running, cfg); len(keys) > 0 {
 		r.log.Warn("these keys differ from the running configuration and take effect only on restart; the rest is in force",
@@ -238,6 +250,18 @@ func (r *reloader) reload(why string) {
 	r.current = cfg
 	r.metrics.Reload(true)
 	r.log.Info("config reloaded", zap.String("trigger", why), zap.Int("bots", len(cfg.Bots)))
+}
+
+// metricLabels are the bot ids and custom event names of cfg: the only
+// values, with "other", that metric labels take.
+func metricLabels(cfg *config.Config) (bots, events []string) {
+	for _, b := range cfg.Bots {
+		bots = append(bots, b.ID)
+		for name := range b.Events {
+			events = append(events, name)
+		}
+	}
+	return bots, events
 }
 
 // reloadable are the keys outside bots that a reload applies; every other

@@ -57,7 +57,7 @@ func TestKill9KeepsHistory(t *testing.T) {
 	path := writeConfig(t, fmt.Sprintf("store: {url: %q}\nlog: {level: error}\nbots:\n  - id: \"*\"\n", r.URL))
 	start := func() (*exec.Cmd, string) {
 		cmd := exec.Command(bin, "serve", "--config", path)
-		cmd.Env = append(os.Environ(), "OPENAI_BASE_URL="+fake.URL(), "KOMMBRIDGE_ADDR=127.0.0.1:0", "OPENAI_API_KEY=k")
+		cmd.Env = append(os.Environ(), "OPENAI_BASE_URL="+fake.URL(), "KOMMBRIDGE_ADDR=127.0.0.1:0", "OPENAI_API_KEY=k", "KOMMBRIDGE_WEBHOOK_TOKEN="+testToken)
 		stdout := &lineWriter{lines: make(chan string, 10)}
 		cmd.Stdout = stdout
 		if err := cmd.Start(); err != nil {

@@ -25,7 +25,9 @@ const tryHelp = `Type a message as the chat user would. Commands:
   /reset             start a new conversation, silently
   /attach URL [TYPE] attach a file (or "location LAT LON") to the next message
   /context KEY=VALUE set a chat context key (kmUserLocale, name, plan, ...)
+  /send              send the attachments given with /attach, with no text
   /json              print the exact JSON Kommunicate would get (toggle)
+  /help              this list
   /quit              leave
 `
 
@@ -33,12 +35,12 @@ const tryHelp = `Type a message as the chat user would. Commands:
 // model and prints what the chat user would see.
 func try(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("try", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	path := fs.String("config", "config.yaml", "configuration file")
 	botID := fs.String("bot", "", "the botId to answer as (default: the first bot, or any for \"*\")")
 	asJSON := fs.Bool("json", false, "also print the exact JSON Kommunicate would get")
-	if err := fs.Parse(args); err != nil {
-		return errSilent
+	words, err := parseFlags(fs, args, true, stdout, stderr)
+	if err != nil || words == nil {
+		return err
 	}
 	cfg, err := config.Load(*path, getenv)
 	if err != nil {
@@ -67,8 +69,15 @@ func try(ctx context.Context, args []string, getenv func(string) string, stdin i
 	defer a.store.Close()
 	s := &session{a: a, bot: *botID, out: stdout, json: *asJSON, color: isTerminal(stdout), context: map[string]string{}}
 	s.newConversation()
-	if msg := strings.TrimSpace(strings.Join(fs.Args(), " ")); msg != "" {
-		return s.send(ctx, kommbridge.Event{Text: msg})
+	if msg := strings.TrimSpace(strings.Join(words, " ")); msg != "" {
+		if err := s.send(ctx, kommbridge.Event{Text: msg}); err != nil {
+			return err
+		}
+		if s.failed != nil {
+			fmt.Fprintf(stderr, "kommbridge: the model failed: %v\n", s.failed)
+			return errModelFailed
+		}
+		return nil
 	}
 	fmt.Fprint(stdout, tryHelp)
 	in := bufio.NewScanner(stdin)
@@ -98,6 +107,7 @@ type session struct {
 	color   bool
 	context map[string]string
 	pending []kommbridge.Attachment
+	failed  error // the model's failure behind the last answer, if any
 }
 
 func (s *session) newConversation() {
@@ -186,6 +196,10 @@ func (s *session) send(ctx context.Context, ev kommbridge.Event) error {
 	res, err := s.a.bridge.Handle(ctx, ev)
 	if err != nil {
 		return err
+	}
+	s.failed = nil
+	if res.Outcome == kommbridge.OutcomeError || res.HandoffReason == kommbridge.HandoffError || res.HandoffReason == kommbridge.HandoffTimeout {
+		s.failed = res.Err
 	}
 	s.print(res, time.Since(ev.ReceivedAt))
 	return nil
