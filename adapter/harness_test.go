@@ -19,6 +19,7 @@ import (
 	"github.com/kommbridge/kommbridge/bridge"
 	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/llm"
+	"github.com/kommbridge/kommbridge/media"
 	"github.com/kommbridge/kommbridge/llm/llmtest"
 	"github.com/kommbridge/kommbridge/store/memory"
 )
@@ -85,7 +86,10 @@ func newHarness(t *testing.T, bots string, budget string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bridge.New(cfg, bridge.Deps{Store: st, Model: client})
+	// example.com stands for Kommunicate's file host; it is listed so that
+	// image URLs pass the address rules without DNS, which tests lack.
+	files := media.New(media.Options{Fetch: media.FetchOptions{AllowedHosts: []string{"example.com"}}})
+	b, err := bridge.New(cfg, bridge.Deps{Store: st, Model: client, Media: files})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,7 +145,9 @@ func TestNoTokenNoService(t *testing.T) {
 func TestKeysStayWithTheirEndpoint(t *testing.T) {
 	router := llmtest.New(t) // stands in for OpenRouter
 	router.RequireKey("router-key")
-	router.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Content: llmtest.Contract("from the router", 0.9)} })
+	router.Default(func(llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Content: llmtest.Contract("from the router", 0.9)}
+	})
 	vars := map[string]string{"OPENAI_API_KEY": "sk-openai-secret", "OPENROUTER_API_KEY": "router-key", "KOMMBRIDGE_ADDR": "127.0.0.1:0"}
 	for _, yml := range []string{
 		fmt.Sprintf("llm: {base_url: %q, api_key: \"${OPENROUTER_API_KEY}\"}\n", router.URL()),
