@@ -110,7 +110,7 @@ func Parse(data []byte, path string, getenv func(string) string) (*Config, error
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, yamlSyntax(path, data, err)
 		}
 		// Type errors leave the rest decoded: report them with the rest.
 		problems = append(problems, decodeError(path, te)...)
@@ -397,7 +397,7 @@ func decodeError(path string, te *yaml.TypeError) []error {
 	var errs []error
 	for _, e := range te.Errors {
 		if m := unknownField.FindStringSubmatch(e); m != nil {
-			errs = append(errs, fmt.Errorf("%s:%s: unknown key %q in %s", path, m[1], m[2], sections[m[3]]))
+			errs = append(errs, fmt.Errorf("%s:%s: unknown key %q in %s%s", path, m[1], m[2], sections[m[3]], unknownKeyHint(m[2])))
 			continue
 		}
 		e = strings.TrimPrefix(e, "yaml: ")

@@ -1,0 +1,200 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// yamlSyntax turns the YAML parser's syntax error into one that names the
+// line at fault. The parser reports a badly indented line at the start of
+// the block around it ("line 1: did not find expected key"); indentation
+// finds the line itself and says what is wrong with it.
+func yamlSyntax(path string, data []byte, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if line, why := indentation(data); line > 0 {
+		return fmt.Errorf("%s:%d: %s (the parser says: %s)", path, line, why, msg)
+	}
+	if m := lineN.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("%s:%s: %s", path, m[1], m[2])
+	}
+	return fmt.Errorf("%s: %s", path, msg)
+}
+
+// indentation finds the first line whose indentation YAML cannot read: a
+// tab, a line indented under one that opens no block, or a line indented
+// back to a depth no enclosing block has. It returns 0 when it sees none.
+func indentation(data []byte) (int, string) {
+	type block struct {
+		indent int
+		seq    bool // a list indented under its key: its lines start with "- "
+	}
+	levels := []block{{}} // each open block, innermost last
+	opens := false     // the line before ends a key that opens a block
+	scalar := -1       // inside a block scalar (|, >) opened at this indentation
+	depth := 0         // open brackets of a flow collection spanning lines
+	for i, raw := range strings.Split(string(data), "\n") {
+		line := strings.TrimRight(raw, " \r")
+		content := strings.TrimLeft(line, " ")
+		indent := len(line) - len(content)
+		if content == "" || strings.HasPrefix(content, "#") {
+			continue
+		}
+		if scalar >= 0 && indent > scalar {
+			continue
+		}
+		scalar = -1
+		if depth > 0 {
+			depth += strings.Count(content, "[") + strings.Count(content, "{") - strings.Count(content, "]") - strings.Count(content, "}")
+			continue
+		}
+		if strings.HasPrefix(content, "\t") {
+			return i + 1, "a tab in the indentation: YAML indents with spaces only"
+		}
+		isItem := strings.HasPrefix(content, "- ") || content == "-"
+		top := levels[len(levels)-1].indent
+		switch {
+		case indent > top && !opens:
+			return i + 1, fmt.Sprintf("indented %d spaces, deeper than the line before it, which opens no block: check this line's indentation", indent)
+		case indent > top:
+			levels = append(levels, block{indent: indent, seq: isItem})
+		case indent < top:
+			var open []int
+			for _, l := range levels {
+				open = append(open, l.indent)
+			}
+			for len(levels) > 1 && levels[len(levels)-1].indent > indent {
+				levels = levels[:len(levels)-1]
+			}
+			if levels[len(levels)-1].indent != indent {
+				return i + 1, fmt.Sprintf("indented %d spaces, which lines up with no block above it (%s): check this line's indentation", indent, spaces(open))
+			}
+		}
+		if levels[len(levels)-1].seq && !isItem {
+			return i + 1, fmt.Sprintf("a key indented %d spaces, as the list items above it are (they start with \"- \"): indent it to its own section's depth", indent)
+		}
+		// "- key: value" opens the item's mapping, two columns in.
+		item := content
+		for strings.HasPrefix(item, "- ") {
+			item = strings.TrimLeft(item[2:], " ")
+			indent = len(line) - len(item)
+			levels = append(levels, block{indent: indent})
+		}
+		value := item
+		if k := keyEnd(item); k >= 0 {
+			value = strings.TrimSpace(stripComment(item[k+1:]))
+		}
+		opens = value == "" || value == "-"
+		if strings.HasPrefix(value, "|") || strings.HasPrefix(value, ">") {
+			scalar, opens = indent, false
+		}
+		depth = strings.Count(value, "[") + strings.Count(value, "{") - strings.Count(value, "]") - strings.Count(value, "}")
+		if depth < 0 {
+			depth = 0
+		}
+	}
+	return 0, ""
+}
+
+// keyEnd is the index of the colon that ends a mapping key in s, or -1.
+func keyEnd(s string) int {
+	if strings.HasPrefix(s, `"`) || strings.HasPrefix(s, `'`) {
+		q := s[0]
+		if j := strings.IndexByte(s[1:], q); j >= 0 {
+			if rest := s[j+2:]; strings.HasPrefix(rest, ":") {
+				return j + 2
+			}
+		}
+		return -1
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' && (i+1 == len(s) || s[i+1] == ' ') {
+			return i
+		}
+		if s[i] == '[' || s[i] == '{' || s[i] == '#' {
+			return -1
+		}
+	}
+	return -1
+}
+
+func stripComment(s string) string {
+	if i := strings.Index(s, " #"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func spaces(levels []int) string {
+	levels = slicesCompact(levels)
+	parts := make([]string, len(levels))
+	for i, l := range levels {
+		parts[i] = fmt.Sprint(l)
+	}
+	return "blocks at " + strings.Join(parts, ", ") + " spaces"
+}
+
+func slicesCompact(s []int) []int {
+	var out []int
+	for _, v := range s {
+		if len(out) == 0 || out[len(out)-1] != v {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// keyHomes maps every key name to the sections it belongs to, for the
+// hint on an unknown key ("max_retries is a key of llm").
+var keyHomes = func() map[string][]string {
+	homes := map[string][]string{}
+	var walk func(t reflect.Type, path string)
+	walk = func(t reflect.Type, path string) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+			if path != "" && !strings.HasSuffix(path, "[]") {
+				path += "[]"
+			}
+		}
+		if t.Kind() != reflect.Struct || t == reflect.TypeOf(Duration(0)) {
+			return
+		}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := strings.Split(f.Tag.Get("yaml"), ",")
+			if tag[0] == "-" || !f.IsExported() {
+				continue
+			}
+			if len(tag) > 1 && tag[1] == "inline" {
+				walk(f.Type, path)
+				continue
+			}
+			where := path
+			if where == "" {
+				where = "the top level"
+			}
+			homes[tag[0]] = append(homes[tag[0]], where)
+			child := tag[0]
+			if path != "" {
+				child = path + "." + tag[0]
+			}
+			walk(f.Type, child)
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	for k := range homes {
+		sort.Strings(homes[k])
+	}
+	return homes
+}()
+
+// unknownKeyHint says where a key that is unknown in one section belongs,
+// or which known key it resembles.
+func unknownKeyHint(key string) string {
+	if homes := keyHomes[key]; len(homes) > 0 {
+		return fmt.Sprintf(": %s is a key of %s; check its indentation", key, strings.Join(homes, " and "))
+	}
+	return ""
+}
+
