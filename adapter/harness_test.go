@@ -19,8 +19,8 @@ import (
 	"github.com/kommbridge/kommbridge/bridge"
 	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/llm"
-	"github.com/kommbridge/kommbridge/media"
 	"github.com/kommbridge/kommbridge/llm/llmtest"
+	"github.com/kommbridge/kommbridge/media"
 	"github.com/kommbridge/kommbridge/store/memory"
 )
 

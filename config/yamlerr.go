@@ -31,9 +31,9 @@ func indentation(data []byte) (int, string) {
 		seq    bool // a list indented under its key: its lines start with "- "
 	}
 	levels := []block{{}} // each open block, innermost last
-	opens := false     // the line before ends a key that opens a block
-	scalar := -1       // inside a block scalar (|, >) opened at this indentation
-	depth := 0         // open brackets of a flow collection spanning lines
+	opens := false        // the line before ends a key that opens a block
+	scalar := -1          // inside a block scalar (|, >) opened at this indentation
+	depth := 0            // open brackets of a flow collection spanning lines
 	for i, raw := range strings.Split(string(data), "\n") {
 		line := strings.TrimRight(raw, " \r")
 		content := strings.TrimLeft(line, " ")
@@ -197,4 +197,3 @@ func unknownKeyHint(key string) string {
 	}
 	return ""
 }
-
