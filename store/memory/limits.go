@@ -49,13 +49,30 @@ func NewLimiter(o LimitOptions) *Limiter {
 }
 
 // Allow reports whether one more event of conv by user may go on now. An
-// event refused by one limit does not use up the later ones.
+// event refused by any limit uses up none of the others, as in the Redis
+// store: it takes a token from every bucket or from none.
 func (l *Limiter) Allow(_ context.Context, conv, user string) (bool, error) {
 	now := l.now()
-	if !l.conv.allow(conv, now) || !l.user.allow(user, now) {
-		return false, nil
+	var taken []*rate.Reservation
+	take := func(lim *rate.Limiter) bool {
+		if lim == nil {
+			return true
+		}
+		r := lim.ReserveN(now, 1)
+		if !r.OK() || r.DelayFrom(now) > 0 {
+			r.CancelAt(now)
+			return false
+		}
+		taken = append(taken, r)
+		return true
 	}
-	return l.global == nil || l.global.AllowN(now, 1), nil
+	if take(l.conv.limiter(conv, now)) && take(l.user.limiter(user, now)) && take(l.global) {
+		return true, nil
+	}
+	for _, r := range taken {
+		r.CancelAt(now)
+	}
+	return false, nil
 }
 
 // keyed is a bounded set of token buckets, least recently used last.
@@ -82,9 +99,10 @@ func newKeyed(r Rate, max int) *keyed {
 	return k
 }
 
-func (k *keyed) allow(key string, now time.Time) bool {
+// limiter is key's bucket, nil when this limit is off.
+func (k *keyed) limiter(key string, now time.Time) *rate.Limiter {
 	if k.r.Per <= 0 {
-		return true
+		return nil
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -105,7 +123,7 @@ func (k *keyed) allow(key string, now time.Time) bool {
 	}
 	b := el.Value.(*bucket)
 	b.last = now
-	return b.lim.AllowN(now, 1)
+	return b.lim
 }
 
 // Len counts the tracked keys, conversations and users together.

@@ -10,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/bridge"
 	"github.com/kommbridge/kommbridge/store/redis"
 	"github.com/kommbridge/kommbridge/store/redis/redistest"
 	"github.com/kommbridge/kommbridge/store/storetest"
@@ -29,6 +30,13 @@ func newStore(t *testing.T, r *redistest.Server) *redis.Store {
 func TestContract(t *testing.T) {
 	r := redistest.Start(t)
 	storetest.Run(t, func(t *testing.T) storetest.Store { return newStore(t, r) })
+}
+
+func TestLimiterContract(t *testing.T) {
+	r := redistest.Start(t)
+	storetest.RunLimiter(t, func(t *testing.T, conv, user, global storetest.Rate) bridge.Limiter {
+		return newStore(t, r).NewLimiter(redis.Rate(conv), redis.Rate(user), redis.Rate(global))
+	})
 }
 
 func TestLimits(t *testing.T) {

@@ -127,3 +127,59 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 }
+
+// Rate is a limit for RunLimiter: Per events per second, bursts of Burst;
+// zero Per is no limit.
+type Rate struct {
+	Per   float64
+	Burst int
+}
+
+// RunLimiter runs the limits' contract against limiters from newLimiter,
+// which must return a fresh limiter (no event counted yet) for the rates.
+func RunLimiter(t *testing.T, newLimiter func(t *testing.T, conv, user, global Rate) bridge.Limiter) {
+	ctx := context.Background()
+	slow := 0.001 // no refill within a test
+	t.Run("a refused event uses up no other limit", func(t *testing.T) {
+		l := newLimiter(t, Rate{slow, 5}, Rate{slow, 1}, Rate{})
+		allow := func(conv, user string) bool {
+			ok, err := l.Allow(ctx, conv, user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		if !allow("c1", "u1") {
+			t.Fatal("first event refused")
+		}
+		if allow("c1", "u1") {
+			t.Fatal("the user's second event allowed past a burst of 1")
+		}
+		// The conversation has 4 left, the refused event took none.
+		for _, u := range []string{"u2", "u3", "u4", "u5"} {
+			if !allow("c1", u) {
+				t.Fatalf("event by %s refused: the refused event used up the conversation's allowance", u)
+			}
+		}
+		if allow("c1", "u6") {
+			t.Error("sixth event of a conversation with a burst of 5 allowed")
+		}
+		// Refused by the conversation: u6's own allowance is untouched.
+		if !allow("c2", "u6") {
+			t.Error("a user refused by a full conversation lost its own allowance")
+		}
+	})
+	t.Run("the global limit counts every conversation", func(t *testing.T) {
+		l := newLimiter(t, Rate{}, Rate{slow, 1}, Rate{slow, 2})
+		got := []bool{}
+		for _, u := range []string{"u1", "u1", "u2", "u3"} {
+			ok, _ := l.Allow(ctx, "c-"+u, u)
+			got = append(got, ok)
+		}
+		// u1's second event is refused by its own limit and takes no
+		// global token, so u2 still gets one.
+		if fmt.Sprint(got) != "[true false true false]" {
+			t.Errorf("allowed %v, want [true false true false]", got)
+		}
+	})
+}
