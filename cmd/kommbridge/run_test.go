@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -205,5 +207,15 @@ func TestHealthCommand(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"health", "--url", base + "/nope"}, env(nil), nil, io.Discard, io.Discard); err == nil {
 		t.Error("a 404 counted as healthy")
+	}
+	// Without --url, the configured address.
+	addr := strings.TrimPrefix(base, "http://")
+	_, port, _ := net.SplitHostPort(addr)
+	cfg := writeConfig(t, fmt.Sprintf("server: {addr: \":%s\"}\n", port))
+	if err := run(context.Background(), []string{"health", "--config", cfg}, env(nil), nil, io.Discard, io.Discard); err != nil {
+		t.Errorf("health at server.addr :%s: %v", port, err)
+	}
+	if err := run(context.Background(), []string{"health", "--config", "/nonexistent.yaml"}, env(map[string]string{"KOMMBRIDGE_ADDR": addr}), nil, io.Discard, io.Discard); err != nil {
+		t.Errorf("health at KOMMBRIDGE_ADDR %s: %v", addr, err)
 	}
 }

@@ -125,3 +125,41 @@ func TestTryAttachmentArgs(t *testing.T) {
 		}
 	}
 }
+
+// Flags may follow the message, and the exit tells a failed model apart.
+func TestTryFlagsAfterTheMessageAndExitCodes(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.Enqueue(llmtest.Reply{Content: llmtest.Contract("Hello.", 0.9)}, llmtest.Reply{Status: 400})
+	cfg := tryConfig(t, fake)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"try", "--config", cfg, "hi there", "--json"}, env(nil), nil, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.Last(t).Chat.Messages[1].Content; got != "hi there" {
+		t.Errorf("the model got %q", got)
+	}
+	if !strings.Contains(out.String(), `"message": "Hello."`) {
+		t.Errorf("--json after the message ignored:\n%s", out.String())
+	}
+	var errOut bytes.Buffer
+	err := run(context.Background(), []string{"try", "--config", cfg, "again"}, env(nil), nil, &bytes.Buffer{}, &errOut)
+	if err != errModelFailed || !strings.Contains(errOut.String(), "the model failed") {
+		t.Errorf("a failed model: %v %q, want errModelFailed (exit 2)", err, errOut.String())
+	}
+}
+
+// Help and version answer with exit 0, at the top and per command.
+func TestHelpAndVersion(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"help", "check"}, {"check", "--help"}, {"try", "-h"}, {"serve", "--help"}, {"health", "-h"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, env(nil), nil, &out, &bytes.Buffer{}); err != nil || !strings.Contains(out.String(), "Usage") {
+			t.Errorf("%v: %v %q", args, err, out.String())
+		}
+	}
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, env(nil), nil, &out, &bytes.Buffer{}); err != nil || !strings.Contains(out.String(), ", commit ") || !strings.Contains(out.String(), "go1.") {
+			t.Errorf("%v: %v %q", args, err, out.String())
+		}
+	}
+}
