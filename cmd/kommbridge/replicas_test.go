@@ -125,9 +125,19 @@ func TestRedisDown(t *testing.T) {
 		{"error", `[{"message":"Sorry, I'm having trouble answering right now."},{"message":"Let me connect you with a teammate.","metadata":{"KM_ASSIGN_TO":""}}]`, 503, "not ready: redis"},
 	} {
 		t.Run(tt.policy, func(t *testing.T) {
-			path := writeConfig(t, fmt.Sprintf("server: {reply_budget: 3s}\nstore: {url: %q, on_outage: %s}\nlog: {level: error}\nbots:\n  - id: \"*\"\n", r.URL, tt.policy))
-			base, stop := startRun(t, path, env(map[string]string{"OPENAI_BASE_URL": fake.URL(), "KOMMBRIDGE_ADDR": "127.0.0.1:0"}))
-			defer stop()
+			path := writeConfig(t, fmt.Sprintf("server: {reply_budget: 3s}\nstore: {url: %q, on_outage: %s}\nlog: {level: warn}\nbots:\n  - id: \"*\"\n", r.URL, tt.policy))
+			p := startProcess(t, path, env(map[string]string{"OPENAI_BASE_URL": fake.URL(), "KOMMBRIDGE_ADDR": "127.0.0.1:0"}))
+			base := p.base
+			defer func() {
+				p.cancel()
+				<-p.errc
+				// Everything written is JSON, go-redis's own complaints included.
+				for _, l := range strings.Split(strings.TrimSpace(p.stderr.text()), "\n") {
+					if l != "" && !strings.HasPrefix(l, "{") {
+						t.Errorf("a log line that is not JSON: %s", l)
+					}
+				}
+			}()
 			conv := fmt.Sprintf(`"groupId":"%s"`, tt.policy)
 			post(t, base, `{"botId":"bot","key":"`+tt.policy+`0",`+conv+`,"message":"before"}`)
 
