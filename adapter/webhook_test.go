@@ -151,6 +151,9 @@ func TestPayloadShapes(t *testing.T) {
 		{"language code wins over locale", `{"botId":"b","groupId":1,"message":"hi","metadata":{"KM_CHAT_CONTEXT":{"kmUserLocale":"pt-BR","kmUserLanguageCode":"pt"}}}`, "pt"},
 		{"unknown fields", `{"botId":"b","groupId":1,"message":"hi","brandNew":{"x":[1]},"another":true}`, "the user's language"},
 		{"createdAt string", `{"botId":"b","groupId":1,"message":"hi","createdAt":"1550757013912"}`, "the user's language"},
+		// Fields kommbridge does not read may take any type.
+		{"source a boolean", `{"botId":"b","groupId":1,"message":"hi","source":true}`, "the user's language"},
+		{"unread fields of any type", `{"botId":"b","groupId":1,"message":"hi","contentType":{"x":1},"applicationKey":[1],"applicationId":false,"createdAt":{"t":1}}`, "the user's language"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

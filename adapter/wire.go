@@ -14,21 +14,19 @@ import (
 	"github.com/kommbridge/kommbridge"
 )
 
-// webhook is the JSON body of a Kommunicate webhook call. Every field
-// accepts each type seen in real traffic; unknown fields are ignored.
+// webhook is the JSON body of a Kommunicate webhook call: only the fields
+// kommbridge reads, each accepting every type seen in real traffic. Every
+// other field (contentType, applicationKey, source, createdAt, ...) is
+// ignored, whatever its type, so that a change nobody reads cannot make a
+// webhook a 400.
 type webhook struct {
-	BotID          flexString      `json:"botId"`
-	Key            flexString      `json:"key"`
-	From           flexString      `json:"from"`
-	Message        flexString      `json:"message"`
-	GroupID        flexString      `json:"groupId"`
-	Metadata       json.RawMessage `json:"metadata"`
-	ContentType    flexString      `json:"contentType"`
-	ApplicationKey flexString      `json:"applicationKey"`
-	ApplicationID  flexString      `json:"applicationId"`
-	Source         flexString      `json:"source"`
-	EventName      flexString      `json:"eventName"`
-	CreatedAt      flexString      `json:"createdAt"`
+	BotID     flexString      `json:"botId"`
+	Key       flexString      `json:"key"`
+	From      flexString      `json:"from"`
+	Message   flexString      `json:"message"`
+	GroupID   flexString      `json:"groupId"`
+	Metadata  json.RawMessage `json:"metadata"`
+	EventName flexString      `json:"eventName"`
 }
 
 // flexString is a JSON string or number (or null), kept as text.

@@ -33,6 +33,12 @@ const (
 	ViolationBadToolArgs   = "bad_tool_args"
 	ViolationUnknownTool   = "unknown_tool"
 	ViolationEmpty         = "empty"
+	// ViolationDoubleEncoded: the reply text was itself a JSON reply
+	// object, which is unwrapped.
+	ViolationDoubleEncoded = "double_encoded"
+	// ViolationStrayMarker: the text marker in a format that signals a
+	// handoff otherwise; it is removed and does not hand off.
+	ViolationStrayMarker = "stray_marker"
 )
 
 // Parse reads a response in format. Whatever the format, Text never holds
@@ -63,14 +69,57 @@ func Parse(format string, r llm.Response) Parsed {
 			p.HandoffReason, p.Team = args.Reason, args.Team
 		}
 	}
-	if i := strings.Index(p.Text, HandoffMarker); i >= 0 {
-		p.Handoff = true
+	p.unwrap()
+	if strings.Contains(p.Text, HandoffMarker) {
+		// The marker is the text format's handoff signal; elsewhere the
+		// contract has its own, and a stray marker is only removed.
+		if format == Text {
+			p.Handoff = true
+		} else {
+			p.violate(ViolationStrayMarker)
+		}
 		p.Text = strings.TrimSpace(strings.ReplaceAll(p.Text, HandoffMarker, ""))
 	}
 	if p.Text == "" && !p.Handoff {
 		p.violate(ViolationEmpty)
 	}
 	return p
+}
+
+// unwrap takes the reply out of a Text that is itself a JSON reply object
+// (models sometimes encode the whole object into "reply"): its fields count
+// where the outer object left them out. A JSON object with no reply in it
+// is never shown.
+func (p *Parsed) unwrap() {
+	for depth := 0; depth < 3; depth++ {
+		t := strings.TrimSpace(p.Text)
+		if !strings.HasPrefix(t, "{") && !strings.HasPrefix(t, "```") {
+			return
+		}
+		if body, _ := unfence(t); !strings.HasPrefix(body, "{") || !json.Valid([]byte(body)) {
+			return
+		}
+		inner := parseJSON(t)
+		p.violate(ViolationDoubleEncoded)
+		if inner.Violation == ViolationMissingFields && inner.Text == "" {
+			p.Text = "" // an object with nothing to say
+			return
+		}
+		p.Text = inner.Text
+		if p.Confidence == nil {
+			p.Confidence = inner.Confidence
+		}
+		p.Handoff = p.Handoff || inner.Handoff
+		if p.HandoffReason == "" {
+			p.HandoffReason = inner.HandoffReason
+		}
+		if p.Team == "" {
+			p.Team = inner.Team
+		}
+		if len(p.Suggested) == 0 {
+			p.Suggested = inner.Suggested
+		}
+	}
 }
 
 func (p *Parsed) violate(v string) {

@@ -47,6 +47,13 @@ func TestParse(t *testing.T) {
 			prompt.Parsed{Handoff: true, HandoffReason: "asked"}},
 		{"tool call with broken arguments", prompt.Tools, "", []llm.ToolCall{{Name: "handoff_to_human", Arguments: `{"reason": "cut`}},
 			prompt.Parsed{Handoff: true, Violation: prompt.ViolationBadToolArgs}},
+		{"double-encoded reply", prompt.JSONSchema, `{"reply":"{\"reply\":\"Inside.\",\"confidence\":0.3,\"suggested_replies\":[\"A\"]}","confidence":0.9}`,
+			nil, prompt.Parsed{Text: "Inside.", Confidence: f(0.9), Suggested: []string{"A"}, Violation: prompt.ViolationDoubleEncoded}},
+		{"double-encoded, fenced", prompt.JSONObject, "{\"reply\":\"```json\\n{\\\"reply\\\":\\\"Fenced inside.\\\"}\\n```\"}",
+			nil, prompt.Parsed{Text: "Fenced inside.", Violation: prompt.ViolationDoubleEncoded}},
+		{"a reply that is some other object", prompt.JSONSchema, `{"reply":"{\"order\": 42}"}`, nil, prompt.Parsed{Violation: prompt.ViolationDoubleEncoded}},
+		{"marker in a json format does not hand off", prompt.JSONSchema, `{"reply":"Noted. [HANDOFF]"}`, nil, prompt.Parsed{Text: "Noted.", Violation: prompt.ViolationStrayMarker}},
+		{"marker next to a tool format", prompt.Tools, "Sure [HANDOFF]", nil, prompt.Parsed{Text: "Sure", Violation: prompt.ViolationStrayMarker}},
 		{"unknown tool", prompt.Tools, "Hello.", []llm.ToolCall{{Name: "search", Arguments: `{}`}}, prompt.Parsed{Text: "Hello.", Violation: prompt.ViolationUnknownTool}},
 	}
 	for _, tt := range tests {
@@ -62,14 +69,15 @@ func TestParse(t *testing.T) {
 // FuzzParse: whatever the model says, the user never sees a JSON object
 // or the marker, and Parse never panics.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{`{"reply":"x"}`, "```json\n{}\n```", `{"reply":"a`, "plain [HANDOFF]", `{"answer": 1}`, `{"reply": "\ud800"}`} {
+	for _, s := range []string{`{"reply":"x"}`, "```json\n{}\n```", `{"reply":"a`, "plain [HANDOFF]", `{"answer": 1}`, `{"reply": "\ud800"}`,
+		`{"reply": "{\"reply\": \"x\"}"}`, `{"reply": "{\"a\": 1}"}`, `{"reply": "{\"reply\": \"{\\\"reply\\\": 1}\"}"}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, format := range []string{prompt.JSONSchema, prompt.Text} {
 			p := prompt.Parse(format, llm.Response{Content: s})
-			if p.Text == strings.TrimSpace(s) && strings.HasPrefix(p.Text, "{") && json.Valid([]byte(p.Text)) {
-				t.Errorf("%s: the raw object is shown: %q", format, p.Text)
+			if t2 := strings.TrimSpace(p.Text); strings.HasPrefix(t2, "{") && json.Valid([]byte(t2)) {
+				t.Errorf("%s: a JSON object is shown: %q", format, p.Text)
 			}
 			if contains(p.Text, prompt.HandoffMarker) {
 				t.Errorf("marker shown: %q", p.Text)

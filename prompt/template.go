@@ -5,6 +5,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Vars are the values a template can use: {{.BotID}}, {{.UserID}},
@@ -44,12 +46,17 @@ var funcs = template.FuncMap{
 	},
 	"upper": strings.ToUpper,
 	"lower": strings.ToLower,
-	"title": func(s string) string {
-		if s == "" {
-			return s
-		}
-		return strings.ToUpper(s[:1]) + s[1:]
-	},
+	"title": title,
+}
+
+// title upper-cases the first letter of s, whatever its length in bytes
+// ("élodie" is "Élodie").
+func title(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError {
+		return s
+	}
+	return string(unicode.ToTitle(r)) + s[n:]
 }
 
 // ParseTemplate parses text as a template called name. The error names the
