@@ -88,7 +88,7 @@ func jobID(ev *kommbridge.Event) string {
 // hands the result to the waiting webhook or delivers it.
 func (b *Bridge) run(j *asyncJob, s *settings, p *profile) {
 	defer b.jobs.Done()
-	ctx, cancel := context.WithDeadline(b.jobsCtx, j.Deadline)
+	ctx, cancel := b.jobContext(j.Deadline)
 	defer cancel()
 	if b.pending != nil {
 		stop := b.renew(j)
@@ -111,7 +111,7 @@ func (b *Bridge) run(j *asyncJob, s *settings, p *profile) {
 		j.result <- r
 		return
 	}
-	if b.jobsCtx.Err() != nil {
+	if b.stopped() {
 		return // abandoned at shutdown: it stays queued for another replica
 	}
 	b.deliverHeld(j, conv, &r)
@@ -130,7 +130,9 @@ func (b *Bridge) renew(j *asyncJob) func() {
 			case <-t.C:
 				if j.state.Load() == held {
 					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-					b.pending.RenewPending(ctx, j.ID, b.lease)
+					if err := b.pending.RenewPending(ctx, j.ID, b.lease); err != nil {
+						b.log.Warn("held answer's lease not renewed; another replica may deliver it too", zap.String("id", j.ID), zap.Error(err))
+					}
 					cancel()
 				}
 			}
@@ -143,11 +145,11 @@ func (b *Bridge) renew(j *asyncJob) func() {
 // (a record per message survives a replica that dies mid-delivery), then
 // records it in history. A conversation handed off meanwhile gets nothing.
 func (b *Bridge) deliverHeld(j *asyncJob, conv string, r *Result) {
-	ctx, cancel := context.WithDeadline(b.jobsCtx, later(j.Deadline, b.now()).Add(30*time.Second))
+	ctx, cancel := b.jobContext(later(j.Deadline, b.now()).Add(30 * time.Second))
 	defer cancel()
 	log := b.log.With(zap.String("bot", j.Event.BotID), zap.String("conversation", j.Event.ConversationID), zap.String("outcome", r.Outcome))
 	defer func() {
-		if b.jobsCtx.Err() != nil {
+		if b.stopped() {
 			return // abandoned at shutdown: it stays queued for another replica
 		}
 		if b.pending != nil {
@@ -215,13 +217,14 @@ func (b *Bridge) Recover(ctx context.Context, every time.Duration) {
 			j := &asyncJob{result: make(chan Result, 1)}
 			if err := json.Unmarshal(data, j); err != nil {
 				b.log.Error("unreadable held answer dropped", zap.String("id", id), zap.Error(err))
-				b.pending.DonePending(ctx, id)
+				b.done(ctx, id)
 				continue
 			}
 			s := b.cfg.Load()
 			p := s.bot(j.Event.BotID)
 			if p == nil {
-				b.pending.DonePending(ctx, id)
+				b.log.Warn("held answer for a bot no longer configured dropped", zap.String("bot", j.Event.BotID))
+				b.done(ctx, id)
 				continue
 			}
 			b.log.Info("taking over a held answer", zap.String("bot", j.Event.BotID), zap.String("conversation", j.Event.ConversationID))
@@ -246,8 +249,40 @@ func (b *Bridge) Drain(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		b.stopJobs()
+		b.stopOnce.Do(func() { close(b.stopping) })
 		<-done
 		return ctx.Err()
+	}
+}
+
+// stopped reports whether Drain gave up on background answers.
+func (b *Bridge) stopped() bool {
+	select {
+	case <-b.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// jobContext is a background answer's context: it ends at deadline, or
+// when Drain gives up.
+func (b *Bridge) jobContext(deadline time.Time) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	go func() {
+		select {
+		case <-b.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// done removes a held answer from the durable queue; a failure is logged
+// (the answer may then be delivered twice, never lost).
+func (b *Bridge) done(ctx context.Context, id string) {
+	if err := b.pending.DonePending(ctx, id); err != nil {
+		b.log.Warn("held answer not removed from the queue", zap.String("id", id), zap.Error(err))
 	}
 }

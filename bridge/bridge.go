@@ -61,6 +61,9 @@ type Deps struct {
 	// Deliver posts answers after the webhook's window (bots with async
 	// enabled); nil turns async off.
 	Deliver Deliverer
+	// Pending, when set, keeps held answers durably so that another
+	// replica delivers those of one that stopped (store/redis has one).
+	Pending Pending
 	// TakeoverAfter is how long a held answer stays with a replica that
 	// stopped renewing it before another takes it over [15s].
 	TakeoverAfter time.Duration
@@ -89,10 +92,10 @@ type Bridge struct {
 	limiter  Limiter
 	media    Media
 	deliver  Deliverer
-	pending  Pending // the store's durable queue of held answers, if it has one
+	pending  Pending // the durable queue of held answers, if any
 	jobs     sync.WaitGroup
-	jobsCtx  context.Context // background answers; cancelled when Drain gives up
-	stopJobs context.CancelFunc
+	stopping chan struct{} // closed when Drain gives up on background answers
+	stopOnce sync.Once
 	lease    time.Duration
 	onDeliv  func(string)
 	log      *zap.Logger
@@ -113,21 +116,18 @@ func New(cfg *config.Config, d Deps) (*Bridge, error) {
 	if d.Media == nil {
 		d.Media = media.New(media.Options{})
 	}
-	pq, hasQueue := d.Store.(Pending)
 	if d.Local != nil {
 		d.Store = newGuarded(d.Store, d.Local, d.Now, d.Log, d.OnOutage)
 	}
 	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, media: d.Media, deliver: d.Deliver, onDeliv: d.OnDelivery, log: d.Log, now: d.Now}
-	b.jobsCtx, b.stopJobs = context.WithCancel(context.Background())
+	b.stopping = make(chan struct{})
+	b.pending = d.Pending
 	b.lease = d.TakeoverAfter
 	if b.lease == 0 {
 		b.lease = 15 * time.Second
 	}
 	if g, ok := d.Store.(*guarded); ok {
 		b.guard = g
-	}
-	if hasQueue {
-		b.pending = pq
 	}
 	if b.onDeliv == nil {
 		b.onDeliv = func(string) {}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
@@ -120,7 +118,7 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 			oc = openai.DefaultConfig(e.APIKey)
 			oc.BaseURL = e.BaseURL
 		}
-		oc.HTTPClient = hintingDoer{hc}
+		oc.HTTPClient = throttleDoer{hc}
 		name := e.BaseURL
 		if u, err := url.Parse(e.BaseURL); err == nil && u.Host != "" {
 			name = u.Host
@@ -255,9 +253,8 @@ func (c *Client) call(ctx context.Context, i int, req Request, done func(error))
 			done(c.verdict(ctx, last, 0))
 			return Response{}, try, last
 		}
-		var hint retryHint
 		start := c.now()
-		resp, err := ep.client.CreateChatCompletion(context.WithValue(ctx, hintKey{}, &hint), creq)
+		resp, err := ep.client.CreateChatCompletion(ctx, creq)
 		took := c.now().Sub(start)
 		if err == nil && len(resp.Choices) == 0 {
 			err = errors.New("no choices in the response")
@@ -278,7 +275,7 @@ func (c *Client) call(ctx context.Context, i int, req Request, done func(error))
 			out.Endpoint, out.Model = ep.name, model
 			return out, try + 1, nil
 		}
-		wait, again := c.tryAgain(ctx, last, try, hint.after)
+		wait, again := c.tryAgain(ctx, last, try)
 		if !again {
 			done(c.verdict(ctx, last, took))
 			return Response{}, try + 1, last
@@ -301,13 +298,13 @@ func (c *Client) call(ctx context.Context, i int, req Request, done func(error))
 // endpoint's Retry-After or else a jittered backoff, and only when that
 // wait still leaves the deadline room for a call. Otherwise the caller
 // moves on to the next endpoint, if any.
-func (c *Client) tryAgain(ctx context.Context, e *Error, try int, retryAfter time.Duration) (time.Duration, bool) {
+func (c *Client) tryAgain(ctx context.Context, e *Error, try int) (time.Duration, bool) {
 	if !e.retryable() || try >= c.maxRetries {
 		return 0, false
 	}
 	wait := backoff(try)
-	if retryAfter > 0 {
-		wait = retryAfter
+	if e.RetryAfter > 0 {
+		wait = e.RetryAfter
 	}
 	if !c.roomFor(ctx, wait) {
 		c.log.Debug("no room to retry", zap.String("endpoint", e.Endpoint), zap.Duration("wait", wait))
@@ -366,114 +363,3 @@ func (c *Client) Endpoints() []string {
 	return names
 }
 
-// retryHint carries Retry-After from the HTTP layer up to Complete.
-type retryHint struct{ after time.Duration }
-
-type hintKey struct{}
-
-// hintingDoer records Retry-After (or OpenAI's retry-after-ms) of 429 and
-// 503 answers in the request's retryHint.
-type hintingDoer struct{ c *http.Client }
-
-func (d hintingDoer) Do(r *http.Request) (*http.Response, error) {
-	resp, err := d.c.Do(r)
-	if err != nil {
-		return resp, err
-	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		if h, ok := r.Context().Value(hintKey{}).(*retryHint); ok {
-			h.after = retryAfter(resp.Header, time.Now())
-		}
-	}
-	return resp, nil
-}
-
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if ms, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && ms > 0 {
-		return time.Duration(ms * float64(time.Millisecond))
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 {
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-func toOpenAI(r Request, model string, completionTokens bool) openai.ChatCompletionRequest {
-	out := openai.ChatCompletionRequest{
-		Model:    model,
-		Messages: make([]openai.ChatCompletionMessage, len(r.Messages)),
-		LogProbs: r.LogProbs,
-	}
-	if completionTokens {
-		out.MaxCompletionTokens = r.MaxTokens
-	} else {
-		//lint:ignore SA1019 max_tokens is what most OpenAI-compatible servers understand
-		out.MaxTokens = r.MaxTokens
-	}
-	if r.Temperature != nil {
-		out.Temperature = *r.Temperature
-		if out.Temperature == 0 {
-			// go-openai omits a zero temperature; the smallest positive
-			// value is as deterministic in practice.
-			out.Temperature = math.SmallestNonzeroFloat32
-		}
-	}
-	for i, m := range r.Messages {
-		om := openai.ChatCompletionMessage{Role: m.Role}
-		if len(m.Parts) > 0 {
-			om.MultiContent = make([]openai.ChatMessagePart, len(m.Parts))
-			for j, p := range m.Parts {
-				if p.ImageURL != "" {
-					om.MultiContent[j] = openai.ChatMessagePart{Type: openai.ChatMessagePartTypeImageURL,
-						ImageURL: &openai.ChatMessageImageURL{URL: p.ImageURL, Detail: openai.ImageURLDetail(p.Detail)}}
-				} else {
-					om.MultiContent[j] = openai.ChatMessagePart{Type: openai.ChatMessagePartTypeText, Text: p.Text}
-				}
-			}
-		} else {
-			om.Content = m.Content
-		}
-		out.Messages[i] = om
-	}
-	switch r.Format {
-	case FormatJSONObject:
-		out.ResponseFormat = &openai.ChatCompletionResponseFormat{Type: openai.ChatCompletionResponseFormatTypeJSONObject}
-	case FormatJSONSchema:
-		out.ResponseFormat = &openai.ChatCompletionResponseFormat{
-			Type:       openai.ChatCompletionResponseFormatTypeJSONSchema,
-			JSONSchema: &openai.ChatCompletionResponseFormatJSONSchema{Name: r.SchemaName, Schema: r.Schema, Strict: true},
-		}
-	}
-	for _, t := range r.Tools {
-		out.Tools = append(out.Tools, openai.Tool{Type: openai.ToolTypeFunction, Function: &openai.FunctionDefinition{
-			Name: t.Name, Description: t.Description, Parameters: t.Parameters,
-		}})
-	}
-	return out
-}
-
-func fromOpenAI(r openai.ChatCompletionResponse) Response {
-	ch := r.Choices[0]
-	out := Response{
-		Content:      ch.Message.Content,
-		FinishReason: string(ch.FinishReason),
-		Usage:        Usage{PromptTokens: r.Usage.PromptTokens, CompletionTokens: r.Usage.CompletionTokens},
-	}
-	for _, tc := range ch.Message.ToolCalls {
-		out.ToolCalls = append(out.ToolCalls, ToolCall{Name: tc.Function.Name, Arguments: tc.Function.Arguments})
-	}
-	if ch.LogProbs != nil {
-		out.Tokens = make([]TokenProb, len(ch.LogProbs.Content))
-		for i, lp := range ch.LogProbs.Content {
-			out.Tokens[i] = TokenProb{Token: lp.Token, Prob: math.Exp(lp.LogProb)}
-		}
-	}
-	return out
-}

@@ -486,3 +486,26 @@ func TestLateSlotIsBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A 429's Retry-After travels on the error value, with the endpoint's
+// message, and paces the retry.
+func TestRetryAfterOnTheError(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.Enqueue(llmtest.Reply{Status: 429, RetryAfter: "120"})
+	c := newClient(t, 0, fake.URL())
+	_, err := c.Complete(within(t, 5*time.Second), hello)
+	var e *llm.Error
+	if !errors.As(err, &e) || e.Status != 429 || e.RetryAfter != 120*time.Second || !strings.Contains(e.Error(), "scripted 429") || !errors.Is(err, llm.ErrUnavailable) {
+		t.Fatalf("error %#v", err)
+	}
+	fake.Enqueue(llmtest.Reply{Status: 503, RetryAfter: "0.3"}, llmtest.Reply{Content: "after the pause"})
+	c = newClient(t, 1, fake.URL())
+	start := time.Now()
+	resp, err := c.Complete(within(t, 5*time.Second), hello)
+	if err != nil || resp.Content != "after the pause" {
+		t.Fatalf("%q %v", resp.Content, err)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("retried after %v, before the 0.3 s the endpoint asked for", took)
+	}
+}

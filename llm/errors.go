@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 
 	openai "github.com/sashabaranov/go-openai"
 )
@@ -42,6 +43,9 @@ type Error struct {
 	// Attempts counts the calls made before giving up, retries and
 	// fallbacks included (set on the error Complete returns).
 	Attempts int
+	// RetryAfter is when the endpoint asked to be called again (429, 503);
+	// 0 when it did not say.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -61,9 +65,13 @@ func classify(ctx context.Context, endpoint string, err error) *Error {
 	e := &Error{Endpoint: endpoint, Err: err}
 	var apiErr *openai.APIError
 	var reqErr *openai.RequestError
+	var th *throttled
 	switch {
 	case ctx.Err() != nil:
 		e.Kind = ErrTimeout
+	case errors.As(err, &th):
+		e.Status, e.RetryAfter = th.status, th.after
+		e.Kind = kindOfStatus(e.Status)
 	case errors.As(err, &apiErr):
 		e.Status = apiErr.HTTPStatusCode
 		e.Kind = kindOfStatus(e.Status)

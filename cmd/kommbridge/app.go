@@ -41,7 +41,8 @@ func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, erro
 	limited := l.Conversation.Rate > 0 || l.User.Rate > 0 || l.Global.Rate > 0
 	var st Store
 	var limiter bridge.Limiter
-	var local bridge.Store // stands in for Redis during an outage
+	var local bridge.Store     // stands in for Redis during an outage
+	var pending bridge.Pending // held answers, durable across replicas
 	if strings.HasPrefix(cfg.Store.URL, "redis") {
 		redisstore.SetLogger(log.Named("redis"))
 		rs, err := redisstore.New(cfg.Store.URL, redisstore.Options{
@@ -50,7 +51,7 @@ func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, erro
 			DedupeTTL:    cfg.Store.DedupeTTL.D(),
 			Lease:        cfg.Store.Lease.D(),
 			OnLeaseLost: func(kind string, err error) {
-				log.Warn("lease not renewed; it may pass to another replica", zap.String("kind", kind), zap.Error(err))
+				log.Warn("a Redis lease was not renewed or released; it runs out by itself within store.lease", zap.String("kind", kind), zap.Error(err))
 				if m != nil {
 					m.LeaseLost(kind)
 				}
@@ -59,7 +60,7 @@ func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, erro
 		if err != nil {
 			return nil, err
 		}
-		st = rs
+		st, pending = rs, rs
 		if cfg.Store.OnOutage == "degrade" {
 			local = memory.New(memory.Options{
 				HistoryTurns:     cfg.Store.HistoryTurns,
@@ -98,7 +99,7 @@ func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, erro
 		st.Close()
 		return nil, err
 	}
-	deps := bridge.Deps{Store: st, Local: local, Model: model, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge"),
+	deps := bridge.Deps{Store: st, Local: local, Pending: pending, Model: model, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge"),
 		TakeoverAfter: cfg.Kommunicate.TakeoverAfter.D()}
 	if cfg.Kommunicate.APIKey != "" {
 		deps.Deliver = adapter.NewKommunicateAPI(cfg.Kommunicate.APIBase, cfg.Kommunicate.APIKey)

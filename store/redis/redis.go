@@ -206,7 +206,10 @@ func (s *Store) Lock(ctx context.Context, conv string) (kommbridge.Lock, error) 
 		stop()
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
-		unlockScript.Run(uctx, s.c, []string{k}, token)
+		if err := unlockScript.Run(uctx, s.c, []string{k}, token).Err(); err != nil {
+			// Left to its lease: the conversation waits at most that long.
+			s.o.OnLeaseLost("lock", fmt.Errorf("unlock: %w", err))
+		}
 	}
 	return l, nil
 }
@@ -317,7 +320,10 @@ var releaseScript = goredis.NewScript(`local v = redis.call("GET", KEYS[1]) if v
 // Release gives up a claim without an answer; a waiter may claim it next.
 func (s *Store) Release(ctx context.Context, key string) {
 	s.stopClaim(key)
-	releaseScript.Run(ctx, s.c, []string{s.key("d", key)}, pending)
+	if err := releaseScript.Run(ctx, s.c, []string{s.key("d", key)}, pending).Err(); err != nil {
+		// Left to its lease: a retry of the key waits at most that long.
+		s.o.OnLeaseLost("claim", fmt.Errorf("release: %w", err))
+	}
 }
 
 // Ping checks that Redis answers.
