@@ -362,4 +362,3 @@ func (c *Client) Endpoints() []string {
 	}
 	return names
 }
-
