@@ -41,6 +41,39 @@ func (e *Event) Language() string {
 	return e.Context["kmUserLocale"]
 }
 
+// Conversation is the key of the event's conversation: conversation ids
+// are Kommunicate's per application, so the bot is part of it.
+func (e *Event) Conversation() string { return e.BotID + "/" + e.ConversationID }
+
+// DedupeKey is the key of the event's answer record: a retry of the
+// message carries the same Key.
+func (e *Event) DedupeKey() string { return e.BotID + "/" + e.Key }
+
+// User is the key of the event's user, for per-user limits.
+func (e *Event) User() string { return e.BotID + "/" + e.UserID }
+
+// ReplyFormat is how the model is asked to answer: the reply contract's
+// shape (bots[].reply_format).
+type ReplyFormat = string
+
+// Reply formats.
+const (
+	FormatJSONSchema ReplyFormat = "json_schema" // a strict JSON schema (structured outputs)
+	FormatJSONObject ReplyFormat = "json_object" // any JSON object, the contract in the prompt
+	FormatTools      ReplyFormat = "tools"       // free text, handoff as a tool call
+	FormatText       ReplyFormat = "text"        // free text, handoff as a marker
+)
+
+// ReplyFormats lists the reply formats, the default first.
+var ReplyFormats = []ReplyFormat{FormatJSONSchema, FormatJSONObject, FormatTools, FormatText}
+
+// Rate is a token bucket: Per events per second, bursts of Burst. A zero
+// Per means no limit. In config.yaml it is written {rate, burst}.
+type Rate struct {
+	Per   float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
+}
+
 // Attachment is a file or a location the user shared.
 type Attachment struct {
 	// Type is a MIME type such as "image/png", or "location".

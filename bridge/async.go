@@ -79,7 +79,7 @@ func (b *Bridge) answerAsync(ctx context.Context, s *settings, p *profile, ev *k
 
 func jobID(ev *kommbridge.Event) string {
 	if ev.Key != "" {
-		return ev.BotID + "/" + ev.Key
+		return ev.DedupeKey()
 	}
 	return fmt.Sprintf("%s/%s/%d", ev.BotID, ev.ConversationID, ev.ReceivedAt.UnixNano())
 }
@@ -95,7 +95,7 @@ func (b *Bridge) run(j *asyncJob, s *settings, p *profile) {
 		defer stop()
 	}
 	ev := &j.Event
-	conv := ev.BotID + "/" + ev.ConversationID
+	conv := ev.Conversation()
 	var r Result
 	// Holding the lock until delivery keeps the conversation in order: a
 	// newer message waits for this answer.

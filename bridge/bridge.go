@@ -202,7 +202,7 @@ func (b *Bridge) deduped(ctx context.Context, s *settings, p *profile, ev *kommb
 	if ev.Key == "" {
 		return b.handle(ctx, s, p, ev)
 	}
-	dkey := ev.BotID + "/" + ev.Key
+	dkey := ev.DedupeKey()
 	prev, claimed, err := b.store.Claim(ctx, dkey)
 	switch {
 	case err != nil && ctx.Err() != nil:

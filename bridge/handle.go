@@ -18,7 +18,7 @@ import (
 var errNoText = errors.New("model reply had no usable text")
 
 func (b *Bridge) handle(ctx context.Context, s *settings, p *profile, ev *kommbridge.Event) Result {
-	conv := ev.BotID + "/" + ev.ConversationID
+	conv := ev.Conversation()
 	if r, decided := b.classify(ctx, s, p, ev, conv); decided {
 		b.commit(ctx, conv, &r)
 		return r
@@ -109,7 +109,7 @@ func (b *Bridge) classify(ctx context.Context, s *settings, p *profile, ev *komm
 		}
 	}
 	if b.limiter != nil && (b.guard == nil || !b.guard.skipping()) {
-		ok, err := b.limiter.Allow(ctx, conv, ev.BotID+"/"+ev.UserID)
+		ok, err := b.limiter.Allow(ctx, conv, ev.User())
 		switch {
 		case err != nil && b.guard != nil:
 			b.guard.fail(err) // the store's outage, logged once
@@ -291,7 +291,7 @@ func (b *Bridge) failed(ctx context.Context, p *profile, ev *kommbridge.Event, e
 		if errors.Is(err, llm.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
 			reason = kommbridge.HandoffTimeout
 		}
-		conv := ev.BotID + "/" + ev.ConversationID
+		conv := ev.Conversation()
 		hm, mark := b.handoffMessage(ctx, p, ev, conv, "")
 		r.Messages = append(r.Messages, hm)
 		r.Outcome, r.HandoffReason = kommbridge.OutcomeHandoff, reason

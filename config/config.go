@@ -6,6 +6,7 @@ package config
 import (
 	"time"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/prompt"
 )
 
@@ -109,21 +110,14 @@ type Store struct {
 
 // Limits are the rate limits applied before the model is called.
 type Limits struct {
-	Conversation Rate   `yaml:"conversation"`
-	User         Rate   `yaml:"user"`
-	Global       Rate   `yaml:"global"`
-	Message      string `yaml:"message"`
+	Conversation kommbridge.Rate `yaml:"conversation"`
+	User         kommbridge.Rate `yaml:"user"`
+	Global       kommbridge.Rate `yaml:"global"`
+	Message      string          `yaml:"message"`
 	// BusyMessage is the answer when no model call slot comes free within
 	// the reply budget (llm.max_concurrency): a burst, not a failure, so
 	// nobody is handed off.
 	BusyMessage string `yaml:"busy_message"`
-}
-
-// Rate is a token bucket: Rate events per second, bursts of Burst. A zero
-// Rate turns the limit off.
-type Rate struct {
-	Rate  float64 `yaml:"rate"`
-	Burst int     `yaml:"burst"`
 }
 
 // Log configures the zap logger.

@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/prompt"
 )
 
@@ -70,20 +71,12 @@ func Default() Config {
 
 // Bot defaults, applied to every bot for the keys it leaves out.
 const (
-	DefaultReplyFormat    = "json_schema"
+	DefaultReplyFormat    = kommbridge.FormatJSONSchema
 	DefaultHandoffMessage = "Let me connect you with a teammate."
 	DefaultErrorMessage   = "Sorry, I'm having trouble answering right now."
 	DefaultMaxTokens      = 600
 	DefaultSuggestedMax   = 3
 	DefaultMinConfidence  = 0.5
-)
-
-// Reply formats a bot may use.
-const (
-	FormatJSONSchema = "json_schema"
-	FormatJSONObject = "json_object"
-	FormatTools      = "tools"
-	FormatText       = "text"
 )
 
 // Load reads the file at path, expands ${VAR} with getenv, applies the

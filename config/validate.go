@@ -3,8 +3,11 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/kommbridge/kommbridge"
 )
 
 // MaxReplyBudget is Kommunicate's documented wait for a webhook's answer;
@@ -90,13 +93,13 @@ func (c *Config) Validate() error {
 
 	for _, l := range []struct {
 		name string
-		r    Rate
+		r    kommbridge.Rate
 	}{{"conversation", c.Limits.Conversation}, {"user", c.Limits.User}, {"global", c.Limits.Global}} {
 		name, r := l.name, l.r
-		if r.Rate < 0 {
+		if r.Per < 0 {
 			bad("limits."+name+".rate", "must not be negative (0 turns the limit off)")
 		}
-		if r.Rate > 0 && r.Burst < 1 {
+		if r.Per > 0 && r.Burst < 1 {
 			bad("limits."+name+".burst", "must be at least 1 when limits.%s.rate is set", name)
 		}
 	}
@@ -146,9 +149,7 @@ func (c *Config) Validate() error {
 			bad(w+".id", "%q is used by more than one bot", b.ID)
 		}
 		seen[b.ID] = true
-		switch b.ReplyFormat {
-		case FormatJSONSchema, FormatJSONObject, FormatTools, FormatText:
-		default:
+		if !slices.Contains(kommbridge.ReplyFormats, b.ReplyFormat) {
 			bad(w+".reply_format", "must be json_schema, json_object, tools or text; got %q", b.ReplyFormat)
 		}
 		if b.Temperature != nil && (*b.Temperature < 0 || *b.Temperature > 2) {

@@ -148,7 +148,7 @@ func TestRequestShape(t *testing.T) {
 		Messages:    []llm.Message{{Role: llm.RoleSystem, Content: "be brief"}, {Role: llm.RoleUser, Parts: []llm.Part{{Text: "look"}, {ImageURL: "https://x/y.png", Detail: "low"}}}},
 		Temperature: &temp,
 		MaxTokens:   100,
-		Format:      llm.FormatJSONObject,
+		Format:      llm.ResponseJSONObject,
 		Tools:       []llm.Tool{{Name: "handoff_to_human", Parameters: []byte(`{"type":"object"}`)}},
 	})
 	if err != nil {

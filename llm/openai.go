@@ -107,9 +107,9 @@ func toOpenAI(r Request, model string, completionTokens bool) openai.ChatComplet
 		out.Messages[i] = om
 	}
 	switch r.Format {
-	case FormatJSONObject:
+	case ResponseJSONObject:
 		out.ResponseFormat = &openai.ChatCompletionResponseFormat{Type: openai.ChatCompletionResponseFormatTypeJSONObject}
-	case FormatJSONSchema:
+	case ResponseJSONSchema:
 		out.ResponseFormat = &openai.ChatCompletionResponseFormat{
 			Type:       openai.ChatCompletionResponseFormatTypeJSONSchema,
 			JSONSchema: &openai.ChatCompletionResponseFormatJSONSchema{Name: r.SchemaName, Schema: r.Schema, Strict: true},

@@ -26,14 +26,16 @@ type Part struct {
 	Detail   string
 }
 
-// Format is the response format a request asks for.
-type Format int
+// ResponseFormat is the API's response_format parameter: how the endpoint
+// constrains the completion. It is not the bot's reply format
+// (kommbridge.ReplyFormat), which prompt maps onto it and onto tools.
+type ResponseFormat int
 
 // Response formats.
 const (
-	FormatText       Format = iota // free text
-	FormatJSONObject               // any JSON object
-	FormatJSONSchema               // JSON matching Request.Schema, strictly
+	ResponseText       ResponseFormat = iota // free text
+	ResponseJSONObject                       // any JSON object
+	ResponseJSONSchema                       // JSON matching Request.Schema, strictly
 )
 
 // Request is one chat completion. Model empty means the endpoint's model;
@@ -43,7 +45,7 @@ type Request struct {
 	Messages    []Message
 	Temperature *float32
 	MaxTokens   int
-	Format      Format
+	Format      ResponseFormat
 	SchemaName  string
 	Schema      json.RawMessage
 	Tools       []Tool

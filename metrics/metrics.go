@@ -87,27 +87,33 @@ func New() *Metrics {
 		reg.MustRegister(h)
 		return h
 	}
-	c := Catalog
-	m.webhooks = counter(c[0].Name, c[0].Help, c[0].Labels...)
-	m.latency = histogram(c[1].Name, c[1].Help, []float64{.005, .01, .05, .1, .25, .5, 1, 2, 4, 8, 15, 25, 30}, c[1].Labels...)
-	m.modelLatency = histogram(c[2].Name, c[2].Help, []float64{.1, .25, .5, 1, 2, 4, 8, 15, 25}, c[2].Labels...)
-	m.modelErrors = counter(c[3].Name, c[3].Help, c[3].Labels...)
-	m.retries = counter(c[4].Name, c[4].Help, c[4].Labels...)
-	m.fallbacks = counter(c[5].Name, c[5].Help, c[5].Labels...)
-	m.tokens = counter(c[6].Name, c[6].Help, c[6].Labels...)
-	m.handoffs = counter(c[7].Name, c[7].Help, c[7].Labels...)
-	m.limited = counter(c[8].Name, c[8].Help).WithLabelValues()
-	m.deduplicated = counter(c[9].Name, c[9].Help).WithLabelValues()
-	m.attachments = counter(c[10].Name, c[10].Help, c[10].Labels...)
-	m.violations = counter(c[11].Name, c[11].Help, c[11].Labels...)
-	m.reloads = counter(c[12].Name, c[12].Help, c[12].Labels...)
-	m.deliveries = counter(c[14].Name, c[14].Help, c[14].Labels...)
+	counterOf := func(name string) *prometheus.CounterVec {
+		c := named(name)
+		return counter(c.Name, c.Help, c.Labels...)
+	}
+	histogramOf := func(name string, buckets []float64) *prometheus.HistogramVec {
+		c := named(name)
+		return histogram(c.Name, c.Help, buckets, c.Labels...)
+	}
+	m.webhooks = counterOf("kommbridge_webhooks_total")
+	m.latency = histogramOf("kommbridge_webhook_duration_seconds", []float64{.005, .01, .05, .1, .25, .5, 1, 2, 4, 8, 15, 25, 30})
+	m.modelLatency = histogramOf("kommbridge_model_request_duration_seconds", []float64{.1, .25, .5, 1, 2, 4, 8, 15, 25})
+	m.modelErrors = counterOf("kommbridge_model_errors_total")
+	m.retries = counterOf("kommbridge_model_retries_total")
+	m.fallbacks = counterOf("kommbridge_model_fallbacks_total")
+	m.tokens = counterOf("kommbridge_tokens_total")
+	m.handoffs = counterOf("kommbridge_handoffs_total")
+	m.limited = counterOf("kommbridge_rate_limited_total").WithLabelValues()
+	m.deduplicated = counterOf("kommbridge_deduplicated_total").WithLabelValues()
+	m.attachments = counterOf("kommbridge_attachments_total")
+	m.violations = counterOf("kommbridge_reply_contract_violations_total")
+	m.reloads = counterOf("kommbridge_config_reloads_total")
+	m.deliveries = counterOf("kommbridge_deliveries_total")
 	down := named("kommbridge_store_degraded")
 	m.storeDown = prometheus.NewGauge(prometheus.GaugeOpts{Name: down.Name, Help: down.Help})
 	reg.MustRegister(m.storeDown)
-	m.outages = counter(named("kommbridge_store_outages_total").Name, named("kommbridge_store_outages_total").Help).WithLabelValues()
-	lost := named("kommbridge_leases_lost_total")
-	m.leasesLost = counter(lost.Name, lost.Help, lost.Labels...)
+	m.outages = counterOf("kommbridge_store_outages_total").WithLabelValues()
+	m.leasesLost = counterOf("kommbridge_leases_lost_total")
 	for _, kind := range []string{"lock", "claim"} {
 		m.leasesLost.WithLabelValues(kind)
 	}
@@ -201,7 +207,8 @@ func named(name string) Metric {
 }
 
 // Catalog lists kommbridge's metrics; README.md's metrics reference is
-// this list. kommbridge_breaker_open is last and registered by Breakers.
+// this list. Each is registered by its name (kommbridge_breaker_open by
+// Breakers), so the order here is only the README's.
 var Catalog = []Metric{
 	{"kommbridge_webhooks_total", "Webhooks by event and HTTP status.", []string{"event", "status"}},
 	{"kommbridge_webhook_duration_seconds", "Webhook arrival to answer, by outcome.", []string{"outcome"}},
@@ -234,7 +241,7 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Breakers(c *llm.Client) {
 	for i, name := range c.Endpoints() {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: Catalog[13].Name, Help: Catalog[13].Help,
+			Name: named("kommbridge_breaker_open").Name, Help: named("kommbridge_breaker_open").Help,
 			ConstLabels: prometheus.Labels{"endpoint": name, "position": strconv.Itoa(i)},
 		}, func() float64 {
 			if c.Open(i) {

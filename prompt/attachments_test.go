@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/media"
 	"github.com/kommbridge/kommbridge/prompt"
 )
@@ -17,7 +18,7 @@ func TestNonVisionImage(t *testing.T) {
 	if hist != "[image: receipt.png]" {
 		t.Errorf("history %q", hist)
 	}
-	c := prompt.NewContract(prompt.ContractOptions{Format: prompt.JSONSchema, NoVision: true})
+	c := prompt.NewContract(prompt.ContractOptions{Format: kommbridge.FormatJSONSchema, NoVision: true})
 	if !strings.Contains(c.Instructions, "You cannot see images.") {
 		t.Error("the system prompt does not tell a non-vision model it cannot see images")
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 func BenchmarkBuild(b *testing.B) {
-	c := prompt.NewContract(prompt.ContractOptions{Format: prompt.JSONSchema, MaxSuggested: 3})
+	c := prompt.NewContract(prompt.ContractOptions{Format: kommbridge.FormatJSONSchema, MaxSuggested: 3})
 	history := make([]kommbridge.Turn, 20)
 	for i := range history {
 		history[i] = kommbridge.Turn{Role: []string{"user", "assistant"}[i%2], Text: "Where is my order? It was supposed to arrive on Monday."}
@@ -25,7 +25,7 @@ func BenchmarkParse(b *testing.B) {
 	r := llm.Response{Content: `{"reply":"Your order shipped on Monday and arrives on Thursday.","confidence":0.92,"handoff":false,"handoff_reason":"","team":"","suggested_replies":["Track my order","Returns"]}`}
 	b.ReportAllocs()
 	for b.Loop() {
-		prompt.Parse(prompt.JSONSchema, r)
+		prompt.Parse(kommbridge.FormatJSONSchema, r)
 	}
 }
 

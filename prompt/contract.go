@@ -5,15 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/llm"
-)
-
-// Reply formats, as in a bot's reply_format.
-const (
-	JSONSchema = "json_schema"
-	JSONObject = "json_object"
-	Tools      = "tools"
-	Text       = "text"
 )
 
 // HandoffMarker in a text reply asks for a handoff; it is never shown.
@@ -66,8 +59,8 @@ func NewContract(o ContractOptions) Contract {
 		team = fmt.Sprintf(" Teams you can hand over to: %s.", strings.Join(o.Teams, ", "))
 	}
 	switch o.Format {
-	case JSONSchema, JSONObject:
-		if o.Format == JSONObject {
+	case kommbridge.FormatJSONSchema, kommbridge.FormatJSONObject:
+		if o.Format == kommbridge.FormatJSONObject {
 			b.WriteString("Answer with one JSON object and nothing else, with exactly these fields:\n")
 		} else {
 			b.WriteString("Answer with a JSON object with these fields:\n")
@@ -86,11 +79,11 @@ func NewContract(o ContractOptions) Contract {
 		} else {
 			b.WriteString(`- "suggested_replies": always [].` + "\n")
 		}
-		if o.Format == JSONObject {
+		if o.Format == kommbridge.FormatJSONObject {
 			b.WriteString(`Example: {"reply": "Your order shipped on Monday.", "confidence": 0.9, "handoff": false, "handoff_reason": "", "team": "", "suggested_replies": ["Track my order"]}` + "\n")
 		}
 		b.WriteString("If you tell the user you are connecting them with a person, set \"handoff\" to true: nothing else connects them.")
-	case Tools:
+	case kommbridge.FormatTools:
 		b.WriteString("Answer the user in plain text. When a human teammate should take over (the user asks for a person, is upset, or you cannot help), call the function " + HandoffTool + " with a short reason, and tell the user a teammate will join." + team + " Never promise a transfer without calling the function.")
 		params := map[string]any{
 			"type": "object",
@@ -118,11 +111,11 @@ func NewContract(o ContractOptions) Contract {
 // Apply sets the request fields the contract needs.
 func (c *Contract) Apply(r *llm.Request) {
 	switch c.Format {
-	case JSONSchema:
-		r.Format, r.SchemaName, r.Schema = llm.FormatJSONSchema, SchemaName, Schema
-	case JSONObject:
-		r.Format = llm.FormatJSONObject
-	case Tools:
+	case kommbridge.FormatJSONSchema:
+		r.Format, r.SchemaName, r.Schema = llm.ResponseJSONSchema, SchemaName, Schema
+	case kommbridge.FormatJSONObject:
+		r.Format = llm.ResponseJSONObject
+	case kommbridge.FormatTools:
 		r.Tools = c.Tools
 	}
 }

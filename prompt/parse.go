@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/llm"
 )
 
@@ -48,7 +49,7 @@ func Parse(format string, r llm.Response) Parsed {
 	var p Parsed
 	content := strings.TrimSpace(r.Content)
 	switch format {
-	case JSONSchema, JSONObject:
+	case kommbridge.FormatJSONSchema, kommbridge.FormatJSONObject:
 		p = parseJSON(content)
 	default:
 		p = parseLoose(content)
@@ -73,7 +74,7 @@ func Parse(format string, r llm.Response) Parsed {
 	if strings.Contains(p.Text, HandoffMarker) {
 		// The marker is the text format's handoff signal; elsewhere the
 		// contract has its own, and a stray marker is only removed.
-		if format == Text {
+		if format == kommbridge.FormatText {
 			p.Handoff = true
 		} else {
 			p.violate(ViolationStrayMarker)

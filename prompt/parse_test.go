@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/llm"
 	"github.com/kommbridge/kommbridge/prompt"
 )
@@ -21,40 +22,40 @@ func TestParse(t *testing.T) {
 		calls   []llm.ToolCall
 		want    prompt.Parsed
 	}{
-		{"contract", prompt.JSONSchema, `{"reply":"Hi.","confidence":0.8,"handoff":false,"handoff_reason":"","team":"","suggested_replies":["A"," ","B"]}`,
+		{"contract", kommbridge.FormatJSONSchema, `{"reply":"Hi.","confidence":0.8,"handoff":false,"handoff_reason":"","team":"","suggested_replies":["A"," ","B"]}`,
 			nil, prompt.Parsed{Text: "Hi.", Confidence: f(0.8), Suggested: []string{"A", "B"}}},
-		{"handoff flag", prompt.JSONSchema, `{"reply":"Connecting you.","confidence":0.9,"handoff":true,"handoff_reason":"refund","team":"billing","suggested_replies":[]}`,
+		{"handoff flag", kommbridge.FormatJSONSchema, `{"reply":"Connecting you.","confidence":0.9,"handoff":true,"handoff_reason":"refund","team":"billing","suggested_replies":[]}`,
 			nil, prompt.Parsed{Text: "Connecting you.", Confidence: f(0.9), Handoff: true, HandoffReason: "refund", Team: "billing"}},
-		{"absent confidence is no signal", prompt.JSONObject, `{"reply":"Hi."}`, nil, prompt.Parsed{Text: "Hi."}},
-		{"lenient types", prompt.JSONObject, `{"reply":"Hi.","confidence":"0.4","handoff":"true"}`, nil, prompt.Parsed{Text: "Hi.", Confidence: f(0.4), Handoff: true}},
-		{"confidence clamped", prompt.JSONObject, `{"reply":"Hi.","confidence":7}`, nil, prompt.Parsed{Text: "Hi.", Confidence: f(1)}},
-		{"plain text", prompt.JSONSchema, "Just text.", nil, prompt.Parsed{Text: "Just text.", Violation: prompt.ViolationNotJSON}},
-		{"code fence", prompt.JSONObject, "```json\n{\"reply\":\"Fenced.\"}\n```", nil, prompt.Parsed{Text: "Fenced.", Violation: prompt.ViolationCodeFence}},
-		{"text before", prompt.JSONObject, `Sure! {"reply":"Inner."}`, nil, prompt.Parsed{Text: "Inner.", Violation: prompt.ViolationExtraText}},
-		{"text after", prompt.JSONObject, `{"reply":"Inner."} hope that helps`, nil, prompt.Parsed{Text: "Inner.", Violation: prompt.ViolationExtraText}},
-		{"truncated", prompt.JSONSchema, `{"reply":"Half a sent`, nil, prompt.Parsed{Text: "Half a sent", Violation: prompt.ViolationInvalidJSON}},
-		{"truncated in an escape", prompt.JSONSchema, `{"reply":"Say \"hi\" and \u00`, nil, prompt.Parsed{Text: `Say "hi" and`, Violation: prompt.ViolationInvalidJSON}},
-		{"text format hides a bare object", prompt.Text, `{"answer": 1}`, nil, prompt.Parsed{Violation: prompt.ViolationMissingFields}},
-		{"other field name", prompt.JSONObject, `{"answer":"Via answer."}`, nil, prompt.Parsed{Text: "Via answer.", Violation: prompt.ViolationMissingFields}},
-		{"no text at all", prompt.JSONObject, `{"confidence":1}`, nil, prompt.Parsed{Confidence: f(1), Violation: prompt.ViolationMissingFields}},
-		{"empty", prompt.JSONSchema, ``, nil, prompt.Parsed{Violation: prompt.ViolationNotJSON}},
-		{"marker", prompt.Text, "A teammate will join. [HANDOFF]", nil, prompt.Parsed{Text: "A teammate will join.", Handoff: true}},
-		{"marker alone", prompt.Text, "[HANDOFF]", nil, prompt.Parsed{Handoff: true}},
-		{"text format unwraps a contract object", prompt.Text, `{"reply":"Unwrapped."}`, nil, prompt.Parsed{Text: "Unwrapped."}},
-		{"tool call with text", prompt.Tools, "Connecting you.", []llm.ToolCall{{Name: "handoff_to_human", Arguments: `{"reason":"angry","team":"billing"}`}},
+		{"absent confidence is no signal", kommbridge.FormatJSONObject, `{"reply":"Hi."}`, nil, prompt.Parsed{Text: "Hi."}},
+		{"lenient types", kommbridge.FormatJSONObject, `{"reply":"Hi.","confidence":"0.4","handoff":"true"}`, nil, prompt.Parsed{Text: "Hi.", Confidence: f(0.4), Handoff: true}},
+		{"confidence clamped", kommbridge.FormatJSONObject, `{"reply":"Hi.","confidence":7}`, nil, prompt.Parsed{Text: "Hi.", Confidence: f(1)}},
+		{"plain text", kommbridge.FormatJSONSchema, "Just text.", nil, prompt.Parsed{Text: "Just text.", Violation: prompt.ViolationNotJSON}},
+		{"code fence", kommbridge.FormatJSONObject, "```json\n{\"reply\":\"Fenced.\"}\n```", nil, prompt.Parsed{Text: "Fenced.", Violation: prompt.ViolationCodeFence}},
+		{"text before", kommbridge.FormatJSONObject, `Sure! {"reply":"Inner."}`, nil, prompt.Parsed{Text: "Inner.", Violation: prompt.ViolationExtraText}},
+		{"text after", kommbridge.FormatJSONObject, `{"reply":"Inner."} hope that helps`, nil, prompt.Parsed{Text: "Inner.", Violation: prompt.ViolationExtraText}},
+		{"truncated", kommbridge.FormatJSONSchema, `{"reply":"Half a sent`, nil, prompt.Parsed{Text: "Half a sent", Violation: prompt.ViolationInvalidJSON}},
+		{"truncated in an escape", kommbridge.FormatJSONSchema, `{"reply":"Say \"hi\" and \u00`, nil, prompt.Parsed{Text: `Say "hi" and`, Violation: prompt.ViolationInvalidJSON}},
+		{"text format hides a bare object", kommbridge.FormatText, `{"answer": 1}`, nil, prompt.Parsed{Violation: prompt.ViolationMissingFields}},
+		{"other field name", kommbridge.FormatJSONObject, `{"answer":"Via answer."}`, nil, prompt.Parsed{Text: "Via answer.", Violation: prompt.ViolationMissingFields}},
+		{"no text at all", kommbridge.FormatJSONObject, `{"confidence":1}`, nil, prompt.Parsed{Confidence: f(1), Violation: prompt.ViolationMissingFields}},
+		{"empty", kommbridge.FormatJSONSchema, ``, nil, prompt.Parsed{Violation: prompt.ViolationNotJSON}},
+		{"marker", kommbridge.FormatText, "A teammate will join. [HANDOFF]", nil, prompt.Parsed{Text: "A teammate will join.", Handoff: true}},
+		{"marker alone", kommbridge.FormatText, "[HANDOFF]", nil, prompt.Parsed{Handoff: true}},
+		{"text format unwraps a contract object", kommbridge.FormatText, `{"reply":"Unwrapped."}`, nil, prompt.Parsed{Text: "Unwrapped."}},
+		{"tool call with text", kommbridge.FormatTools, "Connecting you.", []llm.ToolCall{{Name: "handoff_to_human", Arguments: `{"reason":"angry","team":"billing"}`}},
 			prompt.Parsed{Text: "Connecting you.", Handoff: true, HandoffReason: "angry", Team: "billing"}},
-		{"tool call without text", prompt.Tools, "", []llm.ToolCall{{Name: "handoff_to_human", Arguments: `{"reason":"asked"}`}},
+		{"tool call without text", kommbridge.FormatTools, "", []llm.ToolCall{{Name: "handoff_to_human", Arguments: `{"reason":"asked"}`}},
 			prompt.Parsed{Handoff: true, HandoffReason: "asked"}},
-		{"tool call with broken arguments", prompt.Tools, "", []llm.ToolCall{{Name: "handoff_to_human", Arguments: `{"reason": "cut`}},
+		{"tool call with broken arguments", kommbridge.FormatTools, "", []llm.ToolCall{{Name: "handoff_to_human", Arguments: `{"reason": "cut`}},
 			prompt.Parsed{Handoff: true, Violation: prompt.ViolationBadToolArgs}},
-		{"double-encoded reply", prompt.JSONSchema, `{"reply":"{\"reply\":\"Inside.\",\"confidence\":0.3,\"suggested_replies\":[\"A\"]}","confidence":0.9}`,
+		{"double-encoded reply", kommbridge.FormatJSONSchema, `{"reply":"{\"reply\":\"Inside.\",\"confidence\":0.3,\"suggested_replies\":[\"A\"]}","confidence":0.9}`,
 			nil, prompt.Parsed{Text: "Inside.", Confidence: f(0.9), Suggested: []string{"A"}, Violation: prompt.ViolationDoubleEncoded}},
-		{"double-encoded, fenced", prompt.JSONObject, "{\"reply\":\"```json\\n{\\\"reply\\\":\\\"Fenced inside.\\\"}\\n```\"}",
+		{"double-encoded, fenced", kommbridge.FormatJSONObject, "{\"reply\":\"```json\\n{\\\"reply\\\":\\\"Fenced inside.\\\"}\\n```\"}",
 			nil, prompt.Parsed{Text: "Fenced inside.", Violation: prompt.ViolationDoubleEncoded}},
-		{"a reply that is some other object", prompt.JSONSchema, `{"reply":"{\"order\": 42}"}`, nil, prompt.Parsed{Violation: prompt.ViolationDoubleEncoded}},
-		{"marker in a json format does not hand off", prompt.JSONSchema, `{"reply":"Noted. [HANDOFF]"}`, nil, prompt.Parsed{Text: "Noted.", Violation: prompt.ViolationStrayMarker}},
-		{"marker next to a tool format", prompt.Tools, "Sure [HANDOFF]", nil, prompt.Parsed{Text: "Sure", Violation: prompt.ViolationStrayMarker}},
-		{"unknown tool", prompt.Tools, "Hello.", []llm.ToolCall{{Name: "search", Arguments: `{}`}}, prompt.Parsed{Text: "Hello.", Violation: prompt.ViolationUnknownTool}},
+		{"a reply that is some other object", kommbridge.FormatJSONSchema, `{"reply":"{\"order\": 42}"}`, nil, prompt.Parsed{Violation: prompt.ViolationDoubleEncoded}},
+		{"marker in a json format does not hand off", kommbridge.FormatJSONSchema, `{"reply":"Noted. [HANDOFF]"}`, nil, prompt.Parsed{Text: "Noted.", Violation: prompt.ViolationStrayMarker}},
+		{"marker next to a tool format", kommbridge.FormatTools, "Sure [HANDOFF]", nil, prompt.Parsed{Text: "Sure", Violation: prompt.ViolationStrayMarker}},
+		{"unknown tool", kommbridge.FormatTools, "Hello.", []llm.ToolCall{{Name: "search", Arguments: `{}`}}, prompt.Parsed{Text: "Hello.", Violation: prompt.ViolationUnknownTool}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,7 +75,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, format := range []string{prompt.JSONSchema, prompt.Text} {
+		for _, format := range []string{kommbridge.FormatJSONSchema, kommbridge.FormatText} {
 			p := prompt.Parse(format, llm.Response{Content: s})
 			if t2 := strings.TrimSpace(p.Text); strings.HasPrefix(t2, "{") && json.Valid([]byte(t2)) {
 				t.Errorf("%s: a JSON object is shown: %q", format, p.Text)

@@ -38,7 +38,7 @@ type app struct {
 // cfg. m, when not nil, counts model calls and deliveries.
 func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, error) {
 	l := cfg.Limits
-	limited := l.Conversation.Rate > 0 || l.User.Rate > 0 || l.Global.Rate > 0
+	limited := l.Conversation.Per > 0 || l.User.Per > 0 || l.Global.Per > 0
 	var st Store
 	var limiter bridge.Limiter
 	var local bridge.Store     // stands in for Redis during an outage
@@ -70,10 +70,7 @@ func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, erro
 			})
 		}
 		if limited {
-			limiter = rs.NewLimiter(
-				redisstore.Rate{Per: l.Conversation.Rate, Burst: l.Conversation.Burst},
-				redisstore.Rate{Per: l.User.Rate, Burst: l.User.Burst},
-				redisstore.Rate{Per: l.Global.Rate, Burst: l.Global.Burst})
+			limiter = rs.NewLimiter(l.Conversation, l.User, l.Global)
 		}
 	} else {
 		st = memory.New(memory.Options{
@@ -84,9 +81,7 @@ func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, erro
 		})
 		if limited {
 			limiter = memory.NewLimiter(memory.LimitOptions{
-				Conversation: memory.Rate{Per: l.Conversation.Rate, Burst: l.Conversation.Burst},
-				User:         memory.Rate{Per: l.User.Rate, Burst: l.User.Burst},
-				Global:       memory.Rate{Per: l.Global.Rate, Burst: l.Global.Burst},
+				Conversation: l.Conversation, User: l.User, Global: l.Global,
 			})
 		}
 	}

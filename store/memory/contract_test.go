@@ -3,6 +3,7 @@ package memory_test
 import (
 	"testing"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/bridge"
 	"github.com/kommbridge/kommbridge/store/memory"
 	"github.com/kommbridge/kommbridge/store/storetest"
@@ -13,9 +14,9 @@ func TestContract(t *testing.T) {
 }
 
 func TestLimiterContract(t *testing.T) {
-	storetest.RunLimiter(t, func(t *testing.T, conv, user, global storetest.Rate) bridge.Limiter {
+	storetest.RunLimiter(t, func(t *testing.T, conv, user, global kommbridge.Rate) bridge.Limiter {
 		return memory.NewLimiter(memory.LimitOptions{
-			Conversation: memory.Rate(conv), User: memory.Rate(user), Global: memory.Rate(global),
+			Conversation: conv, User: user, Global: global,
 		})
 	})
 }

@@ -7,18 +7,13 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-)
 
-// Rate is a token bucket: Per events per second, bursts of Burst. A zero
-// Per means no limit.
-type Rate struct {
-	Per   float64
-	Burst int
-}
+	"github.com/kommbridge/kommbridge"
+)
 
 // LimitOptions configure a Limiter.
 type LimitOptions struct {
-	Conversation, User, Global Rate
+	Conversation, User, Global kommbridge.Rate
 	// MaxKeys bounds the conversations and users tracked [100000]; an idle
 	// one (its bucket full again) is dropped first, which loses nothing.
 	MaxKeys int
@@ -77,7 +72,7 @@ func (l *Limiter) Allow(_ context.Context, conv, user string) (bool, error) {
 
 // keyed is a bounded set of token buckets, least recently used last.
 type keyed struct {
-	r     Rate
+	r     kommbridge.Rate
 	full  time.Duration // how long an unused bucket takes to refill
 	max   int
 	mu    sync.Mutex
@@ -91,7 +86,7 @@ type bucket struct {
 	last time.Time
 }
 
-func newKeyed(r Rate, max int) *keyed {
+func newKeyed(r kommbridge.Rate, max int) *keyed {
 	k := &keyed{r: r, max: max, byKey: make(map[string]*list.Element)}
 	if r.Per > 0 {
 		k.full = time.Duration(float64(r.Burst) / r.Per * float64(time.Second))

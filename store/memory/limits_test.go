@@ -5,15 +5,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/store/memory"
 )
 
 func TestLimits(t *testing.T) {
 	c := &clock{t: time.Unix(0, 0)}
 	l := memory.NewLimiter(memory.LimitOptions{
-		Conversation: memory.Rate{Per: 1, Burst: 2},
-		User:         memory.Rate{Per: 1, Burst: 3},
-		Global:       memory.Rate{Per: 10, Burst: 4},
+		Conversation: kommbridge.Rate{Per: 1, Burst: 2},
+		User:         kommbridge.Rate{Per: 1, Burst: 3},
+		Global:       kommbridge.Rate{Per: 10, Burst: 4},
 		Now:          c.now,
 	})
 	allow := func(conv, user string) bool { ok, _ := l.Allow(ctx, conv, user); return ok }
@@ -46,7 +47,7 @@ func TestLimits(t *testing.T) {
 // Idle buckets are dropped, so memory stays bounded however many users come.
 func TestLimiterStaysBounded(t *testing.T) {
 	c := &clock{t: time.Unix(0, 0)}
-	l := memory.NewLimiter(memory.LimitOptions{Conversation: memory.Rate{Per: 1, Burst: 5}, User: memory.Rate{Per: 1, Burst: 5}, MaxKeys: 100, Now: c.now})
+	l := memory.NewLimiter(memory.LimitOptions{Conversation: kommbridge.Rate{Per: 1, Burst: 5}, User: kommbridge.Rate{Per: 1, Burst: 5}, MaxKeys: 100, Now: c.now})
 	for i := 0; i < 10_000; i++ {
 		l.Allow(ctx, fmt.Sprint("c", i), fmt.Sprint("u", i))
 		c.add(time.Millisecond)

@@ -5,25 +5,20 @@ import (
 	"fmt"
 
 	goredis "github.com/redis/go-redis/v9"
-)
 
-// Rate is a token bucket: Per events per second, bursts of Burst. A zero
-// Per means no limit.
-type Rate struct {
-	Per   float64
-	Burst int
-}
+	"github.com/kommbridge/kommbridge"
+)
 
 // Limiter applies per-conversation, per-user and global limits shared by
 // every replica, as GCRA in one Lua script: the three are checked and
 // taken together, so an event refused by one uses up none.
 type Limiter struct {
 	s                  *Store
-	conv, user, global Rate
+	conv, user, global kommbridge.Rate
 }
 
 // NewLimiter returns a Limiter keeping its state in s's Redis.
-func (s *Store) NewLimiter(conv, user, global Rate) *Limiter {
+func (s *Store) NewLimiter(conv, user, global kommbridge.Rate) *Limiter {
 	return &Limiter{s: s, conv: conv, user: user, global: global}
 }
 
@@ -56,7 +51,7 @@ return 1`)
 func (l *Limiter) Allow(ctx context.Context, conv, user string) (bool, error) {
 	keys := []string{l.s.key("rl:c", conv), l.s.key("rl:u", user), l.s.key("rl:g", "all")}
 	args := make([]any, 0, 6)
-	for _, r := range []Rate{l.conv, l.user, l.global} {
+	for _, r := range []kommbridge.Rate{l.conv, l.user, l.global} {
 		if r.Per <= 0 {
 			args = append(args, 0, 0)
 			continue

@@ -34,15 +34,15 @@ func TestContract(t *testing.T) {
 
 func TestLimiterContract(t *testing.T) {
 	r := redistest.Start(t)
-	storetest.RunLimiter(t, func(t *testing.T, conv, user, global storetest.Rate) bridge.Limiter {
-		return newStore(t, r).NewLimiter(redis.Rate(conv), redis.Rate(user), redis.Rate(global))
+	storetest.RunLimiter(t, func(t *testing.T, conv, user, global kommbridge.Rate) bridge.Limiter {
+		return newStore(t, r).NewLimiter(conv, user, global)
 	})
 }
 
 func TestLimits(t *testing.T) {
 	r := redistest.Start(t)
 	s := newStore(t, r)
-	l := s.NewLimiter(redis.Rate{Per: 0.001, Burst: 2}, redis.Rate{Per: 0.001, Burst: 3}, redis.Rate{})
+	l := s.NewLimiter(kommbridge.Rate{Per: 0.001, Burst: 2}, kommbridge.Rate{Per: 0.001, Burst: 3}, kommbridge.Rate{})
 	ctx := context.Background()
 	allow := func(conv, user string) bool {
 		ok, err := l.Allow(ctx, conv, user)
@@ -62,7 +62,7 @@ func TestLimits(t *testing.T) {
 		t.Error("user burst of 3 not enforced, or a refused event used up the user's bucket")
 	}
 	// A second replica sees the same buckets.
-	other := s.NewLimiter(redis.Rate{Per: 0.001, Burst: 2}, redis.Rate{Per: 0.001, Burst: 3}, redis.Rate{})
+	other := s.NewLimiter(kommbridge.Rate{Per: 0.001, Burst: 2}, kommbridge.Rate{Per: 0.001, Burst: 3}, kommbridge.Rate{})
 	if ok, _ := other.Allow(ctx, "c1", "u9"); ok {
 		t.Error("another replica's limiter does not share the conversation's bucket")
 	}

@@ -128,20 +128,13 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 }
 
-// Rate is a limit for RunLimiter: Per events per second, bursts of Burst;
-// zero Per is no limit.
-type Rate struct {
-	Per   float64
-	Burst int
-}
-
 // RunLimiter runs the limits' contract against limiters from newLimiter,
 // which must return a fresh limiter (no event counted yet) for the rates.
-func RunLimiter(t *testing.T, newLimiter func(t *testing.T, conv, user, global Rate) bridge.Limiter) {
+func RunLimiter(t *testing.T, newLimiter func(t *testing.T, conv, user, global kommbridge.Rate) bridge.Limiter) {
 	ctx := context.Background()
 	slow := 0.001 // no refill within a test
 	t.Run("a refused event uses up no other limit", func(t *testing.T) {
-		l := newLimiter(t, Rate{slow, 5}, Rate{slow, 1}, Rate{})
+		l := newLimiter(t, kommbridge.Rate{Per: slow, Burst: 5}, kommbridge.Rate{Per: slow, Burst: 1}, kommbridge.Rate{})
 		allow := func(conv, user string) bool {
 			ok, err := l.Allow(ctx, conv, user)
 			if err != nil {
@@ -170,7 +163,7 @@ func RunLimiter(t *testing.T, newLimiter func(t *testing.T, conv, user, global R
 		}
 	})
 	t.Run("the global limit counts every conversation", func(t *testing.T) {
-		l := newLimiter(t, Rate{}, Rate{slow, 1}, Rate{slow, 2})
+		l := newLimiter(t, kommbridge.Rate{}, kommbridge.Rate{Per: slow, Burst: 1}, kommbridge.Rate{Per: slow, Burst: 2})
 		got := []bool{}
 		for _, u := range []string{"u1", "u1", "u2", "u3"} {
 			ok, _ := l.Allow(ctx, "c-"+u, u)
