@@ -82,6 +82,9 @@ func webhookFields(id string, ev kommbridge.Event, res *bridge.Result, latency t
 	if res.HandoffReason != "" {
 		fields = append(fields, zap.String("handoff_reason", res.HandoffReason))
 	}
+	if res.ModelReason != "" {
+		fields = append(fields, zap.String("model_reason", res.ModelReason))
+	}
 	if res.Attempts > 0 || res.Endpoint != "" {
 		fields = append(fields, zap.String("endpoint", res.Endpoint), zap.String("model", res.Model),
 			zap.Int("attempts", res.Attempts), zap.Duration("model_latency", res.ModelLatency),

@@ -51,11 +51,11 @@ type asyncJob struct {
 // answerAsync starts the answer in the background and waits for it until
 // hold_after. If it is not ready by then, the webhook answers the hold
 // message and the answer is delivered through Kommunicate's API.
-func (b *Bridge) answerAsync(ctx context.Context, s *settings, p *profile, ev *kommbridge.Event, conv string) Result {
-	j := &asyncJob{ID: jobID(ev), Event: *ev, Deadline: ev.ReceivedAt.Add(p.Async.MaxWait.D()), result: make(chan Result, 1)}
+func (b *Bridge) answerAsync(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event, conv string) Result {
+	j := &asyncJob{ID: jobID(ev), Event: *ev, Deadline: ev.ReceivedAt.Add(p.AsyncMaxWait), result: make(chan Result, 1)}
 	b.jobs.Add(1)
 	go b.run(j, s, p)
-	t := time.NewTimer(time.Until(ev.ReceivedAt.Add(p.Async.HoldAfter.D())))
+	t := time.NewTimer(time.Until(ev.ReceivedAt.Add(p.HoldAfter)))
 	defer t.Stop()
 	select {
 	case r := <-j.result:
@@ -74,7 +74,7 @@ func (b *Bridge) answerAsync(ctx context.Context, s *settings, p *profile, ev *k
 			b.log.Warn("held answer not queued durably; it is delivered if this replica lives", zap.Error(err))
 		}
 	}
-	return Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{{Text: p.Async.HoldMessage}}, Outcome: kommbridge.OutcomeHeld}}
+	return Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{{Text: p.HoldMessage}}, Outcome: kommbridge.OutcomeHeld}}
 }
 
 func jobID(ev *kommbridge.Event) string {
@@ -86,7 +86,7 @@ func jobID(ev *kommbridge.Event) string {
 
 // run answers j with the conversation locked, up to j.Deadline, and either
 // hands the result to the waiting webhook or delivers it.
-func (b *Bridge) run(j *asyncJob, s *settings, p *profile) {
+func (b *Bridge) run(j *asyncJob, s *settings, p *Profile) {
 	defer b.jobs.Done()
 	ctx, cancel := b.jobContext(j.Deadline)
 	defer cancel()
@@ -100,7 +100,7 @@ func (b *Bridge) run(j *asyncJob, s *settings, p *profile) {
 	// Holding the lock until delivery keeps the conversation in order: a
 	// newer message waits for this answer.
 	if lock, err := b.store.Lock(ctx, conv); err != nil {
-		r = b.failed(ctx, p, ev, fmt.Errorf("waiting for the conversation's previous message: %w", err))
+		r = b.result(p, ev, decide(p, Input{Event: ev, Now: b.now(), Err: fmt.Errorf("waiting for the conversation's previous message: %w", err)}))
 	} else {
 		defer lock.Unlock()
 		r = b.answer(ctx, s, p, ev, conv)

@@ -132,14 +132,22 @@ func New(cfg *config.Config, d Deps) (*Bridge, error) {
 	if b.onDeliv == nil {
 		b.onDeliv = func(string) {}
 	}
-	b.Reload(cfg)
+	if err := b.Reload(cfg); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
-// Reload makes cfg, already validated by config.Load, the configuration
-// for events that arrive from now on.
-func (b *Bridge) Reload(cfg *config.Config) {
-	b.cfg.Store(compile(cfg))
+// Reload makes cfg the configuration for events that arrive from now on.
+// A cfg whose templates do not parse is refused and the one in force
+// stays; config.Load with CheckTemplates refuses it before.
+func (b *Bridge) Reload(cfg *config.Config) error {
+	s, errs := compile(cfg)
+	if len(errs) > 0 {
+		return fmt.Errorf("bridge: %w", errors.Join(errs...))
+	}
+	b.cfg.Store(s)
+	return nil
 }
 
 // Result is a Reply with what it took to make it, for logs and metrics.
@@ -163,6 +171,8 @@ type Result struct {
 	// Degraded is set when the shared store was out and the local one
 	// stood in (no stored history).
 	Degraded bool
+	// ModelReason is the model's own reason for a handoff it asked for.
+	ModelReason string
 
 	fx effects // writes still to make; see commit
 }
@@ -198,7 +208,7 @@ func (b *Bridge) Handle(ctx context.Context, ev kommbridge.Event) (Result, error
 }
 
 // deduped answers ev once per message key: a repeat gets the first answer.
-func (b *Bridge) deduped(ctx context.Context, s *settings, p *profile, ev *kommbridge.Event) Result {
+func (b *Bridge) deduped(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event) Result {
 	if ev.Key == "" {
 		return b.handle(ctx, s, p, ev)
 	}
@@ -206,13 +216,13 @@ func (b *Bridge) deduped(ctx context.Context, s *settings, p *profile, ev *kommb
 	prev, claimed, err := b.store.Claim(ctx, dkey)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return b.busy(s, fmt.Errorf("waiting for the answer to the same message key: %w", err))
+		return b.result(p, ev, decide(p, Input{Event: ev, Now: b.now(), Err: fmt.Errorf("%w for the answer to the same message key: %v", errWaited, err)}))
 	case err != nil:
-		return b.failed(ctx, p, ev, fmt.Errorf("dedupe: %w", err))
+		return b.result(p, ev, decide(p, Input{Event: ev, Now: b.now(), Err: fmt.Errorf("dedupe: %w", err)}))
 	case !claimed:
 		var r Result
 		if err := decodeReply(prev, &r.Reply); err != nil {
-			return b.failed(ctx, p, ev, err)
+			return b.result(p, ev, decide(p, Input{Event: ev, Now: b.now(), Err: err}))
 		}
 		r.Outcome = kommbridge.OutcomeDuplicate
 		return r

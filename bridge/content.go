@@ -27,12 +27,12 @@ const fetchShare = 0.5
 // history, and each attachment's outcome. Attachments are read at once
 // (their URLs expire), in parallel, within fetchShare of what is left of
 // the reply budget.
-func (b *Bridge) userContent(ctx context.Context, p *profile, ev *kommbridge.Event) ([]llm.Part, string, []string) {
+func (b *Bridge) userContent(ctx context.Context, p *Profile, ev *kommbridge.Event) ([]llm.Part, string, []string) {
 	if len(ev.Attachments) == 0 {
 		parts, standIn := prompt.UserContent(ev.Text, nil, "")
 		return parts, standIn, nil
 	}
-	vision := p.Vision == nil || *p.Vision
+	vision := p.Vision
 	fctx := ctx
 	if dl, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc

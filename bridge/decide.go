@@ -1,24 +1,236 @@
 package bridge
 
 import (
+	"context"
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/llm"
 	"github.com/kommbridge/kommbridge/prompt"
 )
 
+// Input is everything decide looks at: the event, the facts handle read
+// for it, and, once the model was asked, what it answered.
+type Input struct {
+	Event *kommbridge.Event
+	Now   time.Time
+	// HandedOffAt is when the conversation was last handed off; zero if
+	// never.
+	HandedOffAt time.Time
+	// Limited: the event is over a rate limit.
+	Limited bool
+	// Asked: the model was asked. Reply is its answer, Tokens its token
+	// probabilities (nil without logprobs).
+	Asked  bool
+	Reply  prompt.Parsed
+	Tokens []llm.TokenProb
+	// Err is the failure behind an answer that could not be made: the
+	// model's (classified by llm), the store's, or a template's.
+	Err error
+	// UserTurn is the user's message as history keeps it; set when the
+	// model was asked.
+	UserTurn string
+}
+
+// Decision is what the user gets, and what is to be written.
+type Decision struct {
+	kommbridge.Reply
+	// AskModel: nothing is decided before the model answers; ask it and
+	// decide again with its answer.
+	AskModel bool
+	// Turns are appended to history, or replace it when Reset.
+	Turns []kommbridge.Turn
+	Reset bool
+	// MarkHandoff records the handoff (its time starts the cooldown).
+	MarkHandoff bool
+	// ModelReason is the model's own reason for a handoff it asked for.
+	ModelReason string
+	// UnknownTeam is a team the model picked that the bot does not list;
+	// the handoff goes to the default routing.
+	UnknownTeam string
+	// Cause is the failure behind an error or busy answer.
+	Cause error
+	// TemplateErr is a template that failed to render; its default text
+	// was used.
+	TemplateErr error
+}
+
+// errNoText is a model reply with nothing usable in it.
+var errNoText = errors.New("model reply had no usable text")
+
+// errWaited is a budget spent before the model could be asked: waiting for
+// the conversation's previous message, or for the same key's answer.
+var errWaited = errors.New("the reply budget was spent waiting")
+
+// decide chooses the answer to an event: every handoff trigger, the error
+// policy, the busy answer, cooldown, after-handoff silence and
+// include_reply are its cases. It does no I/O: handle reads the facts,
+// asks the model when told to, and writes the effects.
+func decide(p *Profile, in Input) Decision {
+	ev := in.Event
+	if in.Err != nil {
+		return p.failure(in, in.Err)
+	}
+	if !in.Asked {
+		switch {
+		case ev.Name == kommbridge.EventWelcome:
+			return p.welcome(in)
+		case ev.TalkToHuman:
+			return p.handoffNow(in, kommbridge.HandoffButton)
+		}
+		text := strings.TrimSpace(ev.Text)
+		if text == "" && len(ev.Attachments) == 0 {
+			return Decision{Reply: reply(kommbridge.OutcomeIgnored)}
+		}
+		if p.asksForPerson(text) {
+			return p.handoffNow(in, kommbridge.HandoffUserRequest)
+		}
+		switch {
+		case p.SilentAfter && !in.HandedOffAt.IsZero():
+			return Decision{Reply: reply(kommbridge.OutcomeSilent)}
+		case in.Limited:
+			return Decision{Reply: reply(kommbridge.OutcomeLimited, kommbridge.Message{Text: p.LimitMessage})}
+		}
+		return Decision{AskModel: true}
+	}
+	parsed := in.Reply
+	if parsed.Text == "" && !parsed.Handoff {
+		return p.failure(in, errNoText)
+	}
+	user := kommbridge.Turn{Role: llm.RoleUser, Text: in.UserTurn}
+	reason := p.handoffReason(parsed, in.Tokens)
+	if reason == "" {
+		msg := kommbridge.Message{Text: parsed.Text, QuickReplies: quickReplies(parsed.Suggested, p.MaxSuggested)}
+		if p.LinkButtons {
+			msg.Links = links(parsed.Text)
+		}
+		return Decision{Reply: reply(kommbridge.OutcomeAnswered, msg),
+			Turns: []kommbridge.Turn{user, {Role: llm.RoleAssistant, Text: parsed.Text}}}
+	}
+	d := Decision{ModelReason: parsed.HandoffReason}
+	team := ""
+	if parsed.Team != "" {
+		if id, ok := p.Teams[parsed.Team]; ok {
+			team = id
+		} else {
+			d.UnknownTeam = parsed.Team
+		}
+	}
+	var msgs []kommbridge.Message
+	if p.IncludeReply && parsed.Text != "" {
+		msgs = append(msgs, kommbridge.Message{Text: parsed.Text})
+	}
+	hm, mark, err := p.handoffMessage(in, team)
+	d.Reply = reply(kommbridge.OutcomeHandoff, append(msgs, hm)...)
+	d.HandoffReason, d.MarkHandoff, d.TemplateErr = reason, mark, err
+	d.Turns = []kommbridge.Turn{user, {Role: llm.RoleAssistant, Text: joinText(d.Messages)}}
+	return d
+}
+
+func reply(outcome string, msgs ...kommbridge.Message) kommbridge.Reply {
+	if msgs == nil {
+		msgs = []kommbridge.Message{}
+	}
+	return kommbridge.Reply{Messages: msgs, Outcome: outcome}
+}
+
+// busy reports whether err kept the model from being asked in time: no
+// call slot, or a budget spent waiting. The model is fine, so nobody is
+// handed off.
+func busy(err error) bool {
+	return errors.Is(err, llm.ErrBusy) || errors.Is(err, llm.ErrNoTime) || errors.Is(err, errWaited)
+}
+
+// failure is the answer when no answer could be made: the busy message
+// when the model was never asked in time, else the bot's error policy.
+func (p *Profile) failure(in Input, err error) Decision {
+	if busy(err) {
+		return Decision{Reply: reply(kommbridge.OutcomeBusy, kommbridge.Message{Text: p.BusyMessage}), Cause: err}
+	}
+	text, rerr := p.ErrorText.Render(vars(in.Event, in.Now))
+	if rerr != nil || strings.TrimSpace(text) == "" {
+		text = p.DefaultError
+	}
+	d := Decision{Reply: reply(kommbridge.OutcomeError, kommbridge.Message{Text: text}), Cause: err, TemplateErr: rerr}
+	if in.Asked {
+		d.Turns = []kommbridge.Turn{{Role: llm.RoleUser, Text: in.UserTurn}}
+	}
+	if p.HandoffOnErr {
+		d.HandoffReason = kommbridge.HandoffError
+		if errors.Is(err, llm.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			d.HandoffReason = kommbridge.HandoffTimeout
+		}
+		hm, mark, herr := p.handoffMessage(in, "")
+		d.Messages = append(d.Messages, hm)
+		d.Outcome, d.MarkHandoff = kommbridge.OutcomeHandoff, mark
+		d.TemplateErr = errors.Join(d.TemplateErr, herr)
+	}
+	return d
+}
+
+func (p *Profile) welcome(in Input) Decision {
+	text, err := p.Welcome.Render(vars(in.Event, in.Now))
+	text = strings.TrimSpace(text)
+	d := Decision{Reply: reply(kommbridge.OutcomeWelcome), Reset: true, TemplateErr: err}
+	if text != "" {
+		d.Messages = append(d.Messages, kommbridge.Message{Text: text, QuickReplies: quickReplies(p.WelcomeReplies, len(p.WelcomeReplies))})
+		d.Turns = []kommbridge.Turn{{Role: llm.RoleAssistant, Text: text}}
+	}
+	return d
+}
+
+// handoffNow hands off without asking the model.
+func (p *Profile) handoffNow(in Input, reason string) Decision {
+	hm, mark, err := p.handoffMessage(in, "")
+	d := Decision{Reply: reply(kommbridge.OutcomeHandoff, hm), MarkHandoff: mark, TemplateErr: err,
+		Turns: []kommbridge.Turn{{Role: llm.RoleUser, Text: in.Event.Text}, {Role: llm.RoleAssistant, Text: hm.Text}}}
+	d.HandoffReason = reason
+	return d
+}
+
+// handoffMessage is the handoff message. Within the cooldown of an
+// earlier handoff the assignment is not sent again; mark says whether this
+// handoff is to be recorded.
+func (p *Profile) handoffMessage(in Input, team string) (kommbridge.Message, bool, error) {
+	text, err := p.HandoffText.Render(vars(in.Event, in.Now))
+	if err != nil || strings.TrimSpace(text) == "" {
+		text = p.DefaultHandoff
+	}
+	msg := kommbridge.Message{Text: text, Handoff: &kommbridge.Handoff{AssignTo: p.AssignTo, Team: team}}
+	if !in.HandedOffAt.IsZero() && in.Now.Sub(in.HandedOffAt) < p.Cooldown {
+		msg.Handoff = nil
+		return msg, false, err
+	}
+	return msg, true, err
+}
+
+// asksForPerson reports whether text holds one of the handoff phrases.
+func (p *Profile) asksForPerson(text string) bool {
+	if len(p.phrases) == 0 || text == "" {
+		return false
+	}
+	w := words(text)
+	for _, ph := range p.phrases {
+		if containsPhrase(w, ph) {
+			return true
+		}
+	}
+	return false
+}
+
 // handoffReason decides whether the model's answer hands off, and why;
 // "" means it does not.
-func handoffReason(p *profile, parsed prompt.Parsed, resp llm.Response) string {
+func (p *Profile) handoffReason(parsed prompt.Parsed, tokens []llm.TokenProb) string {
 	switch {
 	case parsed.Handoff:
 		return kommbridge.HandoffModel
-	case parsed.Confidence != nil && *parsed.Confidence < p.minConfidence:
+	case parsed.Confidence != nil && *parsed.Confidence < p.MinConfidence:
 		return kommbridge.HandoffLowConfidence
-	case p.Handoff.MinTokenConfidence > 0 && len(resp.Tokens) > 0 && meanProb(resp.Tokens) < p.Handoff.MinTokenConfidence:
+	case p.MinTokenConfidence > 0 && len(tokens) > 0 && meanProb(tokens) < p.MinTokenConfidence:
 		return kommbridge.HandoffLowConfidence
 	}
 	return ""
@@ -30,6 +242,22 @@ func meanProb(tokens []llm.TokenProb) float64 {
 		sum += t.Prob
 	}
 	return sum / float64(len(tokens))
+}
+
+// vars are the template values of ev at now.
+func vars(ev *kommbridge.Event, now time.Time) prompt.Vars {
+	lang := ev.Language()
+	if lang == "" {
+		lang = "the user's language"
+	}
+	return prompt.Vars{
+		BotID:          ev.BotID,
+		UserID:         ev.UserID,
+		ConversationID: ev.ConversationID,
+		Language:       lang,
+		Context:        ev.Context,
+		Now:            now,
+	}
 }
 
 // quickReplies keeps at most max suggestions, trimmed and without repeats.
@@ -64,4 +292,12 @@ func links(text string) []kommbridge.Link {
 		out = append(out, kommbridge.Link{Name: name, URL: u})
 	}
 	return out
+}
+
+func joinText(msgs []kommbridge.Message) string {
+	parts := make([]string, len(msgs))
+	for i, m := range msgs {
+		parts[i] = m.Text
+	}
+	return strings.Join(parts, "\n")
 }

@@ -1,71 +1,140 @@
 package bridge
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/prompt"
 )
 
-// settings is a configuration compiled for the hot path: each bot's
-// contract instructions and normalized handoff phrases are built once.
+// settings is a configuration compiled for the hot path, once per load or
+// reload: a Profile per bot, and what the bots share.
 type settings struct {
-	byID         map[string]*profile
-	fallback     *profile // the "*" bot, nil if none
-	budget       time.Duration
-	limitMessage string
-	busyMessage  string
+	byID     map[string]*Profile
+	fallback *Profile // the "*" bot, nil if none
+	budget   time.Duration
 }
 
-type profile struct {
-	*config.Bot
-	contract      prompt.Contract
-	phrases       [][]string
-	maxSuggested  int
-	minConfidence float64
+// Profile is one bot, compiled: its templates parsed, its phrases
+// normalised, its thresholds and messages resolved. It holds nothing of
+// config's, so that the pipeline does not depend on the file's shape.
+type Profile struct {
+	ID          string
+	Model       string // "" for the endpoint's
+	Temperature *float32
+	MaxTokens   int
+	Format      kommbridge.ReplyFormat
+	contract    prompt.Contract
+
+	System, Welcome, HandoffText, ErrorText *prompt.Template
+	Events                                  map[string]*prompt.Template
+	WelcomeReplies                          []string
+	// DefaultHandoff and DefaultError stand in when their templates
+	// render empty.
+	DefaultHandoff, DefaultError string
+
+	MaxSuggested       int
+	LinkButtons        bool
+	Vision             bool
+	ImageDetail        string
+	MinConfidence      float64
+	MinTokenConfidence float64
+	phrases            [][]string
+
+	AssignTo     string
+	Teams        map[string]string // name the model may pick -> Kommunicate team id
+	HandoffOnErr bool              // on_error: handoff
+	IncludeReply bool
+	SilentAfter  bool // after: silent
+	Cooldown     time.Duration
+	Async        bool
+	HoldAfter    time.Duration
+	HoldMessage  string
+	AsyncMaxWait time.Duration
+
+	// LimitMessage and BusyMessage are limits.message and
+	// limits.busy_message, shared by every bot.
+	LimitMessage, BusyMessage string
 }
 
-func compile(cfg *config.Config) *settings {
+// CheckTemplates reports the bots' templates that do not parse, each
+// naming its key; config.Load runs it with the rest of the validation.
+func CheckTemplates(cfg *config.Config) []error {
+	_, errs := compile(cfg)
+	return errs
+}
+
+// compile builds the settings of cfg; errors name the keys at fault.
+func compile(cfg *config.Config) (*settings, []error) {
 	s := &settings{
-		byID:         make(map[string]*profile, len(cfg.Bots)),
-		budget:       cfg.Server.ReplyBudget.D(),
-		limitMessage: cfg.Limits.Message,
-		busyMessage:  cfg.Limits.BusyMessage,
+		byID:   make(map[string]*Profile, len(cfg.Bots)),
+		budget: cfg.Server.ReplyBudget.D(),
 	}
+	var errs []error
 	for i := range cfg.Bots {
-		b := &cfg.Bots[i]
-		teams := make([]string, 0, len(b.Handoff.Teams))
-		for name := range b.Handoff.Teams {
-			teams = append(teams, name)
+		p, perrs := newProfile(&cfg.Bots[i])
+		p.LimitMessage, p.BusyMessage = cfg.Limits.Message, cfg.Limits.BusyMessage
+		for _, err := range perrs {
+			errs = append(errs, fmt.Errorf("%s.%w", cfg.Bots[i].Where(i), err))
 		}
-		sort.Strings(teams)
-		p := &profile{
-			Bot:           b,
-			maxSuggested:  *b.SuggestedReplies.Max,
-			minConfidence: *b.Handoff.MinConfidence,
-		}
-		p.contract = prompt.NewContract(prompt.ContractOptions{
-			Format:       b.ReplyFormat,
-			Teams:        teams,
-			MaxSuggested: p.maxSuggested,
-			NoVision:     b.Vision != nil && !*b.Vision,
-		})
-		for _, ph := range b.Handoff.Phrases {
-			if w := words(ph); len(w) > 0 {
-				p.phrases = append(p.phrases, w)
-			}
-		}
-		if b.ID == "*" {
+		if p.ID == "*" {
 			s.fallback = p
 		} else {
-			s.byID[b.ID] = p
+			s.byID[p.ID] = p
 		}
 	}
-	return s
+	return s, errs
 }
 
-func (s *settings) bot(id string) *profile {
+func newProfile(b *config.Bot) (*Profile, []error) {
+	teams := make([]string, 0, len(b.Handoff.Teams))
+	for name := range b.Handoff.Teams {
+		teams = append(teams, name)
+	}
+	sort.Strings(teams)
+	h := b.Handoff
+	p := &Profile{
+		ID: b.ID, Model: b.Model, Temperature: b.Temperature, MaxTokens: b.MaxTokens, Format: b.ReplyFormat,
+		WelcomeReplies: b.Welcome.SuggestedReplies, DefaultHandoff: h.Message, DefaultError: h.ErrorMessage,
+		MaxSuggested: *b.SuggestedReplies.Max, LinkButtons: b.LinkButtons, Vision: b.Vision == nil || *b.Vision,
+		ImageDetail: b.ImageDetail, MinConfidence: *h.MinConfidence, MinTokenConfidence: h.MinTokenConfidence,
+		AssignTo: h.AssignTo, Teams: h.Teams, HandoffOnErr: h.OnError == "handoff", IncludeReply: h.IncludeReply,
+		SilentAfter: h.After == "silent", Cooldown: h.Cooldown.D(),
+		Async: b.Async.Enabled, HoldAfter: b.Async.HoldAfter.D(), HoldMessage: b.Async.HoldMessage, AsyncMaxWait: b.Async.MaxWait.D(),
+	}
+	p.contract = prompt.NewContract(prompt.ContractOptions{
+		Format: b.ReplyFormat, Teams: teams, MaxSuggested: p.MaxSuggested, NoVision: !p.Vision,
+	})
+	for _, ph := range h.Phrases {
+		if w := words(ph); len(w) > 0 {
+			p.phrases = append(p.phrases, w)
+		}
+	}
+	var errs []error
+	parse := func(key, text string) *prompt.Template {
+		t, err := prompt.ParseTemplate(key, text)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+		return t
+	}
+	p.System = parse("system_prompt", b.SystemPrompt)
+	p.Welcome = parse("welcome.text", b.Welcome.Text)
+	p.HandoffText = parse("handoff.message", h.Message)
+	p.ErrorText = parse("handoff.error_message", h.ErrorMessage)
+	p.Events = make(map[string]*prompt.Template, len(b.Events))
+	for name, text := range b.Events {
+		if t := parse("events."+name, text); t != nil {
+			p.Events[name] = t
+		}
+	}
+	return p, errs
+}
+
+func (s *settings) bot(id string) *Profile {
 	if p, ok := s.byID[id]; ok {
 		return p
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/kommbridge/kommbridge"
-	"github.com/kommbridge/kommbridge/prompt"
 )
 
 // Config is the whole of config.yaml after defaults, environment expansion
@@ -180,13 +179,6 @@ type Bot struct {
 	Events map[string]string `yaml:"events"`
 	// ImageDetail is the vision detail level: auto, low or high; "" = auto.
 	ImageDetail string `yaml:"image_detail"`
-
-	// Compiled templates, filled in by Load.
-	SystemTemplate  *prompt.Template            `yaml:"-"`
-	WelcomeTemplate *prompt.Template            `yaml:"-"`
-	HandoffTemplate *prompt.Template            `yaml:"-"`
-	ErrorTemplate   *prompt.Template            `yaml:"-"`
-	EventTemplates  map[string]*prompt.Template `yaml:"-"`
 }
 
 // Async lets a slow model answer after the webhook's window: at HoldAfter

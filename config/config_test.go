@@ -20,11 +20,15 @@ func TestShippedConfigIsValid(t *testing.T) {
 	if cfg.Bots[0].ID != "*" || cfg.Server.ReplyBudget.D() != 25*time.Second {
 		t.Errorf("unexpected %+v", cfg.Server)
 	}
-	text, _ := cfg.Bots[0].WelcomeTemplate.Render(prompt.Vars{Context: map[string]string{"name": "Asha"}})
+	welcome, err := prompt.ParseTemplate("welcome.text", cfg.Bots[0].Welcome.Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := welcome.Render(prompt.Vars{Context: map[string]string{"name": "Asha"}})
 	if text != "Hi Asha! How can I help?" {
 		t.Errorf("welcome %q", text)
 	}
-	text, _ = cfg.Bots[0].WelcomeTemplate.Render(prompt.Vars{})
+	text, _ = welcome.Render(prompt.Vars{})
 	if text != "Hi! How can I help?" {
 		t.Errorf("welcome without a name %q", text)
 	}

@@ -15,7 +15,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kommbridge/kommbridge"
-	"github.com/kommbridge/kommbridge/prompt"
 )
 
 // Default returns the configuration used for every key config.yaml leaves
@@ -82,17 +81,20 @@ const (
 // Load reads the file at path, expands ${VAR} with getenv, applies the
 // environment overrides, fills defaults, compiles templates and validates.
 // The error lists every problem found.
-func Load(path string, getenv func(string) string) (*Config, error) {
+//
+// checks add problems of their own to the list (bridge's template check),
+// so that every problem is reported at once.
+func Load(path string, getenv func(string) string, checks ...func(*Config) []error) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(data, path, getenv)
+	return Parse(data, path, getenv, checks...)
 }
 
 // Parse is Load for a configuration already in memory; path names it in
 // errors and anchors relative system_prompt_file paths.
-func Parse(data []byte, path string, getenv func(string) string) (*Config, error) {
+func Parse(data []byte, path string, getenv func(string) string, checks ...func(*Config) []error) (*Config, error) {
 	cfg := Default()
 	cfg.Path = path
 	// Filled after decoding, so that what the file itself says is known.
@@ -112,7 +114,10 @@ func Parse(data []byte, path string, getenv func(string) string) (*Config, error
 	expandEnv(reflect.ValueOf(&cfg).Elem(), getenv)
 	cfg.environment(getenv)
 	cfg.applyDefaults()
-	problems = append(problems, cfg.compile()...)
+	problems = append(problems, cfg.readPromptFiles()...)
+	for _, check := range checks {
+		problems = append(problems, check(&cfg)...)
+	}
 	if err := cfg.Validate(); err != nil {
 		problems = append(problems, err.(Problems)...)
 	}
@@ -276,13 +281,12 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// compile reads prompt files and parses every template, so that a broken
-// template is a configuration error rather than a failure in a chat.
-func (c *Config) compile() []error {
+// readPromptFiles reads each bot's system_prompt_file into system_prompt.
+func (c *Config) readPromptFiles() []error {
 	var errs []error
 	for i := range c.Bots {
 		b := &c.Bots[i]
-		where := b.where(i)
+		where := b.Where(i)
 		if b.SystemPromptFile != "" {
 			if b.SystemPrompt != "" {
 				errs = append(errs, fmt.Errorf("%s: set system_prompt or system_prompt_file, not both", where))
@@ -299,37 +303,12 @@ func (c *Config) compile() []error {
 			}
 			b.SystemPrompt = string(text)
 		}
-		for _, t := range []struct {
-			key  string
-			text string
-			dst  **prompt.Template
-		}{
-			{"system_prompt", b.SystemPrompt, &b.SystemTemplate},
-			{"welcome.text", b.Welcome.Text, &b.WelcomeTemplate},
-			{"handoff.message", b.Handoff.Message, &b.HandoffTemplate},
-			{"handoff.error_message", b.Handoff.ErrorMessage, &b.ErrorTemplate},
-		} {
-			tpl, err := prompt.ParseTemplate(t.key, t.text)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s.%s: %w", where, t.key, err))
-				continue
-			}
-			*t.dst = tpl
-		}
-		b.EventTemplates = make(map[string]*prompt.Template, len(b.Events))
-		for name, text := range b.Events {
-			tpl, err := prompt.ParseTemplate("events."+name, text)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s.events.%s: %w", where, name, err))
-				continue
-			}
-			b.EventTemplates[name] = tpl
-		}
 	}
 	return errs
 }
 
-func (b *Bot) where(i int) string { return fmt.Sprintf("bots[%d] (id %q)", i, b.ID) }
+// Where names bot i in problems: `bots[0] (id "support")`.
+func (b *Bot) Where(i int) string { return fmt.Sprintf("bots[%d] (id %q)", i, b.ID) }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 

@@ -142,7 +142,7 @@ func (c *Config) Validate() error {
 	seen := map[string]bool{}
 	for i := range c.Bots {
 		b := &c.Bots[i]
-		w := b.where(i)
+		w := b.Where(i)
 		if b.ID == "" {
 			bad(w+".id", "must be set: the botId Kommunicate sends, or \"*\" for the default bot")
 		} else if seen[b.ID] {

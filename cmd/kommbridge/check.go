@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kommbridge/kommbridge/bridge"
 	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/llm"
 )
@@ -25,7 +26,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	path := *pathFlag
-	cfg, err := config.Load(path, getenv)
+	cfg, err := config.Load(path, getenv, bridge.CheckTemplates)
 	if err != nil {
 		reportConfig(stderr, path, err)
 		return errSilent

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kommbridge/kommbridge/adapter"
+	"github.com/kommbridge/kommbridge/bridge"
 	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/metrics"
 )
@@ -30,7 +31,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil || path == "" {
 		return err
 	}
-	cfg, err := config.Load(path, getenv)
+	cfg, err := config.Load(path, getenv, bridge.CheckTemplates)
 	if err != nil {
 		reportConfig(stderr, path, err)
 		return errSilent
@@ -234,13 +235,17 @@ func (r *reloader) watched(name string) bool {
 }
 
 func (r *reloader) reload(why string) {
-	cfg, err := config.Load(r.path, r.getenv)
+	cfg, err := config.Load(r.path, r.getenv, bridge.CheckTemplates)
 	if err != nil {
 		r.metrics.Reload(false)
 		r.log.Error("config reload rejected; the previous configuration keeps serving", zap.String("trigger", why), zap.Error(err))
 		return
 	}
-	r.app.bridge.Reload(cfg)
+	if err := r.app.bridge.Reload(cfg); err != nil {
+		r.metrics.Reload(false)
+		r.log.Error("config reload rejected; the previous configuration keeps serving", zap.String("trigger", why), zap.Error(err))
+		return
+	}
 	r.metrics.Labels(metricLabels(cfg))
 	r.grace.Store(int64(cfg.Server.ShutdownGrace.D()))
 	if keys := restartKeys(r.running, cfg); len(keys) > 0 {

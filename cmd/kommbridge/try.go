@@ -42,7 +42,7 @@ func try(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil || words == nil {
 		return err
 	}
-	cfg, err := config.Load(*path, getenv)
+	cfg, err := config.Load(*path, getenv, bridge.CheckTemplates)
 	if err != nil {
 		reportConfig(stderr, *path, err)
 		return errSilent

@@ -1,0 +1,184 @@
+package bridge
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/llm"
+	"github.com/kommbridge/kommbridge/prompt"
+)
+
+// profile is a bot as compiled from the defaults, for decide's table.
+func profile(t *testing.T, tweak func(*Profile)) *Profile {
+	t.Helper()
+	tpl := func(s string) *prompt.Template {
+		p, err := prompt.ParseTemplate("t", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := &Profile{
+		ID: "bot", Format: kommbridge.FormatJSONSchema,
+		Welcome: tpl("Hi{{with .Context.name}} {{.}}{{end}}!"), WelcomeReplies: []string{"Track my order", "Returns"},
+		HandoffText: tpl("Let me connect you with a teammate."), ErrorText: tpl("Sorry, I'm having trouble answering right now."),
+		DefaultHandoff: "Let me connect you with a teammate.", DefaultError: "Sorry, I'm having trouble answering right now.",
+		MaxSuggested: 3, MinConfidence: 0.5, HandoffOnErr: true, Cooldown: 10 * time.Minute,
+		Teams:        map[string]string{"billing": "2841"},
+		LimitMessage: "Slow down.", BusyMessage: "Busy now.",
+		phrases: [][]string{{"talk", "to", "a", "human"}},
+	}
+	if tweak != nil {
+		tweak(p)
+	}
+	return p
+}
+
+func conf(v float64) *float64 { return &v }
+
+var now = time.Unix(1_800_000_000, 0)
+
+// A row's Input is built from these: the event's text and name, what the
+// conversation knows, and what the model said.
+type row struct {
+	name  string
+	tweak func(*Profile)
+	ev    kommbridge.Event
+	in    func(*Input) // facts and the model's outcome; nil: before the model
+
+	// what the user sees and what is written
+	texts       []string
+	assigned    []bool // per message: carries KM_ASSIGN_TO
+	outcome     string
+	reason      string
+	askModel    bool
+	turns       int
+	mark, reset bool
+	team        string
+}
+
+func asked(parsed prompt.Parsed) func(*Input) {
+	return func(in *Input) { in.Asked, in.Reply, in.UserTurn = true, parsed, "user's words" }
+}
+
+func failedWith(err error) func(*Input) {
+	return func(in *Input) { in.Asked, in.Err, in.UserTurn = true, err, "user's words" }
+}
+
+func TestDecide(t *testing.T) {
+	msg := func(text string) kommbridge.Event {
+		return kommbridge.Event{BotID: "bot", ConversationID: "c", Text: text}
+	}
+	recently := func(in *Input) { in.HandedOffAt = now.Add(-time.Minute) }
+	longAgo := func(in *Input) { in.HandedOffAt = now.Add(-time.Hour) }
+	both := func(fs ...func(*Input)) func(*Input) {
+		return func(in *Input) {
+			for _, f := range fs {
+				f(in)
+			}
+		}
+	}
+	modelErr := func(kind error) error { return &llm.Error{Kind: kind, Err: errors.New("scripted")} }
+	welcome := kommbridge.Event{BotID: "bot", ConversationID: "c", Name: kommbridge.EventWelcome, Context: map[string]string{"name": "Asha"}}
+	button := kommbridge.Event{BotID: "bot", ConversationID: "c", Text: "Talk to human", TalkToHuman: true}
+	handoffText, errorText := "Let me connect you with a teammate.", "Sorry, I'm having trouble answering right now."
+
+	tests := []row{
+		// Before the model.
+		{name: "welcome resets the conversation", ev: welcome, texts: []string{"Hi Asha!"}, assigned: []bool{false}, outcome: kommbridge.OutcomeWelcome, turns: 1, reset: true},
+		{name: "welcome with an empty text", ev: welcome, tweak: func(p *Profile) { p.Welcome = nil }, texts: []string{}, outcome: kommbridge.OutcomeWelcome, reset: true},
+		{name: "the button hands off", ev: button, texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffButton, turns: 2, mark: true},
+		{name: "the button inside the cooldown", ev: button, in: recently, texts: []string{handoffText}, assigned: []bool{false}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffButton, turns: 2},
+		{name: "a handoff phrase", ev: msg("Can I TALK to a human, please?"), texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffUserRequest, turns: 2, mark: true},
+		{name: "a phrase's words apart are no phrase", ev: msg("talk about a human resources question"), askModel: true},
+		{name: "an empty message", ev: msg("  "), texts: []string{}, outcome: kommbridge.OutcomeIgnored},
+		{name: "attachments alone go to the model", ev: kommbridge.Event{BotID: "bot", Attachments: []kommbridge.Attachment{{Type: "image/png"}}}, askModel: true},
+		{name: "silent after a handoff", ev: msg("hello?"), in: longAgo, tweak: func(p *Profile) { p.SilentAfter = true }, texts: []string{}, outcome: kommbridge.OutcomeSilent},
+		{name: "answer after a handoff", ev: msg("hello?"), in: longAgo, askModel: true},
+		{name: "over a limit", ev: msg("hi"), in: func(in *Input) { in.Limited = true }, texts: []string{"Slow down."}, assigned: []bool{false}, outcome: kommbridge.OutcomeLimited},
+		{name: "an ordinary message asks the model", ev: msg("hi"), askModel: true},
+
+		// The model's answer.
+		{name: "an answer", ev: msg("hi"), in: asked(prompt.Parsed{Text: "Hello.", Confidence: conf(0.9), Suggested: []string{"A", "A", "B"}}),
+			texts: []string{"Hello."}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2},
+		{name: "no confidence is no signal", ev: msg("hi"), in: asked(prompt.Parsed{Text: "Hello."}), texts: []string{"Hello."}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2},
+		{name: "the model hands off", ev: msg("refund!"), in: asked(prompt.Parsed{Text: "A teammate will help.", Handoff: true, HandoffReason: "refund", Team: "billing"}),
+			texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffModel, turns: 2, mark: true, team: "2841"},
+		{name: "an unknown team goes to routing", ev: msg("x"), in: asked(prompt.Parsed{Handoff: true, Team: "legal"}),
+			texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffModel, turns: 2, mark: true},
+		{name: "include_reply shows the model's words first", ev: msg("x"), tweak: func(p *Profile) { p.IncludeReply = true }, in: asked(prompt.Parsed{Text: "I'll get someone.", Handoff: true}),
+			texts: []string{"I'll get someone.", handoffText}, assigned: []bool{false, true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffModel, turns: 2, mark: true},
+		{name: "low self-reported confidence", ev: msg("x"), in: asked(prompt.Parsed{Text: "Maybe?", Confidence: conf(0.2)}),
+			texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffLowConfidence, turns: 2, mark: true},
+		{name: "low token confidence", ev: msg("x"), tweak: func(p *Profile) { p.MinTokenConfidence = 0.8 },
+			in:    both(asked(prompt.Parsed{Text: "Maybe."}), func(in *Input) { in.Tokens = []llm.TokenProb{{Prob: 0.5}, {Prob: 0.6}} }),
+			texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffLowConfidence, turns: 2, mark: true},
+		{name: "a model handoff inside the cooldown", ev: msg("x"), in: both(asked(prompt.Parsed{Handoff: true}), recently),
+			texts: []string{handoffText}, assigned: []bool{false}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffModel, turns: 2},
+		{name: "nothing usable said", ev: msg("x"), in: asked(prompt.Parsed{Violation: prompt.ViolationEmpty}),
+			texts: []string{errorText, handoffText}, assigned: []bool{false, true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffError, turns: 1, mark: true},
+
+		// Failures.
+		{name: "the model failed", ev: msg("x"), in: failedWith(modelErr(llm.ErrUnavailable)),
+			texts: []string{errorText, handoffText}, assigned: []bool{false, true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffError, turns: 1, mark: true},
+		{name: "the model was too slow", ev: msg("x"), in: failedWith(modelErr(llm.ErrTimeout)),
+			texts: []string{errorText, handoffText}, assigned: []bool{false, true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffTimeout, turns: 1, mark: true},
+		{name: "on_error: message", ev: msg("x"), tweak: func(p *Profile) { p.HandoffOnErr = false }, in: failedWith(modelErr(llm.ErrMalformed)),
+			texts: []string{errorText}, assigned: []bool{false}, outcome: kommbridge.OutcomeError, turns: 1},
+		{name: "every model slot taken", ev: msg("x"), in: failedWith(modelErr(llm.ErrBusy)), texts: []string{"Busy now."}, assigned: []bool{false}, outcome: kommbridge.OutcomeBusy},
+		{name: "no time left to call", ev: msg("x"), in: failedWith(modelErr(llm.ErrNoTime)), texts: []string{"Busy now."}, assigned: []bool{false}, outcome: kommbridge.OutcomeBusy},
+		{name: "waiting for the previous message", ev: msg("x"), in: func(in *Input) { in.Err = errWaited }, texts: []string{"Busy now."}, assigned: []bool{false}, outcome: kommbridge.OutcomeBusy},
+		{name: "the store failed (on_outage: error)", ev: msg("x"), in: func(in *Input) { in.Err = errors.New("store: refused") },
+			texts: []string{errorText, handoffText}, assigned: []bool{false, true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffError, mark: true},
+	}
+	seen := map[string]bool{}
+	for _, tt := range tests {
+		seen[tt.outcome], seen["reason "+tt.reason] = true, true
+		t.Run(tt.name, func(t *testing.T) {
+			p := profile(t, tt.tweak)
+			ev := tt.ev
+			in := Input{Event: &ev, Now: now}
+			if tt.in != nil {
+				tt.in(&in)
+			}
+			d := decide(p, in)
+			if d.AskModel != tt.askModel {
+				t.Fatalf("ask the model: %v, want %v", d.AskModel, tt.askModel)
+			}
+			if tt.askModel {
+				return
+			}
+			var texts []string
+			var assigned []bool
+			team := ""
+			for _, m := range d.Messages {
+				texts = append(texts, m.Text)
+				assigned = append(assigned, m.Handoff != nil)
+				if m.Handoff != nil {
+					team = m.Handoff.Team
+				}
+			}
+			if texts == nil {
+				texts = []string{}
+			}
+			got := []any{texts, assigned, d.Outcome, d.HandoffReason, len(d.Turns), d.MarkHandoff, d.Reset, team}
+			want := []any{tt.texts, tt.assigned, tt.outcome, tt.reason, tt.turns, tt.mark, tt.reset, tt.team}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("[texts assigned outcome reason turns mark reset team] (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// Every handoff reason and every outcome decide gives has a row.
+	for _, want := range []string{"reason " + kommbridge.HandoffModel, "reason " + kommbridge.HandoffLowConfidence, "reason " + kommbridge.HandoffUserRequest,
+		"reason " + kommbridge.HandoffButton, "reason " + kommbridge.HandoffError, "reason " + kommbridge.HandoffTimeout,
+		kommbridge.OutcomeAnswered, kommbridge.OutcomeWelcome, kommbridge.OutcomeHandoff, kommbridge.OutcomeError,
+		kommbridge.OutcomeLimited, kommbridge.OutcomeIgnored, kommbridge.OutcomeSilent, kommbridge.OutcomeBusy} {
+		if !seen[want] {
+			t.Errorf("no row for %s", want)
+		}
+	}
+}
