@@ -10,17 +10,19 @@ import (
 	"github.com/kommbridge/kommbridge/llm/llmtest"
 )
 
-func botsWith(format, extra string) string {
-	return fmt.Sprintf(`
-bots:
-  - id: "*"
-    system_prompt: "You are ACME's assistant."
-    reply_format: %s
-    handoff:
-      min_confidence: 0.5
-      teams: {billing: "2841"}
-      phrases: ["talk to a human", "real person", "agente humano"]
-%s`, format, extra)
+// botsWith is the bots section of a "*" bot answering in format, with
+// more keys of the bot and of its handoff section, one "key: value" each.
+func botsWith(format string, bot, handoff []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nbots:\n  - id: \"*\"\n    system_prompt: \"You are ACME's assistant.\"\n    reply_format: %s\n", format)
+	for _, kv := range bot {
+		fmt.Fprintf(&b, "    %s\n", kv)
+	}
+	b.WriteString("    handoff:\n      min_confidence: 0.5\n      teams: {billing: \"2841\"}\n      phrases: [\"talk to a human\", \"real person\", \"agente humano\"]\n")
+	for _, kv := range handoff {
+		fmt.Fprintf(&b, "      %s\n", kv)
+	}
+	return b.String()
 }
 
 func contract(reply string, confidence float64, handoff bool, team string) string {
@@ -68,7 +70,7 @@ func TestHandoffByFormat(t *testing.T) {
 	for format, cases := range formats {
 		for _, c := range cases {
 			t.Run(format+"/"+c.name, func(t *testing.T) {
-				h := newHarness(t, botsWith(format, ""), "")
+				h := newHarness(t, botsWith(format, nil, nil), "")
 				h.model.Enqueue(c.reply)
 				got := h.postRaw(msg("Where is my refund?"))
 				golden(t, "handoff_"+format+"_"+c.name+".golden", got)
@@ -85,7 +87,7 @@ func TestHandoffByFormat(t *testing.T) {
 func TestRequestPerFormat(t *testing.T) {
 	for _, format := range []string{"json_schema", "json_object", "tools", "text"} {
 		t.Run(format, func(t *testing.T) {
-			h := newHarness(t, botsWith(format, ""), "")
+			h := newHarness(t, botsWith(format, nil, nil), "")
 			h.post(msg("hi"))
 			r := h.model.Last(t).Chat
 			rf := ""
@@ -108,60 +110,11 @@ func TestRequestPerFormat(t *testing.T) {
 	}
 }
 
-// A request for a person hands off without asking the model.
-func TestUserAsksForAPerson(t *testing.T) {
-	for _, text := range []string{
-		"I want to TALK to a human!",
-		"real person please",
-		"Quiero un agénte humano",
-	} {
-		h := newHarness(t, botsWith("json_schema", ""), "")
-		got := h.postRaw(msg(text))
-		if string(got) != `[{"message":"Let me connect you with a teammate.","metadata":{"KM_ASSIGN_TO":""}}]` {
-			t.Errorf("%q: %s", text, got)
-		}
-		if h.model.Calls() != 0 {
-			t.Errorf("%q: model called", text)
-		}
-	}
-	h := newHarness(t, botsWith("json_schema", ""), "")
-	h.model.Enqueue(llmtest.Reply{Content: contract("Our staff are real people.", 0.9, false, "")})
-	if got := texts(h.post(msg("are you a realperson"))); got[0] != "Our staff are real people." {
-		t.Errorf("phrase matched inside a word: %v", got)
-	}
-}
-
-func TestErrorPolicy(t *testing.T) {
-	tests := []struct {
-		name, extra, budget string
-		reply               llmtest.Reply
-		want                string
-	}{
-		{"500 hands off", "", "", llmtest.Reply{Status: 500},
-			`[{"message":"Sorry, I'm having trouble answering right now."},{"message":"Let me connect you with a teammate.","metadata":{"KM_ASSIGN_TO":""}}]`},
-		{"timeout hands off", "", "500ms", llmtest.Reply{Hang: true},
-			`[{"message":"Sorry, I'm having trouble answering right now."},{"message":"Let me connect you with a teammate.","metadata":{"KM_ASSIGN_TO":""}}]`},
-		{"message policy", "    on_error_policy: x\n", "", llmtest.Reply{Status: 500},
-			`[{"message":"Sorry, I'm having trouble answering right now."}]`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			bots := botsWith("json_schema", "")
-			if strings.Contains(tt.extra, "on_error_policy") {
-				bots = strings.Replace(bots, "min_confidence: 0.5", "min_confidence: 0.5\n      on_error: message", 1)
-			}
-			h := newHarness(t, bots, tt.budget)
-			h.model.Default(func(llmtest.Request) llmtest.Reply { return tt.reply })
-			if got := string(h.postRaw(msg("hello"))); got != tt.want {
-				t.Errorf("got  %s\nwant %s", got, tt.want)
-			}
-		})
-	}
-}
-
+// The wire shape of a handoff with the model's words, an assignee, a
+// team and a templated message.
 func TestIncludeReplyAssigneeAndTemplate(t *testing.T) {
-	bots := strings.Replace(botsWith("json_schema", ""), "min_confidence: 0.5",
-		"min_confidence: 0.5\n      include_reply: true\n      assign_to: agent@example.com\n      message: \"Hang on{{with .Context.name}} {{.}}{{end}}, a teammate is coming.\"", 1)
+	bots := botsWith("json_schema", nil, []string{"include_reply: true", "assign_to: agent@example.com",
+		`message: "Hang on{{with .Context.name}} {{.}}{{end}}, a teammate is coming."`})
 	h := newHarness(t, bots, "")
 	h.model.Enqueue(llmtest.Reply{Content: contract("I can't see refunds.", 0.9, true, "billing")})
 	got := string(h.postRaw(`{"botId":"b","groupId":1,"message":"refund?","metadata":{"KM_CHAT_CONTEXT":{"name":"Asha"}}}`))
@@ -171,67 +124,8 @@ func TestIncludeReplyAssigneeAndTemplate(t *testing.T) {
 	}
 }
 
-// After a handoff: "answer" keeps answering without assigning twice within
-// the cooldown; "silent" answers nothing.
-func TestAfterHandoff(t *testing.T) {
-	h := newHarness(t, botsWith("json_schema", ""), "")
-	h.model.Enqueue(
-		llmtest.Reply{Content: contract("Connecting you.", 0.9, true, "")},
-		llmtest.Reply{Content: contract("Still here to help.", 0.9, false, "")},
-		llmtest.Reply{Content: contract("Connecting you again.", 0.9, true, "")},
-	)
-	first := string(h.postRaw(msg("refund")))
-	if !strings.Contains(first, "KM_ASSIGN_TO") {
-		t.Fatalf("first handoff not assigned: %s", first)
-	}
-	if got := texts(h.post(msg("anyone?"))); got[0] != "Still here to help." {
-		t.Errorf("after: answer did not answer: %v", got)
-	}
-	if again := string(h.postRaw(msg("please"))); strings.Contains(again, "KM_ASSIGN_TO") {
-		t.Errorf("second handoff inside the cooldown assigned again: %s", again)
-	}
-
-	silent := newHarness(t, strings.Replace(botsWith("json_schema", ""), "min_confidence: 0.5", "min_confidence: 0.5\n      after: silent", 1), "")
-	silent.model.Enqueue(llmtest.Reply{Content: contract("Connecting you.", 0.9, true, "")})
-	silent.post(msg("refund"))
-	if got := string(silent.postRaw(msg("hello?"))); got != "[]" {
-		t.Errorf("after: silent answered %s", got)
-	}
-	if silent.model.Calls() != 1 {
-		t.Errorf("after: silent called the model %d times, want 1", silent.model.Calls())
-	}
-	// A new conversation (WELCOME) clears the mark.
-	silent.model.Enqueue(llmtest.Reply{Content: contract("Hello again.", 0.9, false, "")})
-	silent.post(`{"botId":"support-bot","groupId":1001,"eventName":"WELCOME","message":""}`)
-	if got := texts(silent.post(msg("back"))); len(got) != 1 || got[0] != "Hello again." {
-		t.Errorf("after WELCOME: %v", got)
-	}
-}
-
-func TestTokenConfidence(t *testing.T) {
-	bots := strings.Replace(botsWith("text", ""), "min_confidence: 0.5", "min_confidence: 0.5\n      min_token_confidence: 0.6", 1)
-	h := newHarness(t, bots, "")
-	h.model.Enqueue(
-		llmtest.Reply{Content: "Sure thing", LogProbs: []float64{-0.01, -0.02}},  // p ~ 0.98
-		llmtest.Reply{Content: "Perhaps maybe", LogProbs: []float64{-2.0, -1.5}}, // p ~ 0.18
-		llmtest.Reply{Content: "No logprobs here"},
-	)
-	if got := texts(h.post(msg("a"))); got[0] != "Sure thing" {
-		t.Errorf("confident: %v", got)
-	}
-	if !h.model.Last(t).Chat.LogProbs {
-		t.Error("logprobs not requested")
-	}
-	if got := string(h.postRaw(msg("b"))); !strings.Contains(got, "KM_ASSIGN_TO") {
-		t.Errorf("unsure tokens did not hand off: %s", got)
-	}
-	if got := texts(h.post(msg("c"))); got[0] != "No logprobs here" {
-		t.Errorf("no logprobs: %v", got)
-	}
-}
-
 func TestQuickRepliesAndLinks(t *testing.T) {
-	bots := strings.Replace(botsWith("json_schema", ""), "reply_format: json_schema", "reply_format: json_schema\n    link_buttons: true\n    suggested_replies: {max: 2}", 1)
+	bots := botsWith("json_schema", []string{"link_buttons: true", "suggested_replies: {max: 2}"}, nil)
 	h := newHarness(t, bots, "")
 	h.model.Enqueue(
 		llmtest.Reply{Content: `{"reply":"See https://acme.example/help/returns.","confidence":0.9,"suggested_replies":["Start a return for my order please","Track","Track","Other"]}`},

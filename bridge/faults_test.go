@@ -17,11 +17,13 @@ import (
 // scripted is a Model of plain values: each call gets answer's result.
 type scripted struct {
 	calls  atomic.Int32
+	last   llm.Request
 	answer func(ctx context.Context) (llm.Response, error)
 }
 
-func (m *scripted) Complete(ctx context.Context, _ llm.Request) (llm.Response, error) {
+func (m *scripted) Complete(ctx context.Context, r llm.Request) (llm.Response, error) {
 	m.calls.Add(1)
+	m.last = r
 	return m.answer(ctx)
 }
 
@@ -329,5 +331,24 @@ func TestSlowAttachmentLeavesTheModelTime(t *testing.T) {
 	}
 	if left < 500*time.Millisecond {
 		t.Errorf("the model got %v of a 2s budget", left)
+	}
+}
+
+// Token probabilities are asked for only by a bot that judges them.
+func TestLogProbsAskedWhenJudged(t *testing.T) {
+	m := &scripted{answer: says("Hi.")}
+	b := testBridge(t, m, Deps{})
+	b.Handle(context.Background(), message("k1", "hi"))
+	if m.last.LogProbs {
+		t.Error("logprobs asked for by a bot without min_token_confidence")
+	}
+	cfg, _ := config.Parse(nil, "test.yaml", func(string) string { return "" })
+	cfg.Bots[0].Handoff.MinTokenConfidence = 0.6
+	if err := b.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	b.Handle(context.Background(), message("k2", "hi"))
+	if !m.last.LogProbs {
+		t.Error("logprobs not asked for by a bot with min_token_confidence")
 	}
 }
