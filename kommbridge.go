@@ -126,6 +126,11 @@ const (
 	HandoffButton        = "button"
 	HandoffError         = "error"
 	HandoffTimeout       = "timeout"
+	// HandoffRefusal: the model refused, and the bot hands refusals off.
+	HandoffRefusal = "refusal"
+	// HandoffContentFilter: the provider filtered the prompt or the answer,
+	// and the bot hands that off.
+	HandoffContentFilter = "content_filter"
 )
 
 // Message is one chat message of a Reply.
@@ -174,4 +179,11 @@ const (
 	// OutcomeCallerGone: the caller closed the connection before the
 	// answer; it was made anyway and kept for Kommunicate's retry.
 	OutcomeCallerGone = "caller_gone"
+	// OutcomeFiltered: the provider's content filter withheld the prompt
+	// or the answer; the user got the bot's content_filter_message.
+	OutcomeFiltered = "filtered"
+	// OutcomeTooLong: the conversation and message were over the model's
+	// context even with the oldest history dropped; the user got the
+	// bot's too_long_message and the history was cleared.
+	OutcomeTooLong = "too_long"
 )

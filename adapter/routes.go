@@ -82,6 +82,9 @@ func webhookFields(id string, ev kommbridge.Event, res *bridge.Result, latency t
 	if res.HandoffReason != "" {
 		fields = append(fields, zap.String("handoff_reason", res.HandoffReason))
 	}
+	if res.FinishReason != "" && res.FinishReason != "stop" && res.FinishReason != "tool_calls" {
+		fields = append(fields, zap.String("finish_reason", res.FinishReason))
+	}
 	if res.ModelReason != "" {
 		fields = append(fields, zap.String("model_reason", res.ModelReason))
 	}

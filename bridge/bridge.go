@@ -26,6 +26,8 @@ type Store interface {
 	History(ctx context.Context, conv string) ([]kommbridge.Turn, error)
 	Append(ctx context.Context, conv string, turns ...kommbridge.Turn) error
 	Reset(ctx context.Context, conv string, turns ...kommbridge.Turn) error
+	// Trim keeps the last keep turns; the handed-off mark stays.
+	Trim(ctx context.Context, conv string, keep int) error
 	MarkHandoff(ctx context.Context, conv string, at time.Time) error
 	HandoffAt(ctx context.Context, conv string) (time.Time, error)
 	// Lock serializes one conversation's events.
@@ -173,6 +175,8 @@ type Result struct {
 	Degraded bool
 	// ModelReason is the model's own reason for a handoff it asked for.
 	ModelReason string
+	// FinishReason is why the model stopped ("stop", "length", ...).
+	FinishReason string
 
 	fx effects // writes still to make; see commit
 }

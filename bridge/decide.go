@@ -34,6 +34,9 @@ type Input struct {
 	// UserTurn is the user's message as history keeps it; set when the
 	// model was asked.
 	UserTurn string
+	// Kept is set when the model answered only once the oldest history was
+	// dropped (context overflow): the history keeps its last Kept turns.
+	Kept *int
 }
 
 // Decision is what the user gets, and what is to be written.
@@ -42,9 +45,12 @@ type Decision struct {
 	// AskModel: nothing is decided before the model answers; ask it and
 	// decide again with its answer.
 	AskModel bool
-	// Turns are appended to history, or replace it when Reset.
+	// Turns are appended to history, or replace it when Reset. Trim first
+	// cuts the history to its last Keep turns.
 	Turns []kommbridge.Turn
 	Reset bool
+	Trim  bool
+	Keep  int
 	// MarkHandoff records the handoff (its time starts the cooldown).
 	MarkHandoff bool
 	// ModelReason is the model's own reason for a handoff it asked for.
@@ -98,10 +104,33 @@ func decide(p *Profile, in Input) Decision {
 		return Decision{AskModel: true}
 	}
 	parsed := in.Reply
+	d := p.answered(in, parsed)
+	if in.Kept != nil {
+		d.Trim, d.Keep = true, *in.Kept
+	}
+	return d
+}
+
+// answered decides on what the model said.
+func (p *Profile) answered(in Input, parsed prompt.Parsed) Decision {
+	if parsed.Filtered {
+		return p.filtered(in)
+	}
 	if parsed.Text == "" && !parsed.Handoff {
 		return p.failure(in, errNoText)
 	}
 	user := kommbridge.Turn{Role: llm.RoleUser, Text: in.UserTurn}
+	if parsed.Refusal {
+		// The model's own words for declining are the bot's answer.
+		msg := kommbridge.Message{Text: parsed.Text}
+		d := Decision{Reply: reply(kommbridge.OutcomeAnswered, msg), Turns: []kommbridge.Turn{user, {Role: llm.RoleAssistant, Text: parsed.Text}}}
+		if p.HandoffOnRefusal {
+			hm, mark, err := p.handoffMessage(in, "")
+			d.Reply = reply(kommbridge.OutcomeHandoff, msg, hm)
+			d.HandoffReason, d.MarkHandoff, d.TemplateErr = kommbridge.HandoffRefusal, mark, err
+		}
+		return d
+	}
 	reason := p.handoffReason(parsed, in.Tokens)
 	if reason == "" {
 		msg := kommbridge.Message{Text: parsed.Text, QuickReplies: quickReplies(parsed.Suggested, p.MaxSuggested)}
@@ -145,11 +174,34 @@ func busy(err error) bool {
 	return errors.Is(err, llm.ErrBusy) || errors.Is(err, llm.ErrNoTime) || errors.Is(err, errWaited)
 }
 
+// filtered is the answer when the provider's content filter withheld the
+// prompt or the answer: the bot's content filter message, and a handoff
+// only when the bot says so. Nothing of the exchange is kept.
+func (p *Profile) filtered(in Input) Decision {
+	d := Decision{Reply: reply(kommbridge.OutcomeFiltered, kommbridge.Message{Text: p.FilterMessage})}
+	if p.HandoffOnFilter {
+		hm, mark, err := p.handoffMessage(in, "")
+		d.Messages = append(d.Messages, hm)
+		d.HandoffReason, d.MarkHandoff, d.TemplateErr = kommbridge.HandoffContentFilter, mark, err
+	}
+	return d
+}
+
 // failure is the answer when no answer could be made: the busy message
-// when the model was never asked in time, else the bot's error policy.
+// when the model was never asked in time, the content filter's or the
+// too-long message for those refusals, else the bot's error policy.
 func (p *Profile) failure(in Input, err error) Decision {
-	if busy(err) {
+	switch {
+	case busy(err):
 		return Decision{Reply: reply(kommbridge.OutcomeBusy, kommbridge.Message{Text: p.BusyMessage}), Cause: err}
+	case errors.Is(err, llm.ErrFiltered):
+		d := p.filtered(in)
+		d.Cause = err
+		return d
+	case errors.Is(err, llm.ErrContextOverflow):
+		// Even the shortened request did not fit: start the history over
+		// so that the next message does.
+		return Decision{Reply: reply(kommbridge.OutcomeTooLong, kommbridge.Message{Text: p.TooLongMessage}), Cause: err, Trim: true}
 	}
 	text, rerr := p.ErrorText.Render(vars(in.Event, in.Now))
 	if rerr != nil || strings.TrimSpace(text) == "" {

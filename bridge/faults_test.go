@@ -76,6 +76,13 @@ func (f *flaky) Reset(ctx context.Context, conv string, turns ...kommbridge.Turn
 	return f.Store.Reset(ctx, conv, turns...)
 }
 
+func (f *flaky) Trim(ctx context.Context, conv string, keep int) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.Store.Trim(ctx, conv, keep)
+}
+
 func (f *flaky) MarkHandoff(ctx context.Context, conv string, at time.Time) error {
 	if err := f.err(); err != nil {
 		return err

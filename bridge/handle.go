@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -139,20 +140,37 @@ func (b *Bridge) ask(ctx context.Context, s *settings, p *Profile, ev *kommbridg
 		in.Err = err
 		return b.result(p, ev, decide(p, in))
 	}
-	req := prompt.Build(prompt.Input{
-		System:      system,
-		Contract:    &p.contract,
-		History:     history,
-		User:        user,
-		Model:       p.Model,
-		Temperature: p.Temperature,
-		MaxTokens:   p.MaxTokens,
-		LogProbs:    p.MinTokenConfidence > 0,
-	})
-	mctx, cancel := context.WithDeadline(ctx, modelDeadline(ctx, s.budget))
+	build := func(history []kommbridge.Turn, user []llm.Part) llm.Request {
+		return prompt.Build(prompt.Input{
+			System:      system,
+			Contract:    &p.contract,
+			History:     history,
+			User:        user,
+			Model:       p.Model,
+			Temperature: p.Temperature,
+			MaxTokens:   p.MaxTokens,
+			LogProbs:    p.MinTokenConfidence > 0,
+		})
+	}
+	call := func(req llm.Request) (llm.Response, error) {
+		mctx, cancel := context.WithDeadline(ctx, modelDeadline(ctx, s.budget))
+		defer cancel()
+		return b.model.Complete(mctx, req)
+	}
 	start := b.now()
-	resp, err := b.model.Complete(mctx, req)
-	cancel()
+	resp, err := call(build(history, user))
+	if errors.Is(err, llm.ErrContextOverflow) && hasTime(ctx) {
+		// Over the model's context: once more with the older half of the
+		// history dropped and long documents cut to half; the history kept
+		// for the conversation is trimmed the same way if that fits.
+		keep := len(history) / 2
+		b.log.Info("context overflow; asking again with less history", zap.String("bot", p.ID),
+			zap.Int("history_turns", len(history)), zap.Int("kept", keep))
+		resp, err = call(build(history[len(history)-keep:], shorten(user)))
+		if err == nil {
+			in.Kept = &keep
+		}
+	}
 	in.Asked, in.Err, in.Tokens = true, err, resp.Tokens
 	var violation string
 	if err == nil {
@@ -165,7 +183,10 @@ func (b *Bridge) ask(ctx context.Context, s *settings, p *Profile, ev *kommbridg
 	if errors.As(err, &lerr) {
 		r.Endpoint, r.Attempts = lerr.Endpoint, lerr.Attempts
 	}
-	r.Format, r.Violation, r.Attachments = p.Format, violation, outcomes
+	r.Format, r.Violation, r.Attachments, r.FinishReason = p.Format, violation, outcomes, resp.FinishReason
+	if resp.FinishReason == "length" {
+		b.log.Warn("the answer was cut at the token limit; raise max_tokens", zap.String("bot", p.ID), zap.Int("max_tokens", p.MaxTokens))
+	}
 	return r
 }
 
@@ -179,7 +200,26 @@ func (b *Bridge) result(p *Profile, ev *kommbridge.Event, d Decision) Result {
 		b.log.Info("model chose an unknown team; ignored", zap.String("bot", p.ID), zap.String("team", d.UnknownTeam))
 	}
 	return Result{Reply: d.Reply, ModelReason: d.ModelReason, Err: d.Cause,
-		fx: effects{turns: d.Turns, reset: d.Reset, handoff: d.MarkHandoff}}
+		fx: effects{turns: d.Turns, reset: d.Reset, trim: d.Trim, keep: d.Keep, handoff: d.MarkHandoff}}
+}
+
+// shorten cuts each long text part (a document) to half its length, for
+// a second try after a context overflow.
+func shorten(parts []llm.Part) []llm.Part {
+	const open, end = "<<<DOCUMENT\n", "\nDOCUMENT>>>"
+	out := make([]llm.Part, len(parts))
+	for i, p := range parts {
+		if len(p.Text) > 2000 {
+			head, body, tail := "", p.Text, ""
+			if a, z := strings.Index(body, open), strings.LastIndex(body, end); a >= 0 && z > a {
+				head, body, tail = body[:a+len(open)], body[a+len(open):z], body[z:]
+			}
+			r := []rune(body)
+			p.Text = head + string(r[:len(r)/2]) + "\n" + prompt.TruncatedMarker + tail
+		}
+		out[i] = p
+	}
+	return out
 }
 
 // modelDeadline leaves a little of the budget for rendering and writing
@@ -196,6 +236,8 @@ func modelDeadline(ctx context.Context, budget time.Duration) time.Time {
 type effects struct {
 	turns   []kommbridge.Turn
 	reset   bool
+	trim    bool // cut the history to its last keep turns first
+	keep    int
 	handoff bool
 }
 
@@ -204,6 +246,11 @@ type effects struct {
 func (b *Bridge) commit(ctx context.Context, conv string, r *Result) {
 	sctx, cancel := detached(ctx)
 	defer cancel()
+	if r.fx.trim && !r.fx.reset {
+		if err := b.store.Trim(sctx, conv, r.fx.keep); err != nil {
+			b.log.Warn("history not trimmed", zap.String("conversation", conv), zap.Error(err))
+		}
+	}
 	switch {
 	case r.fx.reset:
 		if err := b.store.Reset(sctx, conv, r.fx.turns...); err != nil {

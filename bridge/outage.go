@@ -92,6 +92,11 @@ func (g *guarded) Reset(ctx context.Context, conv string, turns ...kommbridge.Tu
 	return err
 }
 
+func (g *guarded) Trim(ctx context.Context, conv string, keep int) error {
+	_, err := through(ctx, g, func(s Store) (struct{}, error) { return struct{}{}, s.Trim(ctx, conv, keep) })
+	return err
+}
+
 func (g *guarded) MarkHandoff(ctx context.Context, conv string, at time.Time) error {
 	_, err := through(ctx, g, func(s Store) (struct{}, error) { return struct{}{}, s.MarkHandoff(ctx, conv, at) })
 	return err

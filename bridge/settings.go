@@ -58,6 +58,10 @@ type Profile struct {
 	// LimitMessage and BusyMessage are limits.message and
 	// limits.busy_message, shared by every bot.
 	LimitMessage, BusyMessage string
+	// FilterMessage and TooLongMessage answer a filtered exchange and a
+	// message over the model's context.
+	FilterMessage, TooLongMessage     string
+	HandoffOnRefusal, HandoffOnFilter bool
 }
 
 // CheckTemplates reports the bots' templates that do not parse, each
@@ -104,6 +108,8 @@ func newProfile(b *config.Bot) (*Profile, []error) {
 		AssignTo: h.AssignTo, Teams: h.Teams, HandoffOnErr: h.OnError == "handoff", IncludeReply: h.IncludeReply,
 		SilentAfter: h.After == "silent", Cooldown: h.Cooldown.D(),
 		Async: b.Async.Enabled, HoldAfter: b.Async.HoldAfter.D(), HoldMessage: b.Async.HoldMessage, AsyncMaxWait: b.Async.MaxWait.D(),
+		FilterMessage: b.ContentFilterMessage, TooLongMessage: b.TooLongMessage,
+		HandoffOnRefusal: h.OnRefusal == "handoff", HandoffOnFilter: h.OnContentFilter == "handoff",
 	}
 	p.contract = prompt.NewContract(prompt.ContractOptions{
 		Format: b.ReplyFormat, Teams: teams, MaxSuggested: p.MaxSuggested, NoVision: !p.Vision,

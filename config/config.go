@@ -179,6 +179,12 @@ type Bot struct {
 	Events map[string]string `yaml:"events"`
 	// ImageDetail is the vision detail level: auto, low or high; "" = auto.
 	ImageDetail string `yaml:"image_detail"`
+	// ContentFilterMessage is the answer when the provider's content filter
+	// withholds the prompt or the answer.
+	ContentFilterMessage string `yaml:"content_filter_message"`
+	// TooLongMessage is the answer when the message does not fit the
+	// model's context even with the oldest history dropped.
+	TooLongMessage string `yaml:"too_long_message"`
 }
 
 // Async lets a slow model answer after the webhook's window: at HoldAfter
@@ -216,7 +222,13 @@ type Handoff struct {
 	ErrorMessage       string            `yaml:"error_message"`
 	IncludeReply       bool              `yaml:"include_reply"`
 	After              string            `yaml:"after"` // answer | silent
-	Cooldown           Duration          `yaml:"cooldown"`
+	// OnRefusal: after showing a model's refusal, "answer" (stay) or
+	// "handoff".
+	OnRefusal string `yaml:"on_refusal"`
+	// OnContentFilter: after the content filter message, "message" (stay)
+	// or "handoff".
+	OnContentFilter string   `yaml:"on_content_filter"`
+	Cooldown        Duration `yaml:"cooldown"`
 }
 
 // Duration is a time.Duration written as "25s" in YAML.

@@ -70,12 +70,14 @@ func Default() Config {
 
 // Bot defaults, applied to every bot for the keys it leaves out.
 const (
-	DefaultReplyFormat    = kommbridge.FormatJSONSchema
-	DefaultHandoffMessage = "Let me connect you with a teammate."
-	DefaultErrorMessage   = "Sorry, I'm having trouble answering right now."
-	DefaultMaxTokens      = 600
-	DefaultSuggestedMax   = 3
-	DefaultMinConfidence  = 0.5
+	DefaultReplyFormat          = kommbridge.FormatJSONSchema
+	DefaultHandoffMessage       = "Let me connect you with a teammate."
+	DefaultErrorMessage         = "Sorry, I'm having trouble answering right now."
+	DefaultContentFilterMessage = "I can't help with that request. Could you put it another way?"
+	DefaultTooLongMessage       = "That's more than I can read at once. Could you send a shorter message or a smaller file?"
+	DefaultMaxTokens            = 600
+	DefaultSuggestedMax         = 3
+	DefaultMinConfidence        = 0.5
 )
 
 // Load reads the file at path, expands ${VAR} with getenv, applies the
@@ -274,6 +276,18 @@ func (c *Config) applyDefaults() {
 		}
 		if h.After == "" {
 			h.After = "answer"
+		}
+		if h.OnRefusal == "" {
+			h.OnRefusal = "answer"
+		}
+		if h.OnContentFilter == "" {
+			h.OnContentFilter = "message"
+		}
+		if b.ContentFilterMessage == "" {
+			b.ContentFilterMessage = DefaultContentFilterMessage
+		}
+		if b.TooLongMessage == "" {
+			b.TooLongMessage = DefaultTooLongMessage
 		}
 		if h.Cooldown == 0 {
 			h.Cooldown = Duration(10 * time.Minute)

@@ -184,6 +184,12 @@ func (c *Config) Validate() error {
 		if h.MinTokenConfidence < 0 || h.MinTokenConfidence > 1 {
 			bad(w+".handoff.min_token_confidence", "must be between 0 and 1; got %g", h.MinTokenConfidence)
 		}
+		if h.OnRefusal != "answer" && h.OnRefusal != "handoff" {
+			bad(w+".handoff.on_refusal", "must be answer or handoff; got %q", h.OnRefusal)
+		}
+		if h.OnContentFilter != "message" && h.OnContentFilter != "handoff" {
+			bad(w+".handoff.on_content_filter", "must be message or handoff; got %q", h.OnContentFilter)
+		}
 		if h.OnError != "handoff" && h.OnError != "message" {
 			bad(w+".handoff.on_error", "must be handoff or message; got %q", h.OnError)
 		}

@@ -65,7 +65,7 @@ func (ep *endpoint) check(ctx context.Context) Status {
 // ping checks the endpoint with a one-token completion.
 func (ep *endpoint) ping(ctx context.Context, st Status) Status {
 	_, err := ep.client.CreateChatCompletion(ctx, toOpenAI(Request{MaxTokens: 1,
-		Messages: []Message{{Role: RoleUser, Content: "ping"}}}, ep.model, ep.newer))
+		Messages: []Message{{Role: RoleUser, Content: "ping"}}}, ep.model, ep.tokens.completion(ep.model)))
 	if err != nil {
 		st.Err = classify(ctx, ep.name, err)
 		return st

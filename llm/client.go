@@ -80,7 +80,7 @@ type Client struct {
 type endpoint struct {
 	name    string // host, for logs and metrics
 	model   string
-	newer   bool // max_completion_tokens
+	tokens  tokenField
 	azure   bool
 	client  *openai.Client
 	breaker *breaker
@@ -126,7 +126,7 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 		c.endpoints = append(c.endpoints, &endpoint{
 			name:    name,
 			model:   e.Model,
-			newer:   e.MaxCompletionTokens,
+			tokens:  tokenField{force: e.MaxCompletionTokens},
 			azure:   e.APIType == "azure",
 			client:  openai.NewClientWithConfig(oc),
 			breaker: newBreaker(cfg.BreakerFailures, cfg.BreakerCooldown),
@@ -187,7 +187,7 @@ func (c *Client) complete(ctx context.Context, req Request) (Response, error) {
 			break // the earlier endpoint's failure is the one to report
 		}
 		last = e
-		if e.Kind == ErrTimeout || e.Kind == ErrRejected || e.Kind == ErrNoTime {
+		if e.Kind == ErrTimeout || e.Kind == ErrRejected || e.Kind == ErrNoTime || e.Kind == ErrFiltered || e.Kind == ErrContextOverflow {
 			break // no time for another endpoint, or a request none will take
 		}
 	}
@@ -242,8 +242,10 @@ func (c *Client) call(ctx context.Context, i int, req Request, done func(error))
 	if i == 0 && req.Model != "" {
 		model = req.Model
 	}
-	creq := toOpenAI(req, model, ep.newer)
+	completion := ep.tokens.completion(model)
+	creq := toOpenAI(req, model, completion)
 	var last *Error
+	relearned := false
 	for try := 0; ; try++ {
 		if !c.roomFor(ctx, 0) {
 			if last == nil {
@@ -274,6 +276,14 @@ func (c *Client) call(ctx context.Context, i int, req Request, done func(error))
 			out := fromOpenAI(resp)
 			out.Endpoint, out.Model = ep.name, model
 			return out, try + 1, nil
+		}
+		if !relearned && ep.tokens.learn(last, completion) {
+			// The endpoint named the token limit field it wants: send that
+			// one now, and from now on.
+			relearned, completion = true, !completion
+			creq = toOpenAI(req, model, completion)
+			try--
+			continue
 		}
 		wait, again := c.tryAgain(ctx, last, try)
 		if !again {
@@ -324,7 +334,7 @@ const hangAfter = 5 * time.Second
 // time).
 func (c *Client) verdict(ctx context.Context, e *Error, took time.Duration) error {
 	switch {
-	case e.Kind == ErrRejected:
+	case e.Kind == ErrRejected, e.Kind == ErrFiltered, e.Kind == ErrContextOverflow:
 		return errNotCounted
 	case e.Kind == ErrTimeout && (errors.Is(ctx.Err(), context.Canceled) || took < hangAfter):
 		return errNotCounted

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
@@ -25,6 +26,15 @@ var (
 	// ErrMalformed: the endpoint answered with a body that is not a chat
 	// completion.
 	ErrMalformed = errors.New("malformed response")
+
+	// ErrFiltered: the provider's content filter refused the prompt
+	// (Azure OpenAI answers 400 with code content_filter). Not retried,
+	// not held against the endpoint.
+	ErrFiltered = errors.New("content filtered")
+	// ErrContextOverflow: the prompt is longer than the model's context
+	// (400 context_length_exceeded, or the words other servers use). The
+	// bridge retries once with less history.
+	ErrContextOverflow = errors.New("context too long")
 
 	// The model was not called; these say nothing of its health.
 
@@ -66,21 +76,34 @@ func classify(ctx context.Context, endpoint string, err error) *Error {
 	var apiErr *openai.APIError
 	var reqErr *openai.RequestError
 	var th *throttled
+	var be *bodyError
 	switch {
 	case ctx.Err() != nil:
 		e.Kind = ErrTimeout
 	case errors.As(err, &th):
 		e.Status, e.RetryAfter = th.status, th.after
 		e.Kind = kindOfStatus(e.Status)
+	case errors.As(err, &be):
+		e.Kind = ErrUnavailable // an upstream's failure passed on
+		if st := be.status(); st >= 400 && st < 500 && st != http.StatusTooManyRequests && st != http.StatusRequestTimeout {
+			e.Kind = ErrRejected
+		}
+		e.Kind = special(e.Kind, fmt.Sprint(be.code), be.msg)
 	case errors.As(err, &apiErr):
 		e.Status = apiErr.HTTPStatusCode
 		e.Kind = kindOfStatus(e.Status)
+		code := fmt.Sprint(apiErr.Code)
+		if apiErr.InnerError != nil && apiErr.InnerError.Code != "" {
+			code += " " + apiErr.InnerError.Code
+		}
+		e.Kind = special(e.Kind, code, apiErr.Message)
 	case errors.As(err, &reqErr):
 		e.Status = reqErr.HTTPStatusCode
 		e.Kind = kindOfStatus(e.Status)
 		if e.Status == 0 || e.Status == http.StatusOK {
 			e.Kind = ErrMalformed
 		}
+		e.Kind = special(e.Kind, "", string(reqErr.Body))
 	case isNetwork(err):
 		e.Kind = ErrUnavailable
 	default:
@@ -89,6 +112,33 @@ func classify(ctx context.Context, endpoint string, err error) *Error {
 		e.Kind = ErrMalformed
 	}
 	return e
+}
+
+// overflowWords are how servers say a prompt is over the context: OpenAI
+// and Azure (context_length_exceeded), vLLM ("maximum context length"),
+// Anthropic's and Gemini's compatible endpoints ("prompt is too long",
+// "exceeds the maximum number of tokens"), llama.cpp and Ollama ("exceeds
+// the available context size", "context window").
+var overflowWords = []string{"context_length_exceeded", "maximum context length", "context length", "context window",
+	"prompt is too long", "exceeds the maximum number of tokens", "exceeds the available context size", "too many tokens"}
+
+// special refines a rejected request's kind from the provider's error code
+// and message: a content filter, or a context overflow.
+func special(kind error, code, msg string) error {
+	if kind != ErrRejected && kind != ErrMalformed {
+		return kind
+	}
+	text := strings.ToLower(code + " " + msg)
+	switch {
+	case strings.Contains(text, "content_filter") || strings.Contains(text, "content management policy"):
+		return ErrFiltered
+	}
+	for _, w := range overflowWords {
+		if strings.Contains(text, w) {
+			return ErrContextOverflow
+		}
+	}
+	return kind
 }
 
 func kindOfStatus(status int) error {

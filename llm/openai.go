@@ -1,11 +1,13 @@
 package llm
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -19,12 +21,32 @@ import (
 // throttleDoer is the HTTP client go-openai calls through. A 429 or 503
 // answer, which may say when to come back, becomes a *throttled error
 // carrying its Retry-After, since go-openai's own errors drop the headers.
+// A 200 answer is read here first (see normalize): providers' variations
+// that go-openai would misread are settled before it decodes.
 type throttleDoer struct{ c *http.Client }
 
 func (d throttleDoer) Do(r *http.Request) (*http.Response, error) {
 	resp, err := d.c.Do(r)
-	if err != nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable) {
+	if err != nil {
 		return resp, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		body, err = normalize(body)
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(len(body))
+		return resp, nil
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+	default:
+		return resp, nil
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -38,6 +60,77 @@ func (d throttleDoer) Do(r *http.Request) (*http.Response, error) {
 		t.msg = e.Error.Message
 	}
 	return nil, t
+}
+
+var objectArguments = regexp.MustCompile(`"arguments"\s*:\s*[{\[]`)
+
+// normalize settles what providers vary in a 200 answer before go-openai
+// decodes it: an error object instead of choices (OpenRouter passes an
+// upstream failure that way) becomes a *bodyError, and tool-call arguments
+// sent as a JSON object rather than a string are turned into the string.
+func normalize(body []byte) ([]byte, error) {
+	if bytes.Contains(body, []byte(`"error"`)) {
+		var e struct {
+			Choices json.RawMessage `json:"choices"`
+			Error   *struct {
+				Code    any    `json:"code"`
+				Message string `json:"message"`
+				Type    string `json:"type"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != nil && (len(e.Choices) == 0 || string(e.Choices) == "null" || string(e.Choices) == "[]") {
+			return nil, &bodyError{code: e.Error.Code, msg: e.Error.Message, typ: e.Error.Type}
+		}
+	}
+	if !objectArguments.Match(body) {
+		return body, nil
+	}
+	var doc map[string]any
+	if json.Unmarshal(body, &doc) != nil {
+		return body, nil
+	}
+	choices, _ := doc["choices"].([]any)
+	for _, c := range choices {
+		msg, _ := c.(map[string]any)["message"].(map[string]any)
+		calls, _ := msg["tool_calls"].([]any)
+		for _, tc := range calls {
+			fn, _ := tc.(map[string]any)["function"].(map[string]any)
+			if args, ok := fn["arguments"]; ok {
+				if _, isString := args.(string); !isString {
+					raw, _ := json.Marshal(args)
+					fn["arguments"] = string(raw)
+				}
+			}
+		}
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return body, nil
+	}
+	return out, nil
+}
+
+// bodyError is an error object a provider sent in a 200 answer.
+type bodyError struct {
+	code     any
+	msg, typ string
+}
+
+func (e *bodyError) Error() string {
+	return fmt.Sprintf("error in a 200 answer (code %v): %s", e.code, e.msg)
+}
+
+// status is the HTTP status the error's code stands for, 0 when it names none.
+func (e *bodyError) status() int {
+	switch c := e.code.(type) {
+	case float64:
+		return int(c)
+	case string:
+		if n, err := strconv.Atoi(c); err == nil {
+			return n
+		}
+	}
+	return 0
 }
 
 // throttled is a 429 or 503 answer and when the endpoint asked to be
@@ -127,6 +220,7 @@ func fromOpenAI(r openai.ChatCompletionResponse) Response {
 	ch := r.Choices[0]
 	out := Response{
 		Content:      ch.Message.Content,
+		Refusal:      ch.Message.Refusal,
 		FinishReason: string(ch.FinishReason),
 		Usage:        Usage{PromptTokens: r.Usage.PromptTokens, CompletionTokens: r.Usage.CompletionTokens},
 	}

@@ -80,8 +80,14 @@ type TokenProb struct {
 
 // Response is what the model answered.
 type Response struct {
-	Content      string
-	ToolCalls    []ToolCall
+	Content string
+	// Refusal is what the model said instead of an answer when it refused
+	// (OpenAI structured outputs); Content is then empty.
+	Refusal   string
+	ToolCalls []ToolCall
+	// FinishReason is why the model stopped: "stop", "length" (cut at
+	// the token limit), "tool_calls", "content_filter" (the answer was
+	// filtered), ...
 	FinishReason string
 	Usage        Usage
 	// Tokens are the content's tokens with probabilities; nil when the

@@ -6,6 +6,7 @@ package metrics
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,7 @@ type Metrics struct {
 	storeDown    prometheus.Gauge
 	outages      prometheus.Counter
 	leasesLost   *prometheus.CounterVec
+	finishes     *prometheus.CounterVec
 	buildInfo    *prometheus.GaugeVec
 
 	// labels are the bot ids and event names the configuration knows;
@@ -58,11 +60,12 @@ const Other = "other"
 var (
 	outcomes = []string{kommbridge.OutcomeAnswered, kommbridge.OutcomeWelcome, kommbridge.OutcomeHandoff, kommbridge.OutcomeError,
 		kommbridge.OutcomeLimited, kommbridge.OutcomeIgnored, kommbridge.OutcomeSilent, kommbridge.OutcomeDuplicate, kommbridge.OutcomeHeld,
-		kommbridge.OutcomeBusy, kommbridge.OutcomeDegraded, kommbridge.OutcomeCallerGone}
+		kommbridge.OutcomeBusy, kommbridge.OutcomeDegraded, kommbridge.OutcomeCallerGone, kommbridge.OutcomeFiltered, kommbridge.OutcomeTooLong}
 	handoffReasons = []string{kommbridge.HandoffModel, kommbridge.HandoffLowConfidence, kommbridge.HandoffUserRequest,
-		kommbridge.HandoffButton, kommbridge.HandoffError, kommbridge.HandoffTimeout}
+		kommbridge.HandoffButton, kommbridge.HandoffError, kommbridge.HandoffTimeout, kommbridge.HandoffRefusal, kommbridge.HandoffContentFilter}
 	attachmentOutcomes = []string{"ok", "unsupported", "failed", "skipped"}
-	errorKinds         = []error{llm.ErrTimeout, llm.ErrUnavailable, llm.ErrRejected, llm.ErrMalformed}
+	finishReasons      = []string{"stop", "length", "tool_calls", "content_filter", Other}
+	errorKinds         = []error{llm.ErrTimeout, llm.ErrUnavailable, llm.ErrRejected, llm.ErrMalformed, llm.ErrFiltered, llm.ErrContextOverflow}
 )
 
 // Metric describes one exported metric, for docs and tests.
@@ -114,6 +117,10 @@ func New() *Metrics {
 	reg.MustRegister(m.storeDown)
 	m.outages = counterOf("kommbridge_store_outages_total").WithLabelValues()
 	m.leasesLost = counterOf("kommbridge_leases_lost_total")
+	m.finishes = counterOf("kommbridge_finish_reasons_total")
+	for _, f := range finishReasons {
+		m.finishes.WithLabelValues(f)
+	}
 	for _, kind := range []string{"lock", "claim"} {
 		m.leasesLost.WithLabelValues(kind)
 	}
@@ -228,6 +235,7 @@ var Catalog = []Metric{
 	{"kommbridge_store_degraded", "1 while the shared store is unreachable and webhooks are answered without stored history.", nil},
 	{"kommbridge_store_outages_total", "Times the shared store became unreachable.", nil},
 	{"kommbridge_leases_lost_total", "Locks and dedupe claims whose lease could not be renewed, by kind (lock, claim).", []string{"kind"}},
+	{"kommbridge_finish_reasons_total", "Model answers by why the model stopped (stop, length: cut at max_tokens, tool_calls, content_filter, other).", []string{"reason"}},
 	{"kommbridge_build_info", "1, labelled with the running build's version, commit and Go version.", []string{"version", "commit", "go_version"}},
 }
 
@@ -299,6 +307,13 @@ func (m *Metrics) Webhook(bot, event string, status int, d time.Duration, r *bri
 	}
 	if r.Violation != "" {
 		m.violations.WithLabelValues(r.Format, r.Violation).Inc()
+	}
+	if r.FinishReason != "" && r.Outcome != kommbridge.OutcomeDuplicate {
+		f := r.FinishReason
+		if !slices.Contains(finishReasons, f) {
+			f = Other
+		}
+		m.finishes.WithLabelValues(f).Inc()
 	}
 }
 

@@ -22,6 +22,13 @@ type Parsed struct {
 	// Violation names how the reply broke its format's contract; "" when
 	// it kept it. The reply is still usable when Text is not empty.
 	Violation string
+	// Refusal: the model declined to answer; Text is its words for it.
+	Refusal bool
+	// Filtered: the provider's content filter withheld the answer (what
+	// Text holds of it, if anything, is not to be shown).
+	Filtered bool
+	// CutOff: the answer stopped at the token limit (max_tokens).
+	CutOff bool
 }
 
 // Violations of the reply contract.
@@ -46,6 +53,18 @@ const (
 // raw JSON, a tool call or the handoff marker. An empty Text with no
 // handoff means the model said nothing usable.
 func Parse(format string, r llm.Response) Parsed {
+	switch {
+	case r.FinishReason == "content_filter":
+		return Parsed{Filtered: true}
+	case strings.TrimSpace(r.Content) == "" && strings.TrimSpace(r.Refusal) != "" && len(r.ToolCalls) == 0:
+		return Parsed{Text: strings.TrimSpace(r.Refusal), Refusal: true}
+	}
+	p := parse(format, r)
+	p.CutOff = r.FinishReason == "length"
+	return p
+}
+
+func parse(format string, r llm.Response) Parsed {
 	var p Parsed
 	content := strings.TrimSpace(r.Content)
 	switch format {

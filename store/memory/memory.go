@@ -145,6 +145,18 @@ func (s *Store) Append(_ context.Context, conv string, turns ...kommbridge.Turn)
 	return nil
 }
 
+// Trim keeps the conversation's last keep turns, its handed-off mark
+// untouched.
+func (s *Store) Trim(_ context.Context, conv string, keep int) error {
+	sh := s.shard(conv)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if c := sh.get(conv, s.opts.Now(), s.opts.HistoryTTL); c != nil {
+		c.turns = trim(c.turns, max(keep, 0))
+	}
+	return nil
+}
+
 // Reset replaces the conversation's history with turns and clears its
 // handed-off mark: a new conversation starts.
 func (s *Store) Reset(_ context.Context, conv string, turns ...kommbridge.Turn) error {

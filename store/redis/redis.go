@@ -137,6 +137,22 @@ func (s *Store) Append(ctx context.Context, conv string, turns ...kommbridge.Tur
 	return nil
 }
 
+// Trim keeps the last keep turns of the history, the handed-off mark
+// untouched.
+func (s *Store) Trim(ctx context.Context, conv string, keep int) error {
+	k := s.key("h", conv)
+	var err error
+	if keep <= 0 {
+		err = s.c.Del(ctx, k).Err()
+	} else {
+		err = s.c.LTrim(ctx, k, int64(-keep), -1).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("store: trim: %w", err)
+	}
+	return nil
+}
+
 // Reset replaces the history with turns and clears the handed-off mark.
 func (s *Store) Reset(ctx context.Context, conv string, turns ...kommbridge.Turn) error {
 	k := s.key("h", conv)

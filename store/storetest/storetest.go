@@ -40,6 +40,27 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Errorf("another conversation has %v", other)
 		}
 	})
+	t.Run("trim keeps the last turns and the handoff mark", func(t *testing.T) {
+		s := newStore(t)
+		s.Append(ctx, "c", turn("1"), turn("2"), turn("3"))
+		at := time.Unix(1700000000, 0)
+		s.MarkHandoff(ctx, "c", at)
+		if err := s.Trim(ctx, "c", 1); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.History(ctx, "c")
+		when, _ := s.HandoffAt(ctx, "c")
+		if fmt.Sprint(got) != fmt.Sprint([]kommbridge.Turn{turn("3")}) || !when.Equal(at) {
+			t.Errorf("after trim to 1: %v, handoff %v", got, when)
+		}
+		s.Trim(ctx, "c", 0)
+		if got, _ := s.History(ctx, "c"); len(got) != 0 {
+			t.Errorf("after trim to 0: %v", got)
+		}
+		if err := s.Trim(ctx, "unknown", 3); err != nil {
+			t.Errorf("trim of an unknown conversation: %v", err)
+		}
+	})
 	t.Run("reset clears history and handoff", func(t *testing.T) {
 		s := newStore(t)
 		s.Append(ctx, "c", turn("old"))
