@@ -29,7 +29,7 @@ func profile(t *testing.T, tweak func(*Profile)) *Profile {
 		DefaultHandoff: "Let me connect you with a teammate.", DefaultError: "Sorry, I'm having trouble answering right now.",
 		MaxSuggested: 3, MinConfidence: 0.5, HandoffOnErr: true, Cooldown: 10 * time.Minute,
 		Teams:        map[string]string{"billing": "2841"},
-		LimitMessage: "Slow down.", BusyMessage: "Busy now.",
+		LimitMessage: "Slow down.", BusyMessage: "Busy now.", FilterMessage: "Put it another way?", TooLongMessage: "Too long for me.",
 		phrases: [][]string{{"talk", "to", "a", "human"}},
 	}
 	if tweak != nil {
@@ -59,6 +59,8 @@ type row struct {
 	turns       int
 	mark, reset bool
 	team        string
+	trim        bool
+	keep        int
 }
 
 func asked(parsed prompt.Parsed) func(*Input) {
@@ -127,6 +129,21 @@ func TestDecide(t *testing.T) {
 		{name: "nothing usable said", ev: msg("x"), in: asked(prompt.Parsed{Violation: prompt.ViolationEmpty}),
 			texts: []string{errorText, handoffText}, assigned: []bool{false, true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffError, turns: 1, mark: true},
 
+		{name: "a refusal is the bot's words", ev: msg("x"), in: asked(prompt.Parsed{Text: "I can't help with that.", Refusal: true}),
+			texts: []string{"I can't help with that."}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2},
+		{name: "a refusal, handed off", ev: msg("x"), tweak: func(p *Profile) { p.HandoffOnRefusal = true }, in: asked(prompt.Parsed{Text: "I can't help with that.", Refusal: true}),
+			texts: []string{"I can't help with that.", handoffText}, assigned: []bool{false, true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffRefusal, turns: 2, mark: true},
+		{name: "a filtered answer", ev: msg("x"), in: asked(prompt.Parsed{Filtered: true, Text: "partial"}),
+			texts: []string{"Put it another way?"}, assigned: []bool{false}, outcome: kommbridge.OutcomeFiltered},
+		{name: "a filtered prompt", ev: msg("x"), in: failedWith(modelErr(llm.ErrFiltered)),
+			texts: []string{"Put it another way?"}, assigned: []bool{false}, outcome: kommbridge.OutcomeFiltered},
+		{name: "a filtered prompt, handed off", ev: msg("x"), tweak: func(p *Profile) { p.HandoffOnFilter = true }, in: failedWith(modelErr(llm.ErrFiltered)),
+			texts: []string{"Put it another way?", handoffText}, assigned: []bool{false, true}, outcome: kommbridge.OutcomeFiltered, reason: kommbridge.HandoffContentFilter, mark: true},
+		{name: "over the context even shortened", ev: msg("x"), in: failedWith(modelErr(llm.ErrContextOverflow)),
+			texts: []string{"Too long for me."}, assigned: []bool{false}, outcome: kommbridge.OutcomeTooLong, trim: true},
+		{name: "answered once the history was shortened", ev: msg("x"), in: both(asked(prompt.Parsed{Text: "Fits now."}), func(in *Input) { k := 4; in.Kept = &k }),
+			texts: []string{"Fits now."}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2, trim: true, keep: 4},
+
 		// Failures.
 		{name: "the model failed", ev: msg("x"), in: failedWith(modelErr(llm.ErrUnavailable)),
 			texts: []string{errorText, handoffText}, assigned: []bool{false, true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffError, turns: 1, mark: true},
@@ -170,16 +187,17 @@ func TestDecide(t *testing.T) {
 			if texts == nil {
 				texts = []string{}
 			}
-			got := []any{texts, assigned, d.Outcome, d.HandoffReason, len(d.Turns), d.MarkHandoff, d.Reset, team}
-			want := []any{tt.texts, tt.assigned, tt.outcome, tt.reason, tt.turns, tt.mark, tt.reset, tt.team}
+			got := []any{texts, assigned, d.Outcome, d.HandoffReason, len(d.Turns), d.MarkHandoff, d.Reset, team, d.Trim, d.Keep}
+			want := []any{tt.texts, tt.assigned, tt.outcome, tt.reason, tt.turns, tt.mark, tt.reset, tt.team, tt.trim, tt.keep}
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("[texts assigned outcome reason turns mark reset team] (-want +got):\n%s", diff)
+				t.Errorf("[texts assigned outcome reason turns mark reset team trim keep] (-want +got):\n%s", diff)
 			}
 		})
 	}
 	// Every handoff reason and every outcome decide gives has a row.
 	for _, want := range []string{"reason " + kommbridge.HandoffModel, "reason " + kommbridge.HandoffLowConfidence, "reason " + kommbridge.HandoffUserRequest,
 		"reason " + kommbridge.HandoffButton, "reason " + kommbridge.HandoffError, "reason " + kommbridge.HandoffTimeout,
+		"reason " + kommbridge.HandoffRefusal, "reason " + kommbridge.HandoffContentFilter, kommbridge.OutcomeFiltered, kommbridge.OutcomeTooLong,
 		kommbridge.OutcomeAnswered, kommbridge.OutcomeWelcome, kommbridge.OutcomeHandoff, kommbridge.OutcomeError,
 		kommbridge.OutcomeLimited, kommbridge.OutcomeIgnored, kommbridge.OutcomeSilent, kommbridge.OutcomeBusy} {
 		if !seen[want] {
