@@ -21,6 +21,8 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	pathFlag := fs.String("config", "config.yaml", "configuration file")
 	offline := fs.Bool("offline", false, "only validate the file; reach no endpoint or store")
+	probe := fs.Bool("probe", false, fmt.Sprintf("ask the primary endpoint, with at most %d tiny calls per model, which features it honours, and recommend each bot's reply_format", llm.ProbeCalls))
+	write := fs.Bool("write", false, "with --probe, write the recommendations into the config file (comments kept)")
 	words, err := parseFlags(fs, args, false, stdout, stderr)
 	if err != nil || words == nil {
 		return err
@@ -53,6 +55,10 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		return nil
 	}
+	if *write && !*probe {
+		fmt.Fprintln(stderr, "--write goes with --probe")
+		return errSilent
+	}
 	a, err := newApp(cfg, zap.NewNop(), nil)
 	if err != nil {
 		fmt.Fprintf(stdout, "FAIL  %v\n", err)
@@ -72,6 +78,14 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 			fmt.Fprintf(stdout, "FAIL  model %s at %s: %v\n", st.Model, st.Endpoint, advice(st.Err, keyPath, eps[i].APIKey == ""))
 		} else {
 			fmt.Fprintf(stdout, "ok    model %s at %s (%s)\n", st.Model, st.Endpoint, st.Note)
+		}
+	}
+	if *probe && !failed {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+		defer cancel()
+		if err := probeBots(pctx, cfg, a.model, path, *write, stdout); err != nil {
+			fmt.Fprintf(stdout, "FAIL  %v\n", err)
+			failed = true
 		}
 	}
 	if err := a.store.Ping(ctx); err != nil {

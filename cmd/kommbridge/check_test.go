@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kommbridge/kommbridge/llm"
 	"github.com/kommbridge/kommbridge/llm/llmtest"
 )
 
@@ -196,5 +200,80 @@ func TestCheckAzure(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "ok    model my-deployment") || fake.Last(t).Path != "/v1/openai/deployments/my-deployment/chat/completions" {
 		t.Errorf("output %s, last path %s", out.String(), fake.Last(t).Path)
+	}
+}
+
+// check --probe finds what each kind of endpoint honours and recommends
+// the reply format for it.
+func TestCheckProbe(t *testing.T) {
+	tests := []struct {
+		name  string
+		caps  llmtest.Caps
+		wants []string
+	}{
+		{"OpenAI", llmtest.Caps{}, []string{"json_schema (strict)   yes", "recommended json_schema", "token limit field      max_tokens"}},
+		{"Ollama-like: no strict schema", llmtest.Caps{NoJSONSchema: true, NoLogProbs: true}, []string{"json_schema (strict)   no", "tools                  yes", "recommended tools"}},
+		{"a server with neither schema nor tools", llmtest.Caps{NoJSONSchema: true, IgnoresTools: true}, []string{"recommended json_object"}},
+		{"a bare completion server", llmtest.Caps{NoJSONSchema: true, NoJSONObject: true, IgnoresTools: true, NoImages: true, NoLogProbs: true},
+			[]string{"recommended text", "recommended vision: false"}},
+		{"a reasoning model", llmtest.Caps{WantsCompletionTokens: true}, []string{"token limit field      max_completion_tokens", "recommended json_schema"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := llmtest.New(t)
+			fake.Default(llmtest.Provider(tt.caps))
+			path := writeConfig(t, fmt.Sprintf("llm: {base_url: %q, api_key: k}\n", fake.URL()))
+			var out bytes.Buffer
+			run(context.Background(), []string{"check", "--probe", "--config", path}, env(nil), nil, &out, io.Discard)
+			for _, w := range tt.wants {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			if calls := fake.Calls(); calls > 1+llm.ProbeCalls {
+				t.Errorf("%d calls, over the stated %d (and the model list)", calls, llm.ProbeCalls)
+			}
+		})
+	}
+}
+
+// --write puts the recommendation into the file, keeping its comments.
+func TestCheckProbeWrite(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.Default(llmtest.Provider(llmtest.Caps{NoJSONSchema: true, NoImages: true}))
+	original := fmt.Sprintf(`# our bot
+llm: {base_url: %q, api_key: k}
+bots:
+  - id: support          # the support bot
+    reply_format: json_schema   # chosen in 2025
+    system_prompt: "Be brief."
+  - id: sales
+    system_prompt: "Sell."
+`, fake.URL())
+	path := writeConfig(t, original)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check", "--probe", "--write", "--config", path}, env(nil), nil, &out, io.Discard); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	got, _ := os.ReadFile(path)
+	want := fmt.Sprintf(`# our bot
+llm: {base_url: %q, api_key: k}
+bots:
+  - id: support          # the support bot
+    vision: false
+    reply_format: tools         # chosen in 2025
+    system_prompt: "Be brief."
+  - id: sales
+    reply_format: tools
+    vision: false
+    system_prompt: "Sell."
+`, fake.URL())
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("written file (-want +got):\n%s\n%s", diff, out.String())
+	}
+	out.Reset()
+	run(context.Background(), []string{"check", "--probe", "--config", path}, env(nil), nil, &out, io.Discard)
+	if strings.Contains(out.String(), "warn ") {
+		t.Errorf("after --write, check still recommends:\n%s", out.String())
 	}
 }
