@@ -359,3 +359,46 @@ func TestLogProbsAskedWhenJudged(t *testing.T) {
 		t.Error("logprobs not asked for by a bot with min_token_confidence")
 	}
 }
+
+// Over the model's context: asked again at once with the older half of
+// the history dropped, and the history kept trimmed the same way; when
+// even that does not fit, the too-long message and a fresh history.
+func TestContextOverflow(t *testing.T) {
+	st := newStore()
+	ctx := context.Background()
+	var sizes []int
+	fits := 6 // messages the fake model's context holds
+	m := &scripted{}
+	m.answer = func(context.Context) (llm.Response, error) {
+		n := len(m.last.Messages)
+		sizes = append(sizes, n)
+		if n > fits {
+			return llm.Response{}, &llm.Error{Kind: llm.ErrContextOverflow, Err: errors.New("maximum context length")}
+		}
+		return says("Fits.")(ctx)
+	}
+	b := testBridge(t, m, Deps{Store: st})
+	for i := 0; i < 4; i++ {
+		st.Append(ctx, "bot/c1", kommbridge.Turn{Role: "user", Text: "old"}, kommbridge.Turn{Role: "assistant", Text: "old answer"})
+	}
+	r, _ := b.Handle(ctx, message("k1", "new question"))
+	if r.Outcome != kommbridge.OutcomeAnswered || r.Messages[0].Text != "Fits." {
+		t.Fatalf("outcome %q %+v (%v)", r.Outcome, r.Messages, r.Err)
+	}
+	// system + 8 turns + user = 10 messages; then system + the 4 newest + user = 6.
+	if len(sizes) != 2 || sizes[0] != 10 || sizes[1] != 6 {
+		t.Errorf("request sizes %v, want [10 6]", sizes)
+	}
+	if h, _ := st.History(ctx, "bot/c1"); len(h) != 4+2 {
+		t.Errorf("history after the overflow: %d turns, want the 4 kept and the new exchange", len(h))
+	}
+	fits = 1 // now nothing fits
+	sizes = nil
+	r, _ = b.Handle(ctx, message("k2", "another"))
+	if r.Outcome != kommbridge.OutcomeTooLong || r.HandoffReason != "" || len(r.Messages) != 1 {
+		t.Errorf("outcome %q reason %q %+v", r.Outcome, r.HandoffReason, r.Messages)
+	}
+	if h, _ := st.History(ctx, "bot/c1"); len(h) != 0 {
+		t.Errorf("history after too long: %d turns, want none", len(h))
+	}
+}

@@ -31,9 +31,9 @@ func TestMetrics(t *testing.T) {
 	fake := llmtest.New(t)
 	fake.Enqueue(
 		llmtest.Reply{Status: 500}, // retried
-		llmtest.Reply{Content: llmtest.Contract("Shipped.", 0.9)},
-		llmtest.Reply{Content: "plain text"},                       // a contract violation
-		llmtest.Reply{Content: llmtest.Contract("Not sure.", 0.1)}, // low confidence
+		llmtest.Reply{Content: llmtest.Contract("Shipped.", 0.9), FinishReason: "length"}, // cut at max_tokens
+		llmtest.Reply{Content: "plain text"},                                              // a contract violation
+		llmtest.Reply{Content: llmtest.Contract("Not sure.", 0.1)},                        // low confidence
 	)
 	path := writeConfig(t, `
 log: {level: error}
@@ -74,6 +74,8 @@ bots:
 		`kommbridge_handoffs_total{reason="timeout"} 0`,
 		`kommbridge_webhook_duration_seconds_count{outcome="busy"} 0`,
 		`kommbridge_build_info{commit=`,
+		`kommbridge_finish_reasons_total{reason="length"} 1`,
+		`kommbridge_finish_reasons_total{reason="content_filter"} 0`,
 		`kommbridge_breaker_open{endpoint="127.0.0.1`,
 		`kommbridge_webhook_duration_seconds_count{outcome="answered"} 2`,
 		`kommbridge_model_request_duration_seconds_count{endpoint="127.0.0.1`,
