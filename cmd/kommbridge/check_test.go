@@ -203,29 +203,44 @@ func TestCheckAzure(t *testing.T) {
 	}
 }
 
-// check --probe finds what each kind of endpoint honours and recommends
-// the reply format for it.
+// ProviderCaps emulates each provider by what its documentation says it
+// honours through its OpenAI-compatible endpoint (for the model named).
+var providerCaps = []struct {
+	provider, model string
+	caps            llmtest.Caps
+	recommend       string
+}{
+	{"OpenAI", "gpt-4o-mini", llmtest.Caps{}, "json_schema"},
+	{"Azure OpenAI", "gpt-4o-mini (api-version 2024-10-21)", llmtest.Caps{}, "json_schema"},
+	{"OpenAI reasoning", "o3-mini", llmtest.Caps{WantsCompletionTokens: true, NoLogProbs: true, NoImages: true}, "json_schema"},
+	{"Ollama", "llama3.1:8b", llmtest.Caps{NoLogProbs: true, NoImages: true}, "json_schema"},
+	{"vLLM", "Qwen2.5-7B-Instruct, no --enable-auto-tool-choice", llmtest.Caps{IgnoresTools: true, NoImages: true}, "json_schema"},
+	{"Groq", "llama-3.3-70b-versatile", llmtest.Caps{NoJSONSchema: true, NoLogProbs: true, NoImages: true}, "tools"},
+	{"OpenRouter", "openai/gpt-4o-mini", llmtest.Caps{}, "json_schema"},
+	{"Gemini", "gemini-2.0-flash", llmtest.Caps{NoLogProbs: true}, "json_schema"},
+	{"Anthropic", "claude-sonnet-4-5", llmtest.Caps{IgnoresFormat: true, NoLogProbs: true}, "tools"},
+	{"LiteLLM", "a backend without tools or schemas", llmtest.Caps{NoJSONSchema: true, IgnoresTools: true, NoLogProbs: true, NoImages: true}, "json_object"},
+	{"a bare completion server", "llama.cpp without grammar", llmtest.Caps{NoJSONSchema: true, NoJSONObject: true, IgnoresTools: true, NoImages: true, NoLogProbs: true}, "text"},
+}
+
+// check --probe, against the fake configured as each provider, finds what
+// it honours and recommends the right reply format.
 func TestCheckProbe(t *testing.T) {
-	tests := []struct {
-		name  string
-		caps  llmtest.Caps
-		wants []string
-	}{
-		{"OpenAI", llmtest.Caps{}, []string{"json_schema (strict)   yes", "recommended json_schema", "token limit field      max_tokens"}},
-		{"Ollama-like: no strict schema", llmtest.Caps{NoJSONSchema: true, NoLogProbs: true}, []string{"json_schema (strict)   no", "tools                  yes", "recommended tools"}},
-		{"a server with neither schema nor tools", llmtest.Caps{NoJSONSchema: true, IgnoresTools: true}, []string{"recommended json_object"}},
-		{"a bare completion server", llmtest.Caps{NoJSONSchema: true, NoJSONObject: true, IgnoresTools: true, NoImages: true, NoLogProbs: true},
-			[]string{"recommended text", "recommended vision: false"}},
-		{"a reasoning model", llmtest.Caps{WantsCompletionTokens: true}, []string{"token limit field      max_completion_tokens", "recommended json_schema"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, p := range providerCaps {
+		t.Run(p.provider, func(t *testing.T) {
 			fake := llmtest.New(t)
-			fake.Default(llmtest.Provider(tt.caps))
+			fake.Default(llmtest.Provider(p.caps))
 			path := writeConfig(t, fmt.Sprintf("llm: {base_url: %q, api_key: k}\n", fake.URL()))
 			var out bytes.Buffer
 			run(context.Background(), []string{"check", "--probe", "--config", path}, env(nil), nil, &out, io.Discard)
-			for _, w := range tt.wants {
+			wants := []string{"recommended " + p.recommend}
+			if p.caps.WantsCompletionTokens {
+				wants = append(wants, "token limit field      max_completion_tokens")
+			}
+			if p.caps.NoImages {
+				wants = append(wants, "recommended vision: false")
+			}
+			for _, w := range wants {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("output lacks %q:\n%s", w, out.String())
 				}

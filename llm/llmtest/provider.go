@@ -11,6 +11,7 @@ import (
 type Caps struct {
 	NoJSONSchema          bool // 400 on response_format json_schema
 	NoJSONObject          bool // 400 on response_format json_object
+	IgnoresFormat         bool // accepts response_format but answers free text
 	IgnoresTools          bool // answers in text, never calls a tool
 	NoLogProbs            bool // omits logprobs
 	NoImages              bool // 400 on an image part
@@ -48,7 +49,7 @@ func Provider(caps Caps) func(Request) Reply {
 			}
 		}
 		rep := Reply{Content: "ok"}
-		if c.ResponseFormat != nil && c.ResponseFormat.Type != openai.ChatCompletionResponseFormatTypeText {
+		if c.ResponseFormat != nil && c.ResponseFormat.Type != openai.ChatCompletionResponseFormatTypeText && !caps.IgnoresFormat {
 			rep.Content = `{"ok": true}`
 		}
 		if len(c.Tools) > 0 && !caps.IgnoresTools {
