@@ -140,6 +140,10 @@ func New(cfg *config.Config, d Deps) (*Bridge, error) {
 	return b, nil
 }
 
+// Degraded reports whether events are being answered from the local
+// stand-in because the shared store failed (store.on_outage: degrade).
+func (b *Bridge) Degraded() bool { return b.guard != nil && b.guard.skipping() }
+
 // Reload makes cfg the configuration for events that arrive from now on.
 // A cfg whose templates do not parse is refused and the one in force
 // stays; config.Load with CheckTemplates refuses it before.

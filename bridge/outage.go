@@ -28,8 +28,10 @@ type guarded struct {
 }
 
 // outageRetry is how long a failed shared store is skipped before it is
-// tried again.
-const outageRetry = time.Second
+// tried again: longer than one failing call takes (about 2 s against a
+// stalled Redis: a 1 s read timeout and one retry), so that an event pays
+// for at most one failing call, not one per store operation.
+const outageRetry = 5 * time.Second
 
 func newGuarded(shared, local Store, now func() time.Time, log *zap.Logger, onChange func(bool)) *guarded {
 	if onChange == nil {

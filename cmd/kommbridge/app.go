@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
 
@@ -109,6 +110,18 @@ func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, erro
 		return nil, err
 	}
 	return &app{store: st, model: model, bridge: b, degradable: local != nil}, nil
+}
+
+// ready is /readyz's check: the store answers, and the bridge is using it
+// again after an outage (it leaves a failed store alone for a few seconds).
+func (a *app) ready(ctx context.Context) error {
+	if err := a.store.Ping(ctx); err != nil {
+		return err
+	}
+	if a.bridge.Degraded() {
+		return errors.New("the store answers again; webhooks use it again within seconds")
+	}
+	return nil
 }
 
 func newMedia(cfg *config.Config, model *llm.Client) *media.Reader {

@@ -140,6 +140,7 @@ func TestRedisDown(t *testing.T) {
 			}()
 			conv := fmt.Sprintf(`"groupId":"%s"`, tt.policy)
 			post(t, base, `{"botId":"bot","key":"`+tt.policy+`0",`+conv+`,"message":"before"}`)
+			post(t, base, `{"botId":"bot","key":"`+tt.policy+`0b",`+conv+`,"message":"before again"}`)
 
 			r.Kill()
 			if got := post(t, base, `{"botId":"bot","key":"`+tt.policy+`1",`+conv+`,"message":"hi"}`); got != tt.whileDown {
@@ -151,7 +152,9 @@ func TestRedisDown(t *testing.T) {
 
 			r.Start(t)
 			waitReady(t, base)
-			if got := post(t, base, `{"botId":"bot","key":"`+tt.policy+`2",`+conv+`,"message":"hi"}`); got != `[{"message":"fine (2 in history)"}]` {
+			// Ready again means answered from Redis again: its history, not
+			// the stand-in's.
+			if got := post(t, base, `{"botId":"bot","key":"`+tt.policy+`2",`+conv+`,"message":"hi"}`); got != `[{"message":"fine (4 in history)"}]` {
 				t.Errorf("after Redis is back: %s", got)
 			}
 		})

@@ -71,7 +71,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		AuthValue:    cfg.Server.Auth.Value,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		LogContent:   cfg.Log.Content,
-		Ready:        a.store.Ping,
+		Ready:        a.ready,
 		Degradable:   a.degradable,
 		Metrics:      m.Handler(),
 		Observer:     m,
