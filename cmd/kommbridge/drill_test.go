@@ -88,16 +88,18 @@ func TestFaultDrill(t *testing.T) {
 	d.phase("32 callers disconnecting, then Kommunicate's retry", 0, func(p *phase) {
 		m.delay.Store(int64(400 * time.Millisecond))
 		defer m.delay.Store(int64(20 * time.Millisecond))
-		impatient := &http.Client{Timeout: 100 * time.Millisecond}
 		msgs := make([]drillMsg, 32)
 		var wg sync.WaitGroup
 		for i := range msgs {
 			msgs[i] = d.next(p, i)
 			wg.Go(func() {
-				resp, err := impatient.Do(webhook(context.Background(), d.replicas[i%2], bytes.NewReader(msgs[i].body())))
+				// The caller hangs up once its message is at the model.
+				ctx, cancel := context.WithCancel(context.Background())
+				go func() { <-m.arrival(msgs[i].text); cancel() }()
+				resp, err := d.client.Do(webhook(ctx, d.replicas[i%2], bytes.NewReader(msgs[i].body())))
 				if err == nil {
 					resp.Body.Close()
-					t.Errorf("caller %d was answered within 100ms", i)
+					t.Errorf("caller %d was answered before hanging up", i)
 				}
 			})
 		}
@@ -136,6 +138,10 @@ func TestFaultDrill(t *testing.T) {
 	}
 
 	d.phase("kill -9 of a replica mid-answer, retry at the other", 0, func(p *phase) {
+		// Both replicas on Redis again (not on their stand-ins after the
+		// stall), so that the dead one's claims and locks are in Redis.
+		waitReady(t, a.base)
+		waitReady(t, b.base)
 		m.delay.Store(int64(time.Second))
 		defer m.delay.Store(int64(20 * time.Millisecond))
 		before := m.calls.Load()
@@ -193,7 +199,23 @@ type drillModel struct {
 	delay atomic.Int64
 	calls atomic.Int64
 	seen  sync.Map // messages called for, in modeFirstBroken
+	// arrived holds, per message text, an event set when a call for it
+	// reaches the model.
+	arrived sync.Map
 }
+
+type event struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (m *drillModel) event(text string) *event {
+	e, _ := m.arrived.LoadOrStore(text, &event{ch: make(chan struct{})})
+	return e.(*event)
+}
+
+// arrival is closed once a call for text reaches the model.
+func (m *drillModel) arrival(text string) <-chan struct{} { return m.event(text).ch }
 
 func newDrillModel(t *testing.T) *drillModel {
 	m := &drillModel{Server: llmtest.New(t)}
@@ -201,6 +223,8 @@ func newDrillModel(t *testing.T) *drillModel {
 	m.Default(func(req llmtest.Request) llmtest.Reply {
 		m.calls.Add(1)
 		last := req.Chat.Messages[len(req.Chat.Messages)-1].Content
+		e := m.event(last)
+		e.once.Do(func() { close(e.ch) })
 		switch m.mode.Load() {
 		case modeBroken:
 			return llmtest.Reply{Body: "<html>502 Bad Gateway</html>"}
