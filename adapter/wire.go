@@ -128,14 +128,21 @@ func jsonKind(v string) string {
 // message matters more than its decorations.
 func decodeMetadata(raw json.RawMessage, ev *kommbridge.Event) {
 	var md struct {
-		TalkToHuman json.RawMessage `json:"TALK_TO_HUMAN"`
-		ChatContext json.RawMessage `json:"KM_CHAT_CONTEXT"`
+		TalkToHuman  json.RawMessage `json:"TALK_TO_HUMAN"`
+		ChatContext  json.RawMessage `json:"KM_CHAT_CONTEXT"`
+		TriggerEvent flexString      `json:"KM_TRIGGER_EVENT"`
 	}
 	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &md) != nil {
 		return
 	}
 	if len(md.TalkToHuman) > 0 {
 		ev.TalkToHuman = strings.EqualFold(strings.Trim(string(md.TalkToHuman), `"`), "true")
+	}
+	if name := strings.TrimSpace(string(md.TriggerEvent)); name != "" {
+		// An event a website triggered the documented way: a hidden
+		// message "Event: <NAME>". It is event NAME; its text is not the
+		// user's words.
+		ev.Name, ev.Text = name, ""
 	}
 	ctx := objectOrString(md.ChatContext)
 	if len(ctx) == 0 {

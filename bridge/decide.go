@@ -150,7 +150,9 @@ func (p *Profile) answered(in Input, parsed prompt.Parsed) Decision {
 		}
 	}
 	var msgs []kommbridge.Message
-	if p.IncludeReply && parsed.Text != "" {
+	// include_reply shows the words of a model that chose to hand off; an
+	// answer judged unreliable (low confidence) is not shown as if it were.
+	if p.IncludeReply && parsed.Text != "" && reason == kommbridge.HandoffModel {
 		msgs = append(msgs, kommbridge.Message{Text: parsed.Text})
 	}
 	hm, mark, err := p.handoffMessage(in, team)
@@ -235,8 +237,12 @@ func (p *Profile) welcome(in Input) Decision {
 	return d
 }
 
-// handoffNow hands off without asking the model.
+// handoffNow hands off without asking the model: the user asked, by the
+// button or in words. It always assigns, cooldown or not: the widget
+// disables its "Talk to human" button on a press and enables it again only
+// on a message carrying KM_ASSIGN_TO.
 func (p *Profile) handoffNow(in Input, reason string) Decision {
+	in.HandedOffAt = time.Time{} // the cooldown is for the model's handoffs
 	hm, mark, err := p.handoffMessage(in, "")
 	d := Decision{Reply: reply(kommbridge.OutcomeHandoff, hm), MarkHandoff: mark, TemplateErr: err,
 		Turns: []kommbridge.Turn{{Role: llm.RoleUser, Text: in.Event.Text}, {Role: llm.RoleAssistant, Text: hm.Text}}}
@@ -331,19 +337,48 @@ func quickReplies(suggested []string, max int) []string {
 	return out
 }
 
-var httpsLink = regexp.MustCompile(`https://[^\s<>()"']+[^\s<>()"'.,;:!?]`)
+var (
+	markdownLink = regexp.MustCompile(`\[([^\]\n]{1,80})\]\((https://[^\s<>()"']+)\)`)
+	httpsLink    = regexp.MustCompile(`https://[^\s<>()"'\]\[]+[^\s<>()"'.,;:!?\]\[]`)
+)
 
-// links finds the https links of a reply, for link buttons.
+// links finds the https links of a reply, for link buttons, at most 5: a
+// Markdown link is named by its own text, a bare URL by its host and last
+// path segment; a link already found is not repeated.
 func links(text string) []kommbridge.Link {
 	var out []kommbridge.Link
-	for _, u := range httpsLink.FindAllString(text, 5) {
-		name := strings.TrimPrefix(u, "https://")
-		if i := strings.IndexByte(name, '/'); i > 0 {
-			name = name[:i]
+	seen := map[string]bool{}
+	add := func(name, u string) {
+		if !seen[u] && len(out) < 5 {
+			seen[u] = true
+			out = append(out, kommbridge.Link{Name: name, URL: u})
 		}
-		out = append(out, kommbridge.Link{Name: name, URL: u})
+	}
+	for _, m := range markdownLink.FindAllStringSubmatch(text, -1) {
+		add(strings.TrimSpace(m[1]), m[2])
+	}
+	for _, u := range httpsLink.FindAllString(markdownLink.ReplaceAllString(text, " "), -1) {
+		add(linkName(u), u)
 	}
 	return out
+}
+
+// linkName names a bare URL: its host, and its last path segment if any
+// ("acme.example/returns").
+func linkName(u string) string {
+	rest := strings.TrimPrefix(u, "https://")
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	path = strings.Trim(path, "/")
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		path = path[i+1:]
+	}
+	if path == "" {
+		return host
+	}
+	return host + "/" + path
 }
 
 func joinText(msgs []kommbridge.Message) string {

@@ -94,7 +94,8 @@ func TestDecide(t *testing.T) {
 		{name: "welcome resets the conversation", ev: welcome, texts: []string{"Hi Asha!"}, assigned: []bool{false}, outcome: kommbridge.OutcomeWelcome, turns: 1, reset: true},
 		{name: "welcome with an empty text", ev: welcome, tweak: func(p *Profile) { p.Welcome = nil }, texts: []string{}, outcome: kommbridge.OutcomeWelcome, reset: true},
 		{name: "the button hands off", ev: button, texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffButton, turns: 2, mark: true},
-		{name: "the button inside the cooldown", ev: button, in: recently, texts: []string{handoffText}, assigned: []bool{false}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffButton, turns: 2},
+		{name: "the button inside the cooldown still assigns (it re-arms the widget's button)", ev: button, in: recently, texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffButton, turns: 2, mark: true},
+		{name: "a phrase inside the cooldown still assigns", ev: msg("talk to a human!"), in: recently, texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffUserRequest, turns: 2, mark: true},
 		{name: "a handoff phrase", ev: msg("Can I TALK to a human, please?"), texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffUserRequest, turns: 2, mark: true},
 		{name: "a phrase's words apart are no phrase", ev: msg("talk about a human resources question"), askModel: true},
 		{name: "a phrase matches without case or accents", ev: msg("Quiero un AGÉNTE humano"), tweak: func(p *Profile) { p.phrases = [][]string{words("agente humano")} },
@@ -118,6 +119,8 @@ func TestDecide(t *testing.T) {
 		{name: "include_reply shows the model's words first", ev: msg("x"), tweak: func(p *Profile) { p.IncludeReply = true }, in: asked(prompt.Parsed{Text: "I'll get someone.", Handoff: true}),
 			texts: []string{"I'll get someone.", handoffText}, assigned: []bool{false, true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffModel, turns: 2, mark: true},
 		{name: "low self-reported confidence", ev: msg("x"), in: asked(prompt.Parsed{Text: "Maybe?", Confidence: conf(0.2)}),
+			texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffLowConfidence, turns: 2, mark: true},
+		{name: "include_reply does not show an unreliable answer", ev: msg("x"), tweak: func(p *Profile) { p.IncludeReply = true }, in: asked(prompt.Parsed{Text: "Maybe?", Confidence: conf(0.2)}),
 			texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffLowConfidence, turns: 2, mark: true},
 		{name: "low token confidence", ev: msg("x"), tweak: func(p *Profile) { p.MinTokenConfidence = 0.8 },
 			in:    both(asked(prompt.Parsed{Text: "Maybe."}), func(in *Input) { in.Tokens = []llm.TokenProb{{Prob: 0.5}, {Prob: 0.6}} }),
@@ -203,5 +206,20 @@ func TestDecide(t *testing.T) {
 		if !seen[want] {
 			t.Errorf("no row for %s", want)
 		}
+	}
+}
+
+// Link buttons are named by the link's text, or by host and last segment.
+func TestLinks(t *testing.T) {
+	text := "See [our returns page](https://acme.example/help/returns) or https://acme.example/help/returns, " +
+		"and https://acme.example/faq/shipping?x=1. Also https://acme.example."
+	got := links(text)
+	want := []kommbridge.Link{
+		{Name: "our returns page", URL: "https://acme.example/help/returns"},
+		{Name: "acme.example/shipping", URL: "https://acme.example/faq/shipping?x=1"},
+		{Name: "acme.example", URL: "https://acme.example"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -180,6 +180,35 @@ func TestEventPrompt(t *testing.T) {
 	if got := post(t, base, `{"botId":"b","groupId":1,"eventName":"OTHER_EVENT","message":""}`); got != "[]" {
 		t.Errorf("unmapped event: %s", got)
 	}
+	// The documented way to trigger an event: a hidden "Event: NAME"
+	// message with KM_TRIGGER_EVENT, with or without eventName. Its text
+	// never reaches the model as the user's words.
+	hidden := func(name, eventName string) string {
+		ev := ""
+		if eventName != "" {
+			ev = fmt.Sprintf(`"eventName":%q,`, eventName)
+		}
+		return fmt.Sprintf(`{"botId":"b","groupId":2,%s"message":"Event: %s","contentType":10,"metadata":{"category":"HIDDEN","KM_TRIGGER_EVENT":%q,"KM_CHAT_CONTEXT":{"plan":"Team"}}}`, ev, name, name)
+	}
+	for _, body := range []string{hidden("PRICING_PAGE", ""), hidden("PRICING_PAGE", "PRICING_PAGE")} {
+		fake.Enqueue(llmtest.Reply{Content: llmtest.Contract("Team is 99 EUR.", 0.9)})
+		if got := post(t, base, body); got != `[{"message":"Team is 99 EUR."}]` {
+			t.Errorf("triggered event: %s", got)
+		}
+		if u := fake.Last(t).Chat.Messages[len(fake.Last(t).Chat.Messages)-1].Content; u != "The user opened the pricing page of plan Team. Greet them and offer help." {
+			t.Errorf("model got %q", u)
+		}
+	}
+	calls := fake.Calls()
+	if got := post(t, base, hidden("SOMETHING_ELSE", "")); got != "[]" || fake.Calls() != calls {
+		t.Errorf("an unmapped triggered event: %s, %d model calls", got, fake.Calls()-calls)
+	}
+	if got := post(t, base, hidden("WELCOME", "")); got != "[]" { // this bot has no welcome text
+		t.Errorf("a triggered WELCOME: %s", got)
+	}
+	if fake.Calls() != calls {
+		t.Error("a triggered WELCOME called the model")
+	}
 }
 
 // A reply budget raised by a reload is in force for the next webhook, all
