@@ -96,6 +96,9 @@ type Store struct {
 	HistoryTTL       Duration `yaml:"history_ttl"`
 	DedupeTTL        Duration `yaml:"dedupe_ttl"`
 	MaxConversations int      `yaml:"max_conversations"`
+	// MaxDedupe bounds the answers the memory store remembers for retries;
+	// past it the oldest go first (Redis keeps them for dedupe_ttl).
+	MaxDedupe int `yaml:"max_dedupe"`
 	// OnOutage is what a webhook gets while the shared store (Redis) is
 	// unreachable: "degrade" answers from the model without stored history
 	// (dedupe and order kept within each replica), "error" applies the

@@ -44,6 +44,7 @@ func Default() Config {
 			HistoryTTL:       Duration(24 * time.Hour),
 			DedupeTTL:        Duration(10 * time.Minute),
 			MaxConversations: 100_000,
+			MaxDedupe:        100_000,
 			OnOutage:         "degrade",
 			Lease:            Duration(5 * time.Second),
 		},

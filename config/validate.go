@@ -81,6 +81,9 @@ func (c *Config) Validate() error {
 	if c.Store.MaxConversations < 1 {
 		bad("store.max_conversations", "must be at least 1; got %d", c.Store.MaxConversations)
 	}
+	if c.Store.MaxDedupe < 1 {
+		bad("store.max_dedupe", "must be at least 1; got %d", c.Store.MaxDedupe)
+	}
 	if c.Store.OnOutage != "degrade" && c.Store.OnOutage != "error" {
 		bad("store.on_outage", "must be degrade or error; got %q", c.Store.OnOutage)
 	}

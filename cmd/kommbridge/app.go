@@ -79,6 +79,7 @@ func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, erro
 			HistoryTTL:       cfg.Store.HistoryTTL.D(),
 			MaxConversations: cfg.Store.MaxConversations,
 			DedupeTTL:        cfg.Store.DedupeTTL.D(),
+			MaxDedupe:        cfg.Store.MaxDedupe,
 		})
 		if limited {
 			limiter = memory.NewLimiter(memory.LimitOptions{

@@ -10,6 +10,7 @@ import (
 type dedupe struct {
 	mu    sync.Mutex
 	ttl   time.Duration
+	max   int
 	now   func() time.Time
 	byKey map[string]*flight
 	order list.List // of *flight, oldest first; same TTL for all, so FIFO expiry
@@ -24,8 +25,34 @@ type flight struct {
 }
 
 func (d *dedupe) init(o Options) {
-	d.ttl, d.now = o.DedupeTTL, o.Now
+	d.ttl, d.now, d.max = o.DedupeTTL, o.Now, o.MaxDedupe
+	if d.max == 0 {
+		d.max = 100_000
+	}
 	d.byKey = make(map[string]*flight)
+}
+
+// evict drops the oldest records past the count cap. A claim still being
+// answered is never dropped: the cap waits for it.
+func (d *dedupe) evict() {
+	for d.order.Len() > d.max {
+		el := d.order.Front()
+		f := el.Value.(*flight)
+		if f.answer == nil {
+			return
+		}
+		d.order.Remove(el)
+		if d.byKey[f.key] == f {
+			delete(d.byKey, f.key)
+		}
+	}
+}
+
+// DedupeLen counts the answers and claims remembered.
+func (s *Store) DedupeLen() int {
+	s.dedupe.mu.Lock()
+	defer s.dedupe.mu.Unlock()
+	return len(s.dedupe.byKey)
 }
 
 // Claim asks for the right to answer key. It returns the stored answer
@@ -51,6 +78,7 @@ func (s *Store) Claim(ctx context.Context, key string) (answer []byte, claimed b
 			f = &flight{key: key, done: make(chan struct{}), expires: now.Add(d.ttl)}
 			f.el = d.order.PushBack(f)
 			d.byKey[key] = f
+			d.evict()
 			d.mu.Unlock()
 			return nil, true, nil
 		}
@@ -77,6 +105,7 @@ func (s *Store) Finish(_ context.Context, key string, answer []byte) error {
 		f.expires = d.now().Add(d.ttl)
 		d.order.MoveToBack(f.el)
 		close(f.done)
+		d.evict()
 	}
 	return nil
 }

