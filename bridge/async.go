@@ -100,7 +100,7 @@ func (b *Bridge) run(j *asyncJob, s *settings, p *Profile) {
 	// Holding the lock until delivery keeps the conversation in order: a
 	// newer message waits for this answer.
 	if lock, err := b.store.Lock(ctx, conv); err != nil {
-		r = b.result(p, ev, decide(p, Input{Event: ev, Now: b.now(), Err: fmt.Errorf("waiting for the conversation's previous message: %w", err)}))
+		r = b.result(p, ev, b.settle(ctx, p, ev.Conversation(), Input{Event: ev, Now: b.now(), Err: fmt.Errorf("waiting for the conversation's previous message: %w", err)}))
 	} else {
 		defer lock.Unlock()
 		r = b.answer(ctx, s, p, ev, conv)

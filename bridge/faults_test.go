@@ -402,3 +402,29 @@ func TestContextOverflow(t *testing.T) {
 		t.Errorf("history after too long: %d turns, want none", len(h))
 	}
 }
+
+// The handoff mark is read only when a decision would assign: a second
+// handoff the model asks for inside the cooldown does not assign again,
+// and the user's button always does.
+func TestCooldownReadsTheMark(t *testing.T) {
+	m := &scripted{answer: func(context.Context) (llm.Response, error) {
+		return llm.Response{Content: `{"reply":"Connecting you.","confidence":0.9,"handoff":true}`}, nil
+	}}
+	b := testBridge(t, m, Deps{})
+	assigned := func(r Result) bool {
+		for _, msg := range r.Messages {
+			if msg.Handoff != nil {
+				return true
+			}
+		}
+		return false
+	}
+	first, _ := b.Handle(context.Background(), message("k1", "refund"))
+	second, _ := b.Handle(context.Background(), message("k2", "refund again"))
+	button := message("k3", "Talk to human")
+	button.TalkToHuman = true
+	third, _ := b.Handle(context.Background(), button)
+	if !assigned(first) || assigned(second) || !assigned(third) {
+		t.Errorf("assigned: first %v, second %v (inside the cooldown), button %v", assigned(first), assigned(second), assigned(third))
+	}
+}

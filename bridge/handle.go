@@ -20,10 +20,10 @@ import (
 func (b *Bridge) handle(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event) Result {
 	conv := ev.Conversation()
 	in := b.facts(ctx, p, ev, conv)
-	d := decide(p, in)
+	d := b.settle(ctx, p, conv, in)
 	if d.AskModel && b.overLimit(ctx, conv, ev) {
 		in.Limited = true
-		d = decide(p, in)
+		d = b.settle(ctx, p, conv, in)
 	}
 	if !d.AskModel {
 		r := b.result(p, ev, d)
@@ -34,7 +34,7 @@ func (b *Bridge) handle(ctx context.Context, s *settings, p *Profile, ev *kommbr
 		return b.answerAsync(ctx, s, p, ev, conv)
 	}
 	if !hasTime(ctx) {
-		return b.result(p, ev, decide(p, Input{Event: ev, Now: b.now(), Err: fmt.Errorf("%w before the conversation could be locked", errWaited)}))
+		return b.result(p, ev, b.settle(ctx, p, conv, Input{Event: ev, Now: b.now(), Err: fmt.Errorf("%w before the conversation could be locked", errWaited)}))
 	}
 	lock, err := b.store.Lock(ctx, conv)
 	if err != nil {
@@ -43,7 +43,7 @@ func (b *Bridge) handle(ctx context.Context, s *settings, p *Profile, ev *kommbr
 		} else {
 			err = fmt.Errorf("store: %w", err)
 		}
-		r := b.result(p, ev, decide(p, Input{Event: ev, Now: b.now(), Err: err}))
+		r := b.result(p, ev, b.settle(ctx, p, conv, Input{Event: ev, Now: b.now(), Err: err}))
 		b.commit(ctx, conv, &r)
 		return r
 	}
@@ -55,7 +55,9 @@ func (b *Bridge) handle(ctx context.Context, s *settings, p *Profile, ev *kommbr
 }
 
 // facts reads what decide needs before the model: the custom event's
-// prompt in place of the text, and the conversation's handoff mark.
+// prompt in place of the text, and, for a bot silent after a handoff, the
+// conversation's handoff mark (others read it only when they hand off;
+// see settle).
 func (b *Bridge) facts(ctx context.Context, p *Profile, ev *kommbridge.Event, conv string) Input {
 	in := Input{Event: ev, Now: b.now()}
 	if tpl, ok := p.Events[ev.Name]; ok && ev.Name != kommbridge.EventMedia && ev.Name != kommbridge.EventWelcome {
@@ -66,8 +68,8 @@ func (b *Bridge) facts(ctx context.Context, p *Profile, ev *kommbridge.Event, co
 		}
 		ev.Text = t
 	}
-	if ev.Name == kommbridge.EventWelcome {
-		return in // a new conversation: the mark is cleared
+	if ev.Name == kommbridge.EventWelcome || !p.SilentAfter {
+		return in // a new conversation clears the mark; others need it only to hand off
 	}
 	at, err := b.store.HandoffAt(ctx, conv)
 	if err != nil {
@@ -115,30 +117,46 @@ func (b *Bridge) keepIfHeld(lock kommbridge.Lock, conv string, r *Result) {
 // answer. The history and handoff writes it implies are left in the Result
 // for commit.
 func (b *Bridge) answer(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event, conv string) Result {
-	now := b.now()
 	history, err := b.store.History(ctx, conv)
 	if err == nil {
-		var at time.Time
-		if at, err = b.store.HandoffAt(ctx, conv); err == nil {
-			now = b.now()
-			user, standIn, outcomes := b.userContent(ctx, p, ev)
-			return b.ask(ctx, s, p, ev, Input{Event: ev, Now: now, HandedOffAt: at, UserTurn: standIn}, history, user, outcomes)
-		}
+		user, standIn, outcomes := b.userContent(ctx, p, ev)
+		return b.ask(ctx, s, p, ev, conv, Input{Event: ev, Now: b.now(), UserTurn: standIn}, history, user, outcomes)
 	}
 	if ctx.Err() != nil {
 		err = fmt.Errorf("%w reading the conversation: %v", errWaited, err)
 	} else {
 		err = fmt.Errorf("store: %w", err)
 	}
-	return b.result(p, ev, decide(p, Input{Event: ev, Now: now, Err: err}))
+	return b.result(p, ev, b.settle(ctx, p, conv, Input{Event: ev, Now: b.now(), Err: err}))
 }
 
+// settle is decide, with the handoff mark read only when it matters: a
+// decision to assign the conversation is checked against the cooldown of
+// an earlier handoff. Most events never hand off, so they skip that read.
+func (b *Bridge) settle(ctx context.Context, p *Profile, conv string, in Input) Decision {
+	d := decide(p, in)
+	if !d.MarkHandoff || !in.HandedOffAt.IsZero() {
+		return d
+	}
+	// A moment of its own: the decision is made even when the budget ran
+	// out waiting.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	at, err := b.store.HandoffAt(rctx, conv)
+	if err != nil || at.IsZero() {
+		return d // no earlier handoff (or none readable): assign
+	}
+	in.HandedOffAt = at
+	return decide(p, in)
+}
+
+
 // ask calls the model inside the budget and decides on what it said.
-func (b *Bridge) ask(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event, in Input, history []kommbridge.Turn, user []llm.Part, outcomes []string) Result {
+func (b *Bridge) ask(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event, conv string, in Input, history []kommbridge.Turn, user []llm.Part, outcomes []string) Result {
 	system, err := p.System.Render(vars(ev, in.Now))
 	if err != nil {
 		in.Err = err
-		return b.result(p, ev, decide(p, in))
+		return b.result(p, ev, b.settle(ctx, p, conv, in))
 	}
 	build := func(history []kommbridge.Turn, user []llm.Part) llm.Request {
 		return prompt.Build(prompt.Input{
@@ -177,7 +195,7 @@ func (b *Bridge) ask(ctx context.Context, s *settings, p *Profile, ev *kommbridg
 		in.Reply = prompt.Parse(p.Format, resp)
 		violation = in.Reply.Violation
 	}
-	r := b.result(p, ev, decide(p, in))
+	r := b.result(p, ev, b.settle(ctx, p, conv, in))
 	r.ModelLatency, r.Model, r.Endpoint, r.Attempts, r.Usage = b.now().Sub(start), resp.Model, resp.Endpoint, resp.Attempts, resp.Usage
 	var lerr *llm.Error
 	if errors.As(err, &lerr) {
