@@ -150,7 +150,6 @@ func (b *Bridge) settle(ctx context.Context, p *Profile, conv string, in Input) 
 	return decide(p, in)
 }
 
-
 // ask calls the model inside the budget and decides on what it said.
 func (b *Bridge) ask(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event, conv string, in Input, history []kommbridge.Turn, user []llm.Part, outcomes []string) Result {
 	system, err := p.System.Render(vars(ev, in.Now))
