@@ -142,6 +142,8 @@ type Message struct {
 	Links        []Link   `json:"links,omitempty"`
 	// Handoff, when set, assigns the conversation to people.
 	Handoff *Handoff `json:"handoff,omitempty"`
+	// Resolve asks Kommunicate to close the conversation as resolved.
+	Resolve bool `json:"resolve,omitempty"`
 }
 
 // Link is a link button.
@@ -182,6 +184,9 @@ const (
 	// OutcomeFiltered: the provider's content filter withheld the prompt
 	// or the answer; the user got the bot's content_filter_message.
 	OutcomeFiltered = "filtered"
+	// OutcomeResolved: answered, and the conversation closed as resolved
+	// (bots with resolve: auto, when the model said the issue is solved).
+	OutcomeResolved = "resolved"
 	// OutcomeTooLong: the conversation and message were over the model's
 	// context even with the oldest history dropped; the user got the
 	// bot's too_long_message and the history was cleared.

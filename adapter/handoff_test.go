@@ -134,3 +134,31 @@ func TestQuickRepliesAndLinks(t *testing.T) {
 	golden(t, "answer_mixed_buttons.golden", h.postRaw(msg("returns?")))
 	golden(t, "answer_link_buttons.golden", h.postRaw(msg("faq?")))
 }
+
+// A bot with resolve: auto closes a conversation the model says is solved,
+// in each format; the exact JSON is pinned. The request asks for the
+// signal: the schema's "resolved" field, the resolve_conversation tool, or
+// the marker's instruction.
+func TestResolve(t *testing.T) {
+	for _, tt := range []struct {
+		format string
+		reply  llmtest.Reply
+		asks   func(llmtest.Request) bool
+	}{
+		{"json_schema", llmtest.Reply{Content: `{"reply":"Glad it works now!","confidence":0.9,"handoff":false,"handoff_reason":"","team":"","suggested_replies":[],"resolved":true}`},
+			func(r llmtest.Request) bool { return strings.Contains(string(r.Body), `"resolved":{"type":"boolean"`) }},
+		{"tools", llmtest.Reply{Content: "Glad it works now!", ToolCalls: []openai.ToolCall{{ID: "1", Type: "function", Function: openai.FunctionCall{Name: "resolve_conversation", Arguments: "{}"}}}},
+			func(r llmtest.Request) bool { return len(r.Chat.Tools) == 2 && r.Chat.Tools[1].Function.Name == "resolve_conversation" }},
+		{"text", llmtest.Reply{Content: "Glad it works now! [RESOLVED]"},
+			func(r llmtest.Request) bool { return strings.Contains(r.Chat.Messages[0].Content, "[RESOLVED]") }},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			h := newHarness(t, botsWith(tt.format, []string{"resolve: auto"}, nil), "")
+			h.model.Enqueue(tt.reply)
+			golden(t, "resolve_"+tt.format+".golden", h.postRaw(msg("it works now, thanks")))
+			if !tt.asks(h.model.Last(t)) {
+				t.Errorf("the request does not ask for the resolved signal")
+			}
+		})
+	}
+}

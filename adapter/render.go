@@ -21,7 +21,13 @@ type Metadata struct {
 	Payload     any     `json:"payload,omitempty"`
 	AssignTo    *string `json:"KM_ASSIGN_TO,omitempty"`
 	AssignTeam  string  `json:"KM_ASSIGN_TEAM,omitempty"`
+	// ActionRequest "resolveConversation" closes the conversation as
+	// resolved (Kommunicate's "Working with Actions").
+	ActionRequest string `json:"actionRequest,omitempty"`
 }
+
+// resolveConversation is the action that closes a conversation as resolved.
+const resolveConversation = "resolveConversation"
 
 // Kommunicate's rich message templates.
 const (
@@ -66,7 +72,7 @@ func Render(r kommbridge.Reply) []Message {
 }
 
 func metadata(m kommbridge.Message) *Metadata {
-	if len(m.QuickReplies) == 0 && len(m.Links) == 0 && m.Handoff == nil {
+	if len(m.QuickReplies) == 0 && len(m.Links) == 0 && m.Handoff == nil && !m.Resolve {
 		return nil
 	}
 	md := &Metadata{}
@@ -97,6 +103,9 @@ func metadata(m kommbridge.Message) *Metadata {
 		assign := m.Handoff.AssignTo
 		md.AssignTo = &assign
 		md.AssignTeam = m.Handoff.Team
+	}
+	if m.Resolve {
+		md.ActionRequest = resolveConversation
 	}
 	return md
 }

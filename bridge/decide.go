@@ -137,7 +137,12 @@ func (p *Profile) answered(in Input, parsed prompt.Parsed) Decision {
 		if p.LinkButtons {
 			msg.Links = links(parsed.Text)
 		}
-		return Decision{Reply: reply(kommbridge.OutcomeAnswered, msg),
+		outcome := kommbridge.OutcomeAnswered
+		if p.ResolveAuto && parsed.Resolved {
+			// Solved and confirmed: Kommunicate closes the conversation.
+			msg.QuickReplies, msg.Resolve, outcome = nil, true, kommbridge.OutcomeResolved
+		}
+		return Decision{Reply: reply(outcome, msg),
 			Turns: []kommbridge.Turn{user, {Role: llm.RoleAssistant, Text: parsed.Text}}}
 	}
 	d := Decision{ModelReason: parsed.HandoffReason}

@@ -132,6 +132,10 @@ func TestDecide(t *testing.T) {
 		{name: "nothing usable said", ev: msg("x"), in: asked(prompt.Parsed{Violation: prompt.ViolationEmpty}),
 			texts: []string{errorText, handoffText}, assigned: []bool{false, true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffError, turns: 1, mark: true},
 
+		{name: "solved and confirmed, resolve: auto", ev: msg("it works, thanks"), tweak: func(p *Profile) { p.ResolveAuto = true }, in: asked(prompt.Parsed{Text: "Glad it works!", Resolved: true, Suggested: []string{"More"}}),
+			texts: []string{"Glad it works!"}, assigned: []bool{false}, outcome: kommbridge.OutcomeResolved, turns: 2},
+		{name: "solved, resolve: never", ev: msg("it works, thanks"), in: asked(prompt.Parsed{Text: "Glad it works!", Resolved: true}),
+			texts: []string{"Glad it works!"}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2},
 		{name: "a refusal is the bot's words", ev: msg("x"), in: asked(prompt.Parsed{Text: "I can't help with that.", Refusal: true}),
 			texts: []string{"I can't help with that."}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2},
 		{name: "a refusal, handed off", ev: msg("x"), tweak: func(p *Profile) { p.HandoffOnRefusal = true }, in: asked(prompt.Parsed{Text: "I can't help with that.", Refusal: true}),
@@ -202,7 +206,7 @@ func TestDecide(t *testing.T) {
 		"reason " + kommbridge.HandoffButton, "reason " + kommbridge.HandoffError, "reason " + kommbridge.HandoffTimeout,
 		"reason " + kommbridge.HandoffRefusal, "reason " + kommbridge.HandoffContentFilter, kommbridge.OutcomeFiltered, kommbridge.OutcomeTooLong,
 		kommbridge.OutcomeAnswered, kommbridge.OutcomeWelcome, kommbridge.OutcomeHandoff, kommbridge.OutcomeError,
-		kommbridge.OutcomeLimited, kommbridge.OutcomeIgnored, kommbridge.OutcomeSilent, kommbridge.OutcomeBusy} {
+		kommbridge.OutcomeLimited, kommbridge.OutcomeIgnored, kommbridge.OutcomeSilent, kommbridge.OutcomeBusy, kommbridge.OutcomeResolved} {
 		if !seen[want] {
 			t.Errorf("no row for %s", want)
 		}

@@ -62,6 +62,8 @@ type Profile struct {
 	// message over the model's context.
 	FilterMessage, TooLongMessage     string
 	HandoffOnRefusal, HandoffOnFilter bool
+	// ResolveAuto lets the model close conversations as resolved.
+	ResolveAuto bool
 }
 
 // CheckTemplates reports the bots' templates that do not parse, each
@@ -110,9 +112,10 @@ func newProfile(b *config.Bot) (*Profile, []error) {
 		Async: b.Async.Enabled, HoldAfter: b.Async.HoldAfter.D(), HoldMessage: b.Async.HoldMessage, AsyncMaxWait: b.Async.MaxWait.D(),
 		FilterMessage: b.ContentFilterMessage, TooLongMessage: b.TooLongMessage,
 		HandoffOnRefusal: h.OnRefusal == "handoff", HandoffOnFilter: h.OnContentFilter == "handoff",
+		ResolveAuto: b.Resolve == "auto",
 	}
 	p.contract = prompt.NewContract(prompt.ContractOptions{
-		Format: b.ReplyFormat, Teams: teams, MaxSuggested: p.MaxSuggested, NoVision: !p.Vision,
+		Format: b.ReplyFormat, Teams: teams, MaxSuggested: p.MaxSuggested, NoVision: !p.Vision, Resolve: p.ResolveAuto,
 	})
 	for _, ph := range h.Phrases {
 		if w := words(ph); len(w) > 0 {

@@ -188,6 +188,9 @@ type Bot struct {
 	// TooLongMessage is the answer when the message does not fit the
 	// model's context even with the oldest history dropped.
 	TooLongMessage string `yaml:"too_long_message"`
+	// Resolve: "auto" lets the model close a conversation as resolved when
+	// the user's issue is solved and the user confirmed it; "never".
+	Resolve string `yaml:"resolve"`
 }
 
 // Async lets a slow model answer after the webhook's window: at HoldAfter

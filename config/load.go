@@ -290,6 +290,9 @@ func (c *Config) applyDefaults() {
 		if b.TooLongMessage == "" {
 			b.TooLongMessage = DefaultTooLongMessage
 		}
+		if b.Resolve == "" {
+			b.Resolve = "never"
+		}
 		if h.Cooldown == 0 {
 			h.Cooldown = Duration(10 * time.Minute)
 		}

@@ -187,6 +187,9 @@ func (c *Config) Validate() error {
 		if h.MinTokenConfidence < 0 || h.MinTokenConfidence > 1 {
 			bad(w+".handoff.min_token_confidence", "must be between 0 and 1; got %g", h.MinTokenConfidence)
 		}
+		if b.Resolve != "auto" && b.Resolve != "never" {
+			bad(w+".resolve", "must be auto or never; got %q", b.Resolve)
+		}
 		if h.OnRefusal != "answer" && h.OnRefusal != "handoff" {
 			bad(w+".handoff.on_refusal", "must be answer or handoff; got %q", h.OnRefusal)
 		}

@@ -60,7 +60,7 @@ const Other = "other"
 var (
 	outcomes = []string{kommbridge.OutcomeAnswered, kommbridge.OutcomeWelcome, kommbridge.OutcomeHandoff, kommbridge.OutcomeError,
 		kommbridge.OutcomeLimited, kommbridge.OutcomeIgnored, kommbridge.OutcomeSilent, kommbridge.OutcomeDuplicate, kommbridge.OutcomeHeld,
-		kommbridge.OutcomeBusy, kommbridge.OutcomeDegraded, kommbridge.OutcomeCallerGone, kommbridge.OutcomeFiltered, kommbridge.OutcomeTooLong}
+		kommbridge.OutcomeBusy, kommbridge.OutcomeDegraded, kommbridge.OutcomeCallerGone, kommbridge.OutcomeFiltered, kommbridge.OutcomeTooLong, kommbridge.OutcomeResolved}
 	handoffReasons = []string{kommbridge.HandoffModel, kommbridge.HandoffLowConfidence, kommbridge.HandoffUserRequest,
 		kommbridge.HandoffButton, kommbridge.HandoffError, kommbridge.HandoffTimeout, kommbridge.HandoffRefusal, kommbridge.HandoffContentFilter}
 	attachmentOutcomes = []string{"ok", "unsupported", "failed", "skipped"}

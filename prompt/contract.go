@@ -16,6 +16,25 @@ const HandoffMarker = "[HANDOFF]"
 // the conversation to a person.
 const HandoffTool = "handoff_to_human"
 
+// ResolvedMarker in a text reply says the user's issue is solved; it is
+// never shown.
+const ResolvedMarker = "[RESOLVED]"
+
+// ResolveTool is the function a model in the tools format calls when the
+// user's issue is solved (bots with resolve: auto).
+const ResolveTool = "resolve_conversation"
+
+// SchemaResolve is Schema with the "resolved" field, for bots that let the
+// model resolve conversations.
+var SchemaResolve = json.RawMessage(strings.NewReplacer(
+	`"suggested_replies":{"type":"array"`,
+	`"resolved":{"type":"boolean","description":"True only when the user's issue is solved and the user confirmed it."},"suggested_replies":{"type":"array"`,
+	`"suggested_replies"]`, `"suggested_replies","resolved"]`,
+).Replace(string(Schema)))
+
+// resolveWhen is when the model may say a conversation is resolved.
+const resolveWhen = "only when the user's issue is solved and the user confirmed it (they thanked you, or said it works now); never on your own judgement alone"
+
 // SchemaName names the JSON schema in the request.
 const SchemaName = "kommbridge_reply"
 
@@ -36,6 +55,7 @@ type Contract struct {
 	Format       string
 	Instructions string
 	Tools        []llm.Tool
+	schema       json.RawMessage
 }
 
 // ContractOptions shape the instructions.
@@ -47,11 +67,16 @@ type ContractOptions struct {
 	MaxSuggested int
 	// NoVision says the model cannot see images.
 	NoVision bool
+	// Resolve lets the model say the user's issue is solved.
+	Resolve bool
 }
 
 // NewContract builds the contract for o.
 func NewContract(o ContractOptions) Contract {
-	c := Contract{Format: o.Format}
+	c := Contract{Format: o.Format, schema: Schema}
+	if o.Resolve {
+		c.schema = SchemaResolve
+	}
 	var b strings.Builder
 	b.WriteString("\n\n## How to answer\n")
 	team := ""
@@ -79,6 +104,9 @@ func NewContract(o ContractOptions) Contract {
 		} else {
 			b.WriteString(`- "suggested_replies": always [].` + "\n")
 		}
+		if o.Resolve {
+			b.WriteString(`- "resolved": true ` + resolveWhen + "; otherwise false.\n")
+		}
 		if o.Format == kommbridge.FormatJSONObject {
 			b.WriteString(`Example: {"reply": "Your order shipped on Monday.", "confidence": 0.9, "handoff": false, "handoff_reason": "", "team": "", "suggested_replies": ["Track my order"]}` + "\n")
 		}
@@ -98,8 +126,16 @@ func NewContract(o ContractOptions) Contract {
 		}
 		raw, _ := json.Marshal(params)
 		c.Tools = []llm.Tool{{Name: HandoffTool, Description: "Hand the conversation to a human teammate.", Parameters: raw}}
+		if o.Resolve {
+			b.WriteString("\nCall the function " + ResolveTool + " " + resolveWhen + ".")
+			c.Tools = append(c.Tools, llm.Tool{Name: ResolveTool, Description: "Mark the conversation resolved: the user's issue is solved and they confirmed it.",
+				Parameters: json.RawMessage(`{"type":"object","properties":{},"additionalProperties":false}`)})
+		}
 	default: // Text
 		b.WriteString("Answer the user in plain text. When a human teammate should take over (the user asks for a person, is upset, or you cannot help), tell the user a teammate will join and put " + HandoffMarker + " at the end of your reply. Never promise a transfer without the marker.")
+		if o.Resolve {
+			b.WriteString("\nPut " + ResolvedMarker + " at the end of your reply " + resolveWhen + ".")
+		}
 	}
 	if o.NoVision {
 		b.WriteString("\nYou cannot see images. When the user sends one, you are told its name only; say so if it matters, and ask them to describe it.")
@@ -112,7 +148,7 @@ func NewContract(o ContractOptions) Contract {
 func (c *Contract) Apply(r *llm.Request) {
 	switch c.Format {
 	case kommbridge.FormatJSONSchema:
-		r.Format, r.SchemaName, r.Schema = llm.ResponseJSONSchema, SchemaName, Schema
+		r.Format, r.SchemaName, r.Schema = llm.ResponseJSONSchema, SchemaName, c.schema
 	case kommbridge.FormatJSONObject:
 		r.Format = llm.ResponseJSONObject
 	case kommbridge.FormatTools:

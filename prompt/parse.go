@@ -29,6 +29,9 @@ type Parsed struct {
 	Filtered bool
 	// CutOff: the answer stopped at the token limit (max_tokens).
 	CutOff bool
+	// Resolved: the model says the user's issue is solved (honoured only
+	// by bots with resolve: auto).
+	Resolved bool
 }
 
 // Violations of the reply contract.
@@ -73,6 +76,10 @@ func parse(format string, r llm.Response) Parsed {
 	default:
 		p = parseLoose(content)
 		for _, tc := range r.ToolCalls {
+			if tc.Name == ResolveTool {
+				p.Resolved = true
+				continue
+			}
 			if tc.Name != HandoffTool {
 				p.violate(ViolationUnknownTool)
 				continue
@@ -90,6 +97,10 @@ func parse(format string, r llm.Response) Parsed {
 		}
 	}
 	p.unwrap()
+	if strings.Contains(p.Text, ResolvedMarker) {
+		p.Resolved = p.Resolved || format == kommbridge.FormatText
+		p.Text = strings.TrimSpace(strings.ReplaceAll(p.Text, ResolvedMarker, ""))
+	}
 	if strings.Contains(p.Text, HandoffMarker) {
 		// The marker is the text format's handoff signal; elsewhere the
 		// contract has its own, and a stray marker is only removed.
@@ -130,6 +141,7 @@ func (p *Parsed) unwrap() {
 			p.Confidence = inner.Confidence
 		}
 		p.Handoff = p.Handoff || inner.Handoff
+		p.Resolved = p.Resolved || inner.Resolved
 		if p.HandoffReason == "" {
 			p.HandoffReason = inner.HandoffReason
 		}
@@ -170,6 +182,7 @@ type wire struct {
 	Reply            *string         `json:"reply"`
 	Confidence       json.RawMessage `json:"confidence"`
 	Handoff          json.RawMessage `json:"handoff"`
+	Resolved         json.RawMessage `json:"resolved"`
 	HandoffReason    string          `json:"handoff_reason"`
 	Team             string          `json:"team"`
 	SuggestedReplies []any           `json:"suggested_replies"`
@@ -229,6 +242,7 @@ func parseJSON(s string) Parsed {
 		p.Confidence = &c
 	}
 	p.Handoff = truthy(w.Handoff)
+	p.Resolved = truthy(w.Resolved)
 	p.HandoffReason = strings.TrimSpace(w.HandoffReason)
 	p.Team = strings.TrimSpace(w.Team)
 	for _, v := range w.SuggestedReplies {

@@ -55,6 +55,10 @@ func TestParse(t *testing.T) {
 		{"a reply that is some other object", kommbridge.FormatJSONSchema, `{"reply":"{\"order\": 42}"}`, nil, prompt.Parsed{Violation: prompt.ViolationDoubleEncoded}},
 		{"marker in a json format does not hand off", kommbridge.FormatJSONSchema, `{"reply":"Noted. [HANDOFF]"}`, nil, prompt.Parsed{Text: "Noted.", Violation: prompt.ViolationStrayMarker}},
 		{"marker next to a tool format", kommbridge.FormatTools, "Sure [HANDOFF]", nil, prompt.Parsed{Text: "Sure", Violation: prompt.ViolationStrayMarker}},
+		{"resolved in a json format", kommbridge.FormatJSONSchema, `{"reply":"Glad it works now!","confidence":0.9,"resolved":true}`, nil, prompt.Parsed{Text: "Glad it works now!", Confidence: f(0.9), Resolved: true}},
+		{"resolved as a tool call", kommbridge.FormatTools, "Glad it works now!", []llm.ToolCall{{Name: "resolve_conversation", Arguments: `{}`}}, prompt.Parsed{Text: "Glad it works now!", Resolved: true}},
+		{"resolved as a marker", kommbridge.FormatText, "Glad it works now! [RESOLVED]", nil, prompt.Parsed{Text: "Glad it works now!", Resolved: true}},
+		{"the resolved marker elsewhere is only removed", kommbridge.FormatJSONObject, `{"reply":"Done. [RESOLVED]"}`, nil, prompt.Parsed{Text: "Done."}},
 		{"unknown tool", kommbridge.FormatTools, "Hello.", []llm.ToolCall{{Name: "search", Arguments: `{}`}}, prompt.Parsed{Text: "Hello.", Violation: prompt.ViolationUnknownTool}},
 	}
 	for _, tt := range tests {
