@@ -148,7 +148,9 @@ func TestResolve(t *testing.T) {
 		{"json_schema", llmtest.Reply{Content: `{"reply":"Glad it works now!","confidence":0.9,"handoff":false,"handoff_reason":"","team":"","suggested_replies":[],"resolved":true}`},
 			func(r llmtest.Request) bool { return strings.Contains(string(r.Body), `"resolved":{"type":"boolean"`) }},
 		{"tools", llmtest.Reply{Content: "Glad it works now!", ToolCalls: []openai.ToolCall{{ID: "1", Type: "function", Function: openai.FunctionCall{Name: "resolve_conversation", Arguments: "{}"}}}},
-			func(r llmtest.Request) bool { return len(r.Chat.Tools) == 2 && r.Chat.Tools[1].Function.Name == "resolve_conversation" }},
+			func(r llmtest.Request) bool {
+				return len(r.Chat.Tools) == 2 && r.Chat.Tools[1].Function.Name == "resolve_conversation"
+			}},
 		{"text", llmtest.Reply{Content: "Glad it works now! [RESOLVED]"},
 			func(r llmtest.Request) bool { return strings.Contains(r.Chat.Messages[0].Content, "[RESOLVED]") }},
 	} {
