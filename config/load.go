@@ -258,40 +258,29 @@ func (c *Config) applyDefaults() {
 		if b.Async.MaxWait == 0 {
 			b.Async.MaxWait = Duration(120 * time.Second)
 		}
-		if b.Async.HoldMessage == "" {
-			b.Async.HoldMessage = "Give me a moment, I'm looking into this."
-		}
 		h := &b.Handoff
 		if h.MinConfidence == nil {
 			v := DefaultMinConfidence
 			h.MinConfidence = &v
 		}
-		if h.Message == "" {
-			h.Message = DefaultHandoffMessage
-		}
-		if h.ErrorMessage == "" {
-			h.ErrorMessage = DefaultErrorMessage
-		}
-		if h.OnError == "" {
-			h.OnError = "handoff"
-		}
-		if h.After == "" {
-			h.After = "answer"
-		}
-		if h.OnRefusal == "" {
-			h.OnRefusal = "answer"
-		}
-		if h.OnContentFilter == "" {
-			h.OnContentFilter = "message"
-		}
-		if b.ContentFilterMessage == "" {
-			b.ContentFilterMessage = DefaultContentFilterMessage
-		}
-		if b.TooLongMessage == "" {
-			b.TooLongMessage = DefaultTooLongMessage
-		}
-		if b.Resolve == "" {
-			b.Resolve = "never"
+		for _, d := range []struct {
+			v   *string
+			def string
+		}{
+			{&b.Async.HoldMessage, "Give me a moment, I'm looking into this."},
+			{&h.Message, DefaultHandoffMessage},
+			{&h.ErrorMessage, DefaultErrorMessage},
+			{&h.OnError, "handoff"},
+			{&h.After, "answer"},
+			{&h.OnRefusal, "answer"},
+			{&h.OnContentFilter, "message"},
+			{&b.ContentFilterMessage, DefaultContentFilterMessage},
+			{&b.TooLongMessage, DefaultTooLongMessage},
+			{&b.Resolve, "never"},
+		} {
+			if *d.v == "" {
+				*d.v = d.def
+			}
 		}
 		if h.Cooldown == 0 {
 			h.Cooldown = Duration(10 * time.Minute)
