@@ -223,10 +223,9 @@ func (b *Bridge) deduped(ctx context.Context, s *settings, p *Profile, ev *kommb
 	dkey := ev.DedupeKey()
 	prev, claimed, err := b.store.Claim(ctx, dkey)
 	switch {
-	case err != nil && ctx.Err() != nil:
-		return b.result(p, ev, b.settle(ctx, p, ev.Conversation(), Input{Event: ev, Now: b.now(), Err: fmt.Errorf("%w for the answer to the same message key: %v", errWaited, err)}))
 	case err != nil:
-		return b.result(p, ev, b.settle(ctx, p, ev.Conversation(), Input{Event: ev, Now: b.now(), Err: fmt.Errorf("dedupe: %w", err)}))
+		err = storeFailure(ctx, err, "for the answer to the same message key")
+		return b.result(p, ev, b.settle(ctx, p, ev.Conversation(), Input{Event: ev, Now: b.now(), Err: err}))
 	case !claimed:
 		var r Result
 		if err := decodeReply(prev, &r.Reply); err != nil {

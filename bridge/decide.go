@@ -53,6 +53,10 @@ type Decision struct {
 	Keep  int
 	// MarkHandoff records the handoff (its time starts the cooldown).
 	MarkHandoff bool
+	// Cooldown: the assignment gives way to an earlier handoff's cooldown
+	// (a handoff the model or a failure asked for, not the user). When
+	// Input.HandedOffAt was not read, decide again with it.
+	Cooldown bool
 	// ModelReason is the model's own reason for a handoff it asked for.
 	ModelReason string
 	// UnknownTeam is a team the model picked that the bot does not list;
@@ -125,9 +129,9 @@ func (p *Profile) answered(in Input, parsed prompt.Parsed) Decision {
 		msg := kommbridge.Message{Text: parsed.Text}
 		d := Decision{Reply: reply(kommbridge.OutcomeAnswered, msg), Turns: []kommbridge.Turn{user, {Role: llm.RoleAssistant, Text: parsed.Text}}}
 		if p.HandoffOnRefusal {
-			hm, mark, err := p.handoffMessage(in, "")
+			hm, mark, err := p.handoffMessage(in, "", true)
 			d.Reply = reply(kommbridge.OutcomeHandoff, msg, hm)
-			d.HandoffReason, d.MarkHandoff, d.TemplateErr = kommbridge.HandoffRefusal, mark, err
+			d.HandoffReason, d.MarkHandoff, d.Cooldown, d.TemplateErr = kommbridge.HandoffRefusal, mark, true, err
 		}
 		return d
 	}
@@ -160,9 +164,9 @@ func (p *Profile) answered(in Input, parsed prompt.Parsed) Decision {
 	if p.IncludeReply && parsed.Text != "" && reason == kommbridge.HandoffModel {
 		msgs = append(msgs, kommbridge.Message{Text: parsed.Text})
 	}
-	hm, mark, err := p.handoffMessage(in, team)
+	hm, mark, err := p.handoffMessage(in, team, true)
 	d.Reply = reply(kommbridge.OutcomeHandoff, append(msgs, hm)...)
-	d.HandoffReason, d.MarkHandoff, d.TemplateErr = reason, mark, err
+	d.HandoffReason, d.MarkHandoff, d.Cooldown, d.TemplateErr = reason, mark, true, err
 	d.Turns = []kommbridge.Turn{user, {Role: llm.RoleAssistant, Text: joinText(d.Messages)}}
 	return d
 }
@@ -187,9 +191,9 @@ func busy(err error) bool {
 func (p *Profile) filtered(in Input) Decision {
 	d := Decision{Reply: reply(kommbridge.OutcomeFiltered, kommbridge.Message{Text: p.FilterMessage})}
 	if p.HandoffOnFilter {
-		hm, mark, err := p.handoffMessage(in, "")
+		hm, mark, err := p.handoffMessage(in, "", true)
 		d.Messages = append(d.Messages, hm)
-		d.HandoffReason, d.MarkHandoff, d.TemplateErr = kommbridge.HandoffContentFilter, mark, err
+		d.HandoffReason, d.MarkHandoff, d.Cooldown, d.TemplateErr = kommbridge.HandoffContentFilter, mark, true, err
 	}
 	return d
 }
@@ -223,9 +227,9 @@ func (p *Profile) failure(in Input, err error) Decision {
 		if errors.Is(err, llm.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
 			d.HandoffReason = kommbridge.HandoffTimeout
 		}
-		hm, mark, herr := p.handoffMessage(in, "")
+		hm, mark, herr := p.handoffMessage(in, "", true)
 		d.Messages = append(d.Messages, hm)
-		d.Outcome, d.MarkHandoff = kommbridge.OutcomeHandoff, mark
+		d.Outcome, d.MarkHandoff, d.Cooldown = kommbridge.OutcomeHandoff, mark, true
 		d.TemplateErr = errors.Join(d.TemplateErr, herr)
 	}
 	return d
@@ -247,24 +251,23 @@ func (p *Profile) welcome(in Input) Decision {
 // disables its "Talk to human" button on a press and enables it again only
 // on a message carrying KM_ASSIGN_TO.
 func (p *Profile) handoffNow(in Input, reason string) Decision {
-	in.HandedOffAt = time.Time{} // the cooldown is for the model's handoffs
-	hm, mark, err := p.handoffMessage(in, "")
+	hm, mark, err := p.handoffMessage(in, "", false)
 	d := Decision{Reply: reply(kommbridge.OutcomeHandoff, hm), MarkHandoff: mark, TemplateErr: err,
 		Turns: []kommbridge.Turn{{Role: llm.RoleUser, Text: in.Event.Text}, {Role: llm.RoleAssistant, Text: hm.Text}}}
 	d.HandoffReason = reason
 	return d
 }
 
-// handoffMessage is the handoff message. Within the cooldown of an
-// earlier handoff the assignment is not sent again; mark says whether this
-// handoff is to be recorded.
-func (p *Profile) handoffMessage(in Input, team string) (kommbridge.Message, bool, error) {
+// handoffMessage is the handoff message. With cooldown, within the
+// cooldown of an earlier handoff the assignment is not sent again; mark
+// says whether this handoff is to be recorded.
+func (p *Profile) handoffMessage(in Input, team string, cooldown bool) (kommbridge.Message, bool, error) {
 	text, err := p.HandoffText.Render(vars(in.Event, in.Now))
 	if err != nil || strings.TrimSpace(text) == "" {
 		text = p.DefaultHandoff
 	}
 	msg := kommbridge.Message{Text: text, Handoff: &kommbridge.Handoff{AssignTo: p.AssignTo, Team: team}}
-	if !in.HandedOffAt.IsZero() && in.Now.Sub(in.HandedOffAt) < p.Cooldown {
+	if cooldown && !in.HandedOffAt.IsZero() && in.Now.Sub(in.HandedOffAt) < p.Cooldown {
 		msg.Handoff = nil
 		return msg, false, err
 	}

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,6 +45,7 @@ func fails(kind error) func(context.Context) (llm.Response, error) {
 type flaky struct {
 	*memory.Store
 	down, lost atomic.Bool
+	markReads  atomic.Int32 // HandoffAt calls
 }
 
 var errDown = errors.New("dial tcp: connection refused")
@@ -91,6 +93,7 @@ func (f *flaky) MarkHandoff(ctx context.Context, conv string, at time.Time) erro
 }
 
 func (f *flaky) HandoffAt(ctx context.Context, conv string) (time.Time, error) {
+	f.markReads.Add(1)
 	if err := f.err(); err != nil {
 		return time.Time{}, err
 	}
@@ -403,14 +406,17 @@ func TestContextOverflow(t *testing.T) {
 	}
 }
 
-// The handoff mark is read only when a decision would assign: a second
-// handoff the model asks for inside the cooldown does not assign again,
-// and the user's button always does.
+// The handoff mark is read only when a decision would assign under the
+// cooldown: a second handoff the model asks for inside the cooldown does
+// not assign again, the user's button always does without reading it, and
+// an ordinary answer never reads it.
 func TestCooldownReadsTheMark(t *testing.T) {
+	handoff := true
 	m := &scripted{answer: func(context.Context) (llm.Response, error) {
-		return llm.Response{Content: `{"reply":"Connecting you.","confidence":0.9,"handoff":true}`}, nil
+		return llm.Response{Content: fmt.Sprintf(`{"reply":"Connecting you.","confidence":0.9,"handoff":%v}`, handoff)}, nil
 	}}
-	b := testBridge(t, m, Deps{})
+	st := &flaky{Store: newStore()}
+	b := testBridge(t, m, Deps{Store: st})
 	assigned := func(r Result) bool {
 		for _, msg := range r.Messages {
 			if msg.Handoff != nil {
@@ -419,12 +425,23 @@ func TestCooldownReadsTheMark(t *testing.T) {
 		}
 		return false
 	}
-	first, _ := b.Handle(context.Background(), message("k1", "refund"))
-	second, _ := b.Handle(context.Background(), message("k2", "refund again"))
+	ctx := context.Background()
+	reads := func() int32 { return st.markReads.Swap(0) }
+	first, _ := b.Handle(ctx, message("k1", "refund"))
+	firstReads := reads()
+	second, _ := b.Handle(ctx, message("k2", "refund again"))
+	secondReads := reads()
 	button := message("k3", "Talk to human")
 	button.TalkToHuman = true
-	third, _ := b.Handle(context.Background(), button)
+	third, _ := b.Handle(ctx, button)
+	buttonReads := reads()
+	handoff = false
+	b.Handle(ctx, message("k4", "thanks"))
+	answerReads := reads()
 	if !assigned(first) || assigned(second) || !assigned(third) {
 		t.Errorf("assigned: first %v, second %v (inside the cooldown), button %v", assigned(first), assigned(second), assigned(third))
+	}
+	if firstReads != 1 || secondReads != 1 || buttonReads != 0 || answerReads != 0 {
+		t.Errorf("mark reads: model handoffs %d and %d (want 1 each), button %d, answer %d (want 0)", firstReads, secondReads, buttonReads, answerReads)
 	}
 }

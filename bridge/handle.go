@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,11 +37,7 @@ func (b *Bridge) handle(ctx context.Context, s *settings, p *Profile, ev *kommbr
 	}
 	lock, err := b.store.Lock(ctx, conv)
 	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w for the conversation's previous message: %v", errWaited, err)
-		} else {
-			err = fmt.Errorf("store: %w", err)
-		}
+		err = storeFailure(ctx, err, "for the conversation's previous message")
 		r := b.result(p, ev, b.settle(ctx, p, conv, Input{Event: ev, Now: b.now(), Err: err}))
 		b.commit(ctx, conv, &r)
 		return r
@@ -122,25 +117,30 @@ func (b *Bridge) answer(ctx context.Context, s *settings, p *Profile, ev *kommbr
 		user, standIn, outcomes := b.userContent(ctx, p, ev)
 		return b.ask(ctx, s, p, ev, conv, Input{Event: ev, Now: b.now(), UserTurn: standIn}, history, user, outcomes)
 	}
-	if ctx.Err() != nil {
-		err = fmt.Errorf("%w reading the conversation: %v", errWaited, err)
-	} else {
-		err = fmt.Errorf("store: %w", err)
-	}
+	err = storeFailure(ctx, err, "reading the conversation")
 	return b.result(p, ev, b.settle(ctx, p, conv, Input{Event: ev, Now: b.now(), Err: err}))
 }
 
-// settle is decide, with the handoff mark read only when it matters: a
-// decision to assign the conversation is checked against the cooldown of
-// an earlier handoff. Most events never hand off, so they skip that read.
+// storeFailure names a failed store call: the budget spent waiting (a busy
+// answer) when ctx ran out during it, the store's own fault otherwise.
+func storeFailure(ctx context.Context, err error, while string) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w %s: %v", errWaited, while, err)
+	}
+	return fmt.Errorf("store: %w", err)
+}
+
+// settle is decide, with the handoff mark read only when it matters: an
+// assignment subject to the cooldown is checked against an earlier
+// handoff. Most events never hand off, so they skip that read.
 func (b *Bridge) settle(ctx context.Context, p *Profile, conv string, in Input) Decision {
 	d := decide(p, in)
-	if !d.MarkHandoff || !in.HandedOffAt.IsZero() {
+	if !d.MarkHandoff || !d.Cooldown || !in.HandedOffAt.IsZero() {
 		return d
 	}
 	// A moment of its own: the decision is made even when the budget ran
 	// out waiting.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	rctx, cancel := detached(ctx)
 	defer cancel()
 	at, err := b.store.HandoffAt(rctx, conv)
 	if err != nil || at.IsZero() {
@@ -183,7 +183,7 @@ func (b *Bridge) ask(ctx context.Context, s *settings, p *Profile, ev *kommbridg
 		keep := len(history) / 2
 		b.log.Info("context overflow; asking again with less history", zap.String("bot", p.ID),
 			zap.Int("history_turns", len(history)), zap.Int("kept", keep))
-		resp, err = call(build(history[len(history)-keep:], shorten(user)))
+		resp, err = call(build(history[len(history)-keep:], prompt.Shorten(user)))
 		if err == nil {
 			in.Kept = &keep
 		}
@@ -218,25 +218,6 @@ func (b *Bridge) result(p *Profile, ev *kommbridge.Event, d Decision) Result {
 	}
 	return Result{Reply: d.Reply, ModelReason: d.ModelReason, Err: d.Cause,
 		fx: effects{turns: d.Turns, reset: d.Reset, trim: d.Trim, keep: d.Keep, handoff: d.MarkHandoff}}
-}
-
-// shorten cuts each long text part (a document) to half its length, for
-// a second try after a context overflow.
-func shorten(parts []llm.Part) []llm.Part {
-	const open, end = "<<<DOCUMENT\n", "\nDOCUMENT>>>"
-	out := make([]llm.Part, len(parts))
-	for i, p := range parts {
-		if len(p.Text) > 2000 {
-			head, body, tail := "", p.Text, ""
-			if a, z := strings.Index(body, open), strings.LastIndex(body, end); a >= 0 && z > a {
-				head, body, tail = body[:a+len(open)], body[a+len(open):z], body[z:]
-			}
-			r := []rune(body)
-			p.Text = head + string(r[:len(r)/2]) + "\n" + prompt.TruncatedMarker + tail
-		}
-		out[i] = p
-	}
-	return out
 }
 
 // modelDeadline leaves a little of the budget for rendering and writing

@@ -30,3 +30,20 @@ func TestUnreadableNeverLeaksTheReason(t *testing.T) {
 		t.Errorf("part %q", parts[0].Text)
 	}
 }
+
+// Shorten halves a document's text inside its markers, and marks the cut.
+func TestShorten(t *testing.T) {
+	doc := strings.Repeat("ab", 2000)
+	parts, _ := prompt.UserContent("what does it say?", []media.Item{{Kind: media.Document, Name: "a.txt", Text: doc}}, "")
+	got := prompt.Shorten(parts)
+	if got[0].Text != "what does it say?" {
+		t.Errorf("short text changed: %q", got[0].Text)
+	}
+	text := got[1].Text
+	if !strings.Contains(text, "<<<DOCUMENT\n"+strings.Repeat("ab", 1000)+"\n"+prompt.TruncatedMarker+"\nDOCUMENT>>>") {
+		t.Errorf("shortened document: %.200q ... %q", text, text[len(text)-60:])
+	}
+	if parts[1].Text == text {
+		t.Error("the input was changed in place")
+	}
+}
