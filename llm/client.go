@@ -119,10 +119,7 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 			oc.BaseURL = e.BaseURL
 		}
 		oc.HTTPClient = throttleDoer{hc}
-		name := e.BaseURL
-		if u, err := url.Parse(e.BaseURL); err == nil && u.Host != "" {
-			name = u.Host
-		}
+		name := EndpointName(e.BaseURL)
 		c.endpoints = append(c.endpoints, &endpoint{
 			name:    name,
 			model:   e.Model,
@@ -133,6 +130,15 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 		})
 	}
 	return c, nil
+}
+
+// EndpointName is how logs, metrics and check name the endpoint at
+// baseURL: its host (with port), or the URL when it has none.
+func EndpointName(baseURL string) string {
+	if u, err := url.Parse(baseURL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return baseURL
 }
 
 // Complete runs req against the endpoints in order until one answers or
@@ -187,7 +193,7 @@ func (c *Client) complete(ctx context.Context, req Request) (Response, error) {
 			break // the earlier endpoint's failure is the one to report
 		}
 		last = e
-		if e.Kind == ErrTimeout || e.Kind == ErrRejected || e.Kind == ErrNoTime || e.Kind == ErrFiltered || e.Kind == ErrContextOverflow {
+		if e.Kind == ErrTimeout || e.Kind == ErrNoTime || e.refused() {
 			break // no time for another endpoint, or a request none will take
 		}
 	}
@@ -210,20 +216,18 @@ func (c *Client) complete(ctx context.Context, req Request) (Response, error) {
 	return Response{}, &failed
 }
 
+// errSpent is a call not made: the budget had run out before it.
+var errSpent = errors.New("the reply budget was spent before the model could be called")
+
 // slot takes one of the MaxConcurrency call slots, waiting while ctx
 // allows; the func gives it back. A call that could not start in time is
 // ErrNoTime (the deadline had passed) or ErrBusy (every slot stayed taken).
 func (c *Client) slot(ctx context.Context) (func(), error) {
 	if !c.roomFor(ctx, 0) {
-		return nil, &Error{Kind: ErrNoTime, Endpoint: "deadline", Err: errors.New("the reply budget was spent before the model could be called")}
+		return nil, &Error{Kind: ErrNoTime, Endpoint: "deadline", Err: errSpent}
 	}
 	if c.sem == nil {
 		return func() {}, nil
-	}
-	select {
-	case c.sem <- struct{}{}:
-		return func() { <-c.sem }, nil
-	default:
 	}
 	select {
 	case c.sem <- struct{}{}:
@@ -250,7 +254,7 @@ func (c *Client) call(ctx context.Context, i int, req Request, done func(error))
 		if !c.roomFor(ctx, 0) {
 			if last == nil {
 				done(errNotCounted)
-				return Response{}, try, &Error{Kind: ErrNoTime, Endpoint: ep.name, Err: errors.New("the reply budget was spent before the model could be called")}
+				return Response{}, try, &Error{Kind: ErrNoTime, Endpoint: ep.name, Err: errSpent}
 			}
 			done(c.verdict(ctx, last, 0))
 			return Response{}, try, last
@@ -334,7 +338,7 @@ const hangAfter = 5 * time.Second
 // time).
 func (c *Client) verdict(ctx context.Context, e *Error, took time.Duration) error {
 	switch {
-	case e.Kind == ErrRejected, e.Kind == ErrFiltered, e.Kind == ErrContextOverflow:
+	case e.refused():
 		return errNotCounted
 	case e.Kind == ErrTimeout && (errors.Is(ctx.Err(), context.Canceled) || took < hangAfter):
 		return errNotCounted

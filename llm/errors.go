@@ -70,6 +70,13 @@ func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
 
 func (e *Error) retryable() bool { return e.Kind == ErrUnavailable || e.Kind == ErrMalformed }
 
+// refused: the endpoint refused this request (a 4xx, a content filter, a
+// context overflow): no retry helps, another endpoint would most likely
+// refuse it too, and the endpoint's health is not in question.
+func (e *Error) refused() bool {
+	return e.Kind == ErrRejected || e.Kind == ErrFiltered || e.Kind == ErrContextOverflow
+}
+
 // classify maps go-openai's and net/http's errors to an Error.
 func classify(ctx context.Context, endpoint string, err error) *Error {
 	e := &Error{Endpoint: endpoint, Err: err}

@@ -82,7 +82,7 @@ func normalize(body []byte) ([]byte, error) {
 			return nil, &bodyError{code: e.Error.Code, msg: e.Error.Message, typ: e.Error.Type}
 		}
 	}
-	if !objectArguments.Match(body) {
+	if !bytes.Contains(body, []byte(`"arguments"`)) || !objectArguments.Match(body) {
 		return body, nil
 	}
 	var doc map[string]any

@@ -33,20 +33,6 @@ const (
 // onePixel is a 1x1 PNG, for the image probe.
 const onePixel = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
-// Reply formats a probe recommends, best first: the strict schema, a
-// tool for the handoff, a JSON object, free text.
-func (f Features) Recommend() string {
-	switch {
-	case f.JSONSchema:
-		return "json_schema"
-	case f.Tools:
-		return "tools"
-	case f.JSONObject:
-		return "json_object"
-	}
-	return "text"
-}
-
 // Probe asks the endpoint at index i, with a few tiny calls, which
 // features it really honours for model ("" for the endpoint's): at most
 // ProbeCalls calls of at most 16 completion tokens each. A feature counts

@@ -170,22 +170,15 @@ func endpoint(e config.Endpoint) llm.Endpoint {
 func keySources(cfg *config.Config) []string {
 	from := func(e config.Endpoint) string {
 		if e.APIKey == "" {
-			return hostOf(e.BaseURL) + ": no key"
+			return llm.EndpointName(e.BaseURL) + ": no key"
 		}
-		return hostOf(e.BaseURL) + ": key from " + e.KeyFrom
+		return llm.EndpointName(e.BaseURL) + ": key from " + e.KeyFrom
 	}
 	out := []string{from(cfg.LLM.Endpoint)}
 	for _, f := range cfg.LLM.Fallbacks {
 		out = append(out, from(f))
 	}
 	return out
-}
-
-func hostOf(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return raw
 }
 
 // redact hides a password in a store URL.

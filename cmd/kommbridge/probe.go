@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/llm"
 )
@@ -33,7 +34,7 @@ func probeBots(ctx context.Context, cfg *config.Config, model *llm.Client, path 
 				return fmt.Errorf("probe of %s at %s: %v", m, f.Endpoint, f.Err)
 			}
 		}
-		rec := f.Recommend()
+		rec := recommend(f)
 		verdict := "ok   "
 		if b.ReplyFormat != rec {
 			verdict = "warn "
@@ -67,6 +68,20 @@ func probeBots(ctx context.Context, cfg *config.Config, model *llm.Client, path 
 	}
 	fmt.Fprintf(out, "ok    wrote %d change(s) to %s\n", len(edits), path)
 	return nil
+}
+
+// recommend is the reply format that suits what an endpoint honours, best
+// first: the strict schema, a tool for the handoff, a JSON object, text.
+func recommend(f llm.Features) kommbridge.ReplyFormat {
+	switch {
+	case f.JSONSchema:
+		return kommbridge.FormatJSONSchema
+	case f.Tools:
+		return kommbridge.FormatTools
+	case f.JSONObject:
+		return kommbridge.FormatJSONObject
+	}
+	return kommbridge.FormatText
 }
 
 func printFeatures(out io.Writer, f llm.Features) {
