@@ -233,6 +233,7 @@ func TestCheckProbe(t *testing.T) {
 			path := writeConfig(t, fmt.Sprintf("llm: {base_url: %q, api_key: k}\n", fake.URL()))
 			var out bytes.Buffer
 			run(context.Background(), []string{"check", "--probe", "--config", path}, env(nil), nil, &out, io.Discard)
+			t.Logf("check --probe against %s (%s):\n%s", p.provider, p.model, out.String())
 			wants := []string{"recommended " + p.recommend}
 			if p.caps.WantsCompletionTokens {
 				wants = append(wants, "token limit field      max_completion_tokens")
