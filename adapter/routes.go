@@ -39,6 +39,10 @@ func (s *Server) webhook() echo.HandlerFunc {
 		if err != nil {
 			return fail(http.StatusBadRequest, "%s", err.Error())
 		}
+		if s.opts.Observer != nil {
+			stop := context.AfterFunc(r.Context(), s.opts.Observer.CallerGone)
+			defer stop()
+		}
 		res, err := s.handler.Handle(r.Context(), ev)
 		if errors.Is(err, bridge.ErrUnknownBot) {
 			return fail(http.StatusNotFound, "no bot configured for botId %q and no default bot (id \"*\") in bots[]", ev.BotID)

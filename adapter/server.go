@@ -27,6 +27,9 @@ type Handler interface {
 // Observer hears of every webhook: r is nil for a refused one.
 type Observer interface {
 	Webhook(bot, event string, status int, d time.Duration, r *bridge.Result)
+	// CallerGone is called when a caller closes its connection while its
+	// answer is being made.
+	CallerGone()
 }
 
 // Options configure the HTTP side.

@@ -39,6 +39,7 @@ type Metrics struct {
 	deliveries   *prometheus.CounterVec
 	storeDown    prometheus.Gauge
 	outages      prometheus.Counter
+	callersGone  prometheus.Counter
 	leasesLost   *prometheus.CounterVec
 	finishes     *prometheus.CounterVec
 	buildInfo    *prometheus.GaugeVec
@@ -116,6 +117,7 @@ func New() *Metrics {
 	m.storeDown = prometheus.NewGauge(prometheus.GaugeOpts{Name: down.Name, Help: down.Help})
 	reg.MustRegister(m.storeDown)
 	m.outages = counterOf("kommbridge_store_outages_total").WithLabelValues()
+	m.callersGone = counterOf("kommbridge_callers_gone_total").WithLabelValues()
 	m.leasesLost = counterOf("kommbridge_leases_lost_total")
 	m.finishes = counterOf("kommbridge_finish_reasons_total")
 	for _, f := range finishReasons {
@@ -234,6 +236,7 @@ var Catalog = []Metric{
 	{"kommbridge_deliveries_total", "Held answers posted later through Kommunicate's API, by result (delivered, failed, dropped).", []string{"result"}},
 	{"kommbridge_store_degraded", "1 while the shared store is unreachable and webhooks are answered without stored history.", nil},
 	{"kommbridge_store_outages_total", "Times the shared store became unreachable.", nil},
+	{"kommbridge_callers_gone_total", "Webhook callers that closed the connection before their answer, counted as they leave (the answer is made anyway and kept for the retry).", nil},
 	{"kommbridge_leases_lost_total", "Locks and dedupe claims whose lease could not be renewed, by kind (lock, claim).", []string{"kind"}},
 	{"kommbridge_finish_reasons_total", "Model answers by why the model stopped (stop, length: cut at max_tokens, tool_calls, content_filter, other).", []string{"reason"}},
 	{"kommbridge_build_info", "1, labelled with the running build's version, commit and Go version.", []string{"version", "commit", "go_version"}},
@@ -280,6 +283,10 @@ func (m *Metrics) Attempt(a llm.Attempt) {
 		m.modelErrors.WithLabelValues(a.Endpoint, kind).Inc()
 	}
 }
+
+// CallerGone counts a webhook caller that closed its connection before
+// the answer, as it happens.
+func (m *Metrics) CallerGone() { m.callersGone.Inc() }
 
 // Webhook records an answered webhook; it makes Metrics an adapter.Observer.
 func (m *Metrics) Webhook(bot, event string, status int, d time.Duration, r *bridge.Result) {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kommbridge/kommbridge/llm/llmtest"
 )
@@ -103,6 +105,8 @@ func TestCallerGoneThenRetry(t *testing.T) {
 	if err := <-gone; err == nil {
 		t.Fatal("the cancelled request got an answer")
 	}
+	// The model answers once the server has seen the caller leave.
+	waitMetric(t, base, "kommbridge_callers_gone_total 1")
 	close(release)
 	if got := post(t, base, body); got != `[{"message":"The real answer."}]` {
 		t.Errorf("retry of the key: %s", got)
@@ -113,7 +117,9 @@ func TestCallerGoneThenRetry(t *testing.T) {
 	if fake.Calls() != 2 {
 		t.Errorf("model calls %d, want 2 (one per key)", fake.Calls())
 	}
-	metrics := get(t, base+"/metrics")
+	// The gone caller's webhook is counted once its handler returns, which
+	// may be after the retry was answered.
+	metrics := waitMetric(t, base, `kommbridge_webhook_duration_seconds_count{outcome="caller_gone"} 1`)
 	for _, want := range []string{`kommbridge_webhook_duration_seconds_count{outcome="caller_gone"} 1`, `kommbridge_breaker_open{endpoint=`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
@@ -148,4 +154,18 @@ func grepLines(text, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// waitMetric polls base's /metrics until it holds line, for at most 10 s,
+// and returns the last scrape.
+func waitMetric(t *testing.T, base, line string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := get(t, base+"/metrics")
+		if strings.Contains(m, line) || time.Now().After(deadline) {
+			return m
+		}
+		runtime.Gosched()
+	}
 }
