@@ -22,6 +22,15 @@ type Event struct {
 	Context map[string]string
 	// TalkToHuman is set when the widget's "Talk to human" button sent it.
 	TalkToHuman bool
+	// Clicked names the kind of button whose click sent the text (its
+	// replyMetadata); "" when the user typed it.
+	Clicked string
+	// Form holds the values of a submitted form (KM_CHAT_CONTEXT.formData),
+	// field name to value; checkbox values are joined with ", ".
+	Form map[string]string
+	// Channel is where the message came from, when the webhook says
+	// (one of the Channel* values); "" when it does not.
+	Channel     string
 	Attachments []Attachment
 	ReceivedAt  time.Time
 }
@@ -101,7 +110,20 @@ type Reply struct {
 	// HandoffReason is set when the conversation was handed to people: one
 	// of the Handoff* reasons.
 	HandoffReason string `json:"handoff_reason,omitempty"`
+	// Channel is where the user reads the answer (one of the Channel*
+	// values); the adapter fits buttons to its limits.
+	Channel string `json:"channel,omitempty"`
+	// Offline: handed off outside the team's opening hours.
+	Offline bool `json:"offline,omitempty"`
 }
+
+// Channels a conversation reaches users through.
+const (
+	ChannelWeb       = "web" // Kommunicate's web widget and mobile SDKs
+	ChannelWhatsApp  = "whatsapp"
+	ChannelMessenger = "messenger"
+	ChannelInstagram = "instagram"
+)
 
 // Outcomes of an event.
 const (
@@ -144,6 +166,74 @@ type Message struct {
 	Handoff *Handoff `json:"handoff,omitempty"`
 	// Resolve asks Kommunicate to close the conversation as resolved.
 	Resolve bool `json:"resolve,omitempty"`
+	// AskFile shows the widget's attach button: the bot asked for a file.
+	AskFile bool `json:"ask_file,omitempty"`
+	// Rich parts: cards, a list, images, each validated; a message carries
+	// at most one kind (the adapter renders one template per message).
+	Cards  []Card  `json:"cards,omitempty"`
+	List   *List   `json:"list,omitempty"`
+	Images []Image `json:"images,omitempty"`
+	// Form asks the user for details; the answers come back as the
+	// event's Form.
+	Form *Form `json:"form,omitempty"`
+}
+
+// Card is one card of a carousel.
+type Card struct {
+	Title    string   `json:"title"`
+	Subtitle string   `json:"subtitle,omitempty"`
+	ImageURL string   `json:"image_url,omitempty"`
+	Buttons  []Button `json:"buttons,omitempty"`
+}
+
+// Button is a card's or a list's button: a link when URL is set, else a
+// quick reply sending Reply.
+type Button struct {
+	Name  string `json:"name"`
+	URL   string `json:"url,omitempty"`
+	Reply string `json:"reply,omitempty"`
+}
+
+// List is a list of choices under a header.
+type List struct {
+	Header string     `json:"header,omitempty"`
+	Items  []ListItem `json:"items"`
+}
+
+// ListItem is one row of a List: a click sends Reply, or opens URL.
+type ListItem struct {
+	Title       string `json:"title"`
+	Description string `json:"description,omitempty"`
+	Reply       string `json:"reply,omitempty"`
+	URL         string `json:"url,omitempty"`
+}
+
+// Image is an image shown in the chat.
+type Image struct {
+	URL     string `json:"url"`
+	Caption string `json:"caption,omitempty"`
+}
+
+// Form is a form the widget shows; its submit posts the values back to
+// the bot.
+type Form struct {
+	Name string `json:"name"`
+	// Text is the message shown with the form.
+	Text   string      `json:"text,omitempty"`
+	Fields []FormField `json:"fields"`
+	Submit string      `json:"submit"`
+}
+
+// FormField is one field of a Form.
+type FormField struct {
+	Name        string   `json:"name"`
+	Label       string   `json:"label"`
+	Type        string   `json:"type"` // text, textarea, radio, checkbox, dropdown, hidden
+	Placeholder string   `json:"placeholder,omitempty"`
+	Regex       string   `json:"regex,omitempty"`
+	Error       string   `json:"error,omitempty"`
+	Options     []string `json:"options,omitempty"`
+	Value       string   `json:"value,omitempty"` // hidden fields
 }
 
 // Link is a link button.

@@ -41,37 +41,62 @@ type apiMessage struct {
 	Metadata     map[string]string `json:"metadata,omitempty"`
 }
 
-// APIBody renders m as the send API wants it.
-func APIBody(botID, groupID string, m kommbridge.Message) ([]byte, error) {
-	out := apiMessage{GroupID: groupID, FromUserName: botID, Message: m.Text}
-	if md := metadata(m); md != nil {
-		out.Metadata = map[string]string{}
-		if md.ContentType != "" {
-			out.Metadata["contentType"] = md.ContentType
-			out.Metadata["templateId"] = md.TemplateID
-			payload, err := json.Marshal(md.Payload)
-			if err != nil {
-				return nil, err
+// APIBodies renders m as the send API wants it: one body per Kommunicate
+// message it makes (its text, then each rich part), fitted to channel.
+func APIBodies(botID, groupID, channel string, m kommbridge.Message) ([][]byte, error) {
+	msgs := Render(kommbridge.Reply{Messages: []kommbridge.Message{m}, Channel: channel})
+	out := make([][]byte, 0, len(msgs))
+	for _, km := range msgs {
+		body := apiMessage{GroupID: groupID, FromUserName: botID, Message: km.Message}
+		if md := km.Metadata; md != nil {
+			body.Metadata = map[string]string{}
+			if md.ContentType != "" {
+				body.Metadata["contentType"] = md.ContentType
+				body.Metadata["templateId"] = md.TemplateID
+				payload, err := json.Marshal(md.Payload)
+				if err != nil {
+					return nil, err
+				}
+				body.Metadata["payload"] = string(payload)
 			}
-			out.Metadata["payload"] = string(payload)
+			if md.AssignTo != nil {
+				body.Metadata["KM_ASSIGN_TO"] = *md.AssignTo
+			}
+			if md.AssignTeam != "" {
+				body.Metadata["KM_ASSIGN_TEAM"] = md.AssignTeam
+			}
+			if md.ActionRequest != "" {
+				body.Metadata["actionRequest"] = md.ActionRequest
+			}
+			if md.EnableAttachment {
+				body.Metadata["KM_ENABLE_ATTACHMENT"] = "true"
+			}
 		}
-		if md.AssignTo != nil {
-			out.Metadata["KM_ASSIGN_TO"] = *md.AssignTo
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
 		}
-		if md.AssignTeam != "" {
-			out.Metadata["KM_ASSIGN_TEAM"] = md.AssignTeam
-		}
+		out = append(out, b)
 	}
-	return json.Marshal(out)
+	return out, nil
 }
 
-// Send posts m, retrying network errors and 5xx with backoff while ctx
-// allows; a 4xx is final.
-func (k *KommunicateAPI) Send(ctx context.Context, botID, groupID string, m kommbridge.Message) error {
-	body, err := APIBody(botID, groupID, m)
+// Send posts m (as one or more Kommunicate messages, in order), retrying
+// network errors and 5xx with backoff while ctx allows; a 4xx is final.
+func (k *KommunicateAPI) Send(ctx context.Context, botID, groupID, channel string, m kommbridge.Message) error {
+	bodies, err := APIBodies(botID, groupID, channel, m)
 	if err != nil {
 		return err
 	}
+	for _, body := range bodies {
+		if err := k.send(ctx, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (k *KommunicateAPI) send(ctx context.Context, body []byte) error {
 	var last error
 	for try := 0; try < max(1, k.MaxTries); try++ {
 		if try > 0 {

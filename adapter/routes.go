@@ -100,6 +100,18 @@ func webhookFields(id string, ev kommbridge.Event, res *bridge.Result, latency t
 	if res.Degraded {
 		fields = append(fields, zap.Bool("degraded", true))
 	}
+	if ev.Clicked != "" {
+		fields = append(fields, zap.String("clicked", ev.Clicked))
+	}
+	if len(ev.Form) > 0 {
+		fields = append(fields, zap.Int("form_fields", len(ev.Form)))
+	}
+	if res.Offline {
+		fields = append(fields, zap.Bool("offline", true))
+	}
+	if res.Channel != "" && res.Channel != kommbridge.ChannelWeb {
+		fields = append(fields, zap.String("channel", res.Channel))
+	}
 	if res.Violation != "" {
 		fields = append(fields, zap.String("contract_violation", res.Violation))
 	}

@@ -27,6 +27,9 @@ type webhook struct {
 	GroupID   flexString      `json:"groupId"`
 	Metadata  json.RawMessage `json:"metadata"`
 	EventName flexString      `json:"eventName"`
+	// Source is read leniently: any type is accepted, and only a platform
+	// name in it is used.
+	Source json.RawMessage `json:"source"`
 }
 
 // flexString is a JSON string or number (or null), kept as text.
@@ -90,6 +93,7 @@ func DecodeEvent(body []byte, received time.Time) (kommbridge.Event, error) {
 		Name:           string(w.EventName),
 		ReceivedAt:     received,
 	}
+	ev.Channel = sourceChannel(w.Source)
 	decodeMetadata(w.Metadata, &ev)
 	return ev, nil
 }
@@ -131,6 +135,7 @@ func decodeMetadata(raw json.RawMessage, ev *kommbridge.Event) {
 		TalkToHuman  json.RawMessage `json:"TALK_TO_HUMAN"`
 		ChatContext  json.RawMessage `json:"KM_CHAT_CONTEXT"`
 		TriggerEvent flexString      `json:"KM_TRIGGER_EVENT"`
+		Clicked      flexString      `json:"kommbridge_button"` // ClickKey
 	}
 	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &md) != nil {
 		return
@@ -144,18 +149,71 @@ func decodeMetadata(raw json.RawMessage, ev *kommbridge.Event) {
 		// user's words.
 		ev.Name, ev.Text = name, ""
 	}
+	ev.Clicked = string(md.Clicked)
 	ctx := objectOrString(md.ChatContext)
 	if len(ctx) == 0 {
 		return
 	}
 	ev.Context = make(map[string]string, len(ctx))
 	for k, v := range ctx {
-		if k == "attachments" {
+		switch k {
+		case "attachments":
 			ev.Attachments = decodeAttachments(v)
+		case "formData":
+			ev.Form = decodeForm(v)
+		case "formMsgKey":
+		default:
+			ev.Context[k] = text(v)
+		}
+	}
+}
+
+// decodeForm reads a form post-back's formData: an object (or a string
+// holding one) of field names to values, a checkbox's value an array.
+func decodeForm(raw json.RawMessage) map[string]string {
+	fields := objectOrString(raw)
+	if len(fields) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(fields))
+	for k, v := range fields {
+		var list []json.RawMessage
+		if len(v) > 0 && v[0] == '[' && json.Unmarshal(v, &list) == nil {
+			parts := make([]string, 0, len(list))
+			for _, item := range list {
+				if t := text(item); t != "" {
+					parts = append(parts, t)
+				}
+			}
+			out[k] = strings.Join(parts, ", ")
 			continue
 		}
-		ev.Context[k] = text(v)
+		out[k] = text(v)
 	}
+	return out
+}
+
+// sourceChannel reads the channel from the webhook's source when it names a
+// platform ("WHATSAPP", "facebook", ...); Kommunicate's documented values
+// (1 web, 2 android, 3 ios, 7 mail) are all "" (the widget's rules).
+func sourceChannel(raw json.RawMessage) string {
+	if len(raw) == 0 || raw[0] != '"' {
+		return ""
+	}
+	s, err := unquote(raw)
+	if err != nil {
+		return ""
+	}
+	s = strings.ToLower(s)
+	switch {
+	case strings.Contains(s, "whatsapp"):
+		return kommbridge.ChannelWhatsApp
+	case strings.Contains(s, "instagram"):
+		return kommbridge.ChannelInstagram
+	case strings.Contains(s, "messenger"), strings.Contains(s, "facebook"):
+		return kommbridge.ChannelMessenger
+	}
+	return ""
 }
 
 // objectOrString decodes an object, or a string holding one.

@@ -17,7 +17,7 @@ import (
 // webhook's window; adapter.KommunicateAPI implements it. Send retries
 // what is worth retrying and returns the final error.
 type Deliverer interface {
-	Send(ctx context.Context, botID, groupID string, m kommbridge.Message) error
+	Send(ctx context.Context, botID, groupID, channel string, m kommbridge.Message) error
 }
 
 // Pending is a durable queue of held answers, so that an answer a replica
@@ -177,7 +177,7 @@ func (b *Bridge) deliverHeld(j *asyncJob, conv string, r *Result) {
 		if !claimed {
 			continue // delivered before, by a replica that did not finish
 		}
-		if err := b.deliver.Send(ctx, j.Event.BotID, j.Event.ConversationID, m); err != nil {
+		if err := b.deliver.Send(ctx, j.Event.BotID, j.Event.ConversationID, r.Channel, m); err != nil {
 			b.store.Release(ctx, key)
 			log.Error("held answer not delivered", zap.Int("message", i), zap.Error(err))
 			b.onDeliv("failed")

@@ -67,6 +67,11 @@ type Decision struct {
 	// TemplateErr is a template that failed to render; its default text
 	// was used.
 	TemplateErr error
+	// RichDropped lists the rich parts of the model's answer that broke a
+	// rule and were left out; UnknownForm is a form the model asked for
+	// that the bot does not have.
+	RichDropped []string
+	UnknownForm string
 }
 
 // errNoText is a model reply with nothing usable in it.
@@ -81,6 +86,14 @@ var errWaited = errors.New("the reply budget was spent waiting")
 // include_reply are its cases. It does no I/O: handle reads the facts,
 // asks the model when told to, and writes the effects.
 func decide(p *Profile, in Input) Decision {
+	d := p.decide(in)
+	if d.HandoffReason != "" && p.Hours != nil && !p.Hours.open(in.Now) {
+		d.Offline = true
+	}
+	return d
+}
+
+func (p *Profile) decide(in Input) Decision {
 	ev := in.Event
 	if in.Err != nil {
 		return p.failure(in, in.Err)
@@ -141,13 +154,22 @@ func (p *Profile) answered(in Input, parsed prompt.Parsed) Decision {
 		if p.LinkButtons {
 			msg.Links = links(parsed.Text)
 		}
+		var d Decision
+		msg.Cards, msg.List, msg.Images, d.RichDropped = p.rich(parsed)
+		msg.AskFile = p.AskFile && parsed.AskFile
+		if parsed.Form != "" {
+			if msg.Form = p.Forms[parsed.Form]; msg.Form == nil {
+				d.UnknownForm = parsed.Form
+			}
+		}
 		outcome := kommbridge.OutcomeAnswered
 		if p.ResolveAuto && parsed.Resolved {
 			// Solved and confirmed: Kommunicate closes the conversation.
-			msg.QuickReplies, msg.Resolve, outcome = nil, true, kommbridge.OutcomeResolved
+			msg.QuickReplies, msg.Form, msg.AskFile, msg.Resolve, outcome = nil, nil, false, true, kommbridge.OutcomeResolved
 		}
-		return Decision{Reply: reply(outcome, msg),
-			Turns: []kommbridge.Turn{user, {Role: llm.RoleAssistant, Text: parsed.Text}}}
+		d.Reply = reply(outcome, msg)
+		d.Turns = []kommbridge.Turn{user, {Role: llm.RoleAssistant, Text: parsed.Text}}
+		return d
 	}
 	d := Decision{ModelReason: parsed.HandoffReason}
 	team := ""
@@ -258,15 +280,24 @@ func (p *Profile) handoffNow(in Input, reason string) Decision {
 	return d
 }
 
-// handoffMessage is the handoff message. With cooldown, within the
-// cooldown of an earlier handoff the assignment is not sent again; mark
-// says whether this handoff is to be recorded.
+// handoffMessage is the handoff message, with the bot's handoff form.
+// Out of the team's hours it still assigns (people see it next shift) but
+// says when to expect them, with the offline form. With cooldown, within
+// the cooldown of an earlier handoff the assignment is not sent again;
+// mark says whether this handoff is to be recorded.
 func (p *Profile) handoffMessage(in Input, team string, cooldown bool) (kommbridge.Message, bool, error) {
-	text, err := p.HandoffText.Render(vars(in.Event, in.Now))
+	tpl, form, v := p.HandoffText, p.HandoffForm, vars(in.Event, in.Now)
+	if p.Hours != nil && !p.Hours.open(in.Now) {
+		tpl, v.Opens = p.OfflineText, p.Hours.opens(in.Now)
+		if p.OfflineForm != nil {
+			form = p.OfflineForm
+		}
+	}
+	text, err := tpl.Render(v)
 	if err != nil || strings.TrimSpace(text) == "" {
 		text = p.DefaultHandoff
 	}
-	msg := kommbridge.Message{Text: text, Handoff: &kommbridge.Handoff{AssignTo: p.AssignTo, Team: team}}
+	msg := kommbridge.Message{Text: text, Form: form, Handoff: &kommbridge.Handoff{AssignTo: p.AssignTo, Team: team}}
 	if cooldown && !in.HandedOffAt.IsZero() && in.Now.Sub(in.HandedOffAt) < p.Cooldown {
 		msg.Handoff = nil
 		return msg, false, err

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/llm"
 	"github.com/kommbridge/kommbridge/prompt"
 )
@@ -61,6 +62,9 @@ type row struct {
 	team        string
 	trim        bool
 	keep        int
+	offline     bool
+	form        string // the form a message carries
+	askFile     bool
 }
 
 func asked(parsed prompt.Parsed) func(*Input) {
@@ -88,6 +92,20 @@ func TestDecide(t *testing.T) {
 	welcome := kommbridge.Event{BotID: "bot", ConversationID: "c", Name: kommbridge.EventWelcome, Context: map[string]string{"name": "Asha"}}
 	button := kommbridge.Event{BotID: "bot", ConversationID: "c", Text: "Talk to human", TalkToHuman: true}
 	handoffText, errorText := "Let me connect you with a teammate.", "Sorry, I'm having trouble answering right now."
+	// now is Friday 08:00 UTC: closed for a team in from 09:00, open for
+	// one in from 08:00.
+	contact := &kommbridge.Form{Name: "contact", Fields: []kommbridge.FormField{{Name: "email", Label: "Email", Type: "text"}}, Submit: "Send"}
+	closed := func(p *Profile) {
+		p.Hours = mustHours(t, "UTC", map[string]string{"mon-fri": "09:00-17:00"})
+		p.OfflineText = mustTemplate(t, "We're away; a teammate will reply {{.Opens}}.")
+		p.OfflineForm = contact
+	}
+	open := func(p *Profile) {
+		p.Hours = mustHours(t, "UTC", map[string]string{"mon-fri": "08:00-17:00"})
+		p.OfflineText = mustTemplate(t, "We're away.")
+		p.HandoffForm = contact
+	}
+	withForms := func(p *Profile) { p.Forms = map[string]*kommbridge.Form{"contact": contact}; p.AskFile = true }
 
 	tests := []row{
 		// Before the model.
@@ -151,6 +169,20 @@ func TestDecide(t *testing.T) {
 		{name: "answered once the history was shortened", ev: msg("x"), in: both(asked(prompt.Parsed{Text: "Fits now."}), func(in *Input) { k := 4; in.Kept = &k }),
 			texts: []string{"Fits now."}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2, trim: true, keep: 4},
 
+		// Opening hours, forms, files.
+		{name: "out of hours a handoff still assigns, and says when", ev: msg("x"), tweak: closed, in: asked(prompt.Parsed{Handoff: true}),
+			texts: []string{"We're away; a teammate will reply today at 09:00 UTC."}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffModel, turns: 2, mark: true, offline: true, form: "contact"},
+		{name: "out of hours the button still assigns", ev: button, tweak: closed,
+			texts: []string{"We're away; a teammate will reply today at 09:00 UTC."}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffButton, turns: 2, mark: true, offline: true, form: "contact"},
+		{name: "in hours, the handoff form", ev: button, tweak: open,
+			texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffButton, turns: 2, mark: true, form: "contact"},
+		{name: "out of hours an answer is an answer", ev: msg("x"), tweak: closed, in: asked(prompt.Parsed{Text: "Hello."}),
+			texts: []string{"Hello."}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2},
+		{name: "the model asks for a form and a file", ev: msg("x"), tweak: withForms, in: asked(prompt.Parsed{Text: "Your email?", Form: "contact", AskFile: true}),
+			texts: []string{"Your email?"}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2, form: "contact", askFile: true},
+		{name: "an unknown form and a file the bot does not allow", ev: msg("x"), in: asked(prompt.Parsed{Text: "Your email?", Form: "survey", AskFile: true}),
+			texts: []string{"Your email?"}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2},
+
 		// Failures.
 		{name: "the model failed", ev: msg("x"), in: failedWith(modelErr(llm.ErrUnavailable)),
 			texts: []string{errorText, handoffText}, assigned: []bool{false, true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffError, turns: 1, mark: true},
@@ -183,21 +215,25 @@ func TestDecide(t *testing.T) {
 			}
 			var texts []string
 			var assigned []bool
-			team := ""
+			team, form, askFile := "", "", false
 			for _, m := range d.Messages {
 				texts = append(texts, m.Text)
 				assigned = append(assigned, m.Handoff != nil)
 				if m.Handoff != nil {
 					team = m.Handoff.Team
 				}
+				if m.Form != nil {
+					form = m.Form.Name
+				}
+				askFile = askFile || m.AskFile
 			}
 			if texts == nil {
 				texts = []string{}
 			}
-			got := []any{texts, assigned, d.Outcome, d.HandoffReason, len(d.Turns), d.MarkHandoff, d.Reset, team, d.Trim, d.Keep}
-			want := []any{tt.texts, tt.assigned, tt.outcome, tt.reason, tt.turns, tt.mark, tt.reset, tt.team, tt.trim, tt.keep}
+			got := []any{texts, assigned, d.Outcome, d.HandoffReason, len(d.Turns), d.MarkHandoff, d.Reset, team, d.Trim, d.Keep, d.Offline, form, askFile}
+			want := []any{tt.texts, tt.assigned, tt.outcome, tt.reason, tt.turns, tt.mark, tt.reset, tt.team, tt.trim, tt.keep, tt.offline, tt.form, tt.askFile}
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("[texts assigned outcome reason turns mark reset team trim keep] (-want +got):\n%s", diff)
+				t.Errorf("[texts assigned outcome reason turns mark reset team trim keep offline form askFile] (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -226,4 +262,22 @@ func TestLinks(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+}
+
+func mustHours(t *testing.T, zone string, weekly map[string]string, holidays ...string) *hours {
+	t.Helper()
+	h, errs := parseHours(&config.Hours{TimeZone: zone, Weekly: weekly, Holidays: holidays})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	return h
+}
+
+func mustTemplate(t *testing.T, s string) *prompt.Template {
+	t.Helper()
+	tpl, err := prompt.ParseTemplate("t", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
 }

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,6 +56,9 @@ func (b *Bridge) handle(ctx context.Context, s *settings, p *Profile, ev *kommbr
 // see settle).
 func (b *Bridge) facts(ctx context.Context, p *Profile, ev *kommbridge.Event, conv string) Input {
 	in := Input{Event: ev, Now: b.now()}
+	if len(ev.Form) > 0 {
+		p.formFacts(ev)
+	}
 	if tpl, ok := p.Events[ev.Name]; ok && ev.Name != kommbridge.EventMedia && ev.Name != kommbridge.EventWelcome {
 		t, err := tpl.Render(vars(ev, in.Now))
 		if err != nil {
@@ -216,6 +220,13 @@ func (b *Bridge) result(p *Profile, ev *kommbridge.Event, d Decision) Result {
 	if d.UnknownTeam != "" {
 		b.log.Info("model chose an unknown team; ignored", zap.String("bot", p.ID), zap.String("team", d.UnknownTeam))
 	}
+	if d.UnknownForm != "" {
+		b.log.Info("model asked for an unknown form; ignored", zap.String("bot", p.ID), zap.String("form", d.UnknownForm))
+	}
+	if len(d.RichDropped) > 0 {
+		b.log.Info("rich answer parts left out", zap.String("bot", p.ID), zap.Strings("dropped", d.RichDropped))
+	}
+	d.Reply.Channel = cmp.Or(p.Channel, ev.Channel, kommbridge.ChannelWeb)
 	return Result{Reply: d.Reply, ModelReason: d.ModelReason, Err: d.Cause,
 		fx: effects{turns: d.Turns, reset: d.Reset, trim: d.Trim, keep: d.Keep, handoff: d.MarkHandoff}}
 }

@@ -64,6 +64,22 @@ type Profile struct {
 	HandoffOnRefusal, HandoffOnFilter bool
 	// ResolveAuto lets the model close conversations as resolved.
 	ResolveAuto bool
+
+	// Channel is the bot's channel when set (bots[].channel), "" to take
+	// the webhook's (else the web widget).
+	Channel string
+	// RichKinds are the rich answers the model may give; AskFile lets it
+	// open the attach button.
+	RichKinds map[string]bool
+	AskFile   bool
+	// Forms are the bot's forms by name; HandoffForm goes with a handoff,
+	// OfflineForm with one out of hours.
+	Forms                    map[string]*kommbridge.Form
+	HandoffForm, OfflineForm *kommbridge.Form
+	// Hours are the team's opening hours (nil: always open); out of them
+	// a handoff says OfflineText.
+	Hours       *hours
+	OfflineText *prompt.Template
 }
 
 // CheckTemplates reports the bots' templates that do not parse, each
@@ -114,8 +130,25 @@ func newProfile(b *config.Bot) (*Profile, []error) {
 		HandoffOnRefusal: h.OnRefusal == "handoff", HandoffOnFilter: h.OnContentFilter == "handoff",
 		ResolveAuto: b.Resolve == "auto",
 	}
+	if b.Channel != "auto" {
+		p.Channel = b.Channel
+	}
+	p.RichKinds = make(map[string]bool, len(b.Rich))
+	for _, k := range b.Rich {
+		p.RichKinds[k] = true
+	}
+	p.AskFile = b.AskForFiles
+	p.Forms = make(map[string]*kommbridge.Form, len(b.Forms))
+	formNames := make([]string, 0, len(b.Forms))
+	for name, f := range b.Forms {
+		p.Forms[name] = newForm(name, f)
+		formNames = append(formNames, name)
+	}
+	sort.Strings(formNames)
+	p.HandoffForm, p.OfflineForm = p.Forms[h.Form], p.Forms[h.OfflineForm]
 	p.contract = prompt.NewContract(prompt.ContractOptions{
 		Format: b.ReplyFormat, Teams: teams, MaxSuggested: p.MaxSuggested, NoVision: !p.Vision, Resolve: p.ResolveAuto,
+		Rich: b.Rich, Forms: formNames, AskFile: p.AskFile,
 	})
 	for _, ph := range h.Phrases {
 		if w := words(ph); len(w) > 0 {
@@ -134,6 +167,12 @@ func newProfile(b *config.Bot) (*Profile, []error) {
 	p.Welcome = parse("welcome.text", b.Welcome.Text)
 	p.HandoffText = parse("handoff.message", h.Message)
 	p.ErrorText = parse("handoff.error_message", h.ErrorMessage)
+	if h.Hours != nil {
+		var herrs []error
+		p.Hours, herrs = parseHours(h.Hours)
+		errs = append(errs, herrs...)
+		p.OfflineText = parse("handoff.offline_message", h.OfflineMessage)
+	}
 	p.Events = make(map[string]*prompt.Template, len(b.Events))
 	for name, text := range b.Events {
 		if t := parse("events."+name, text); t != nil {
@@ -148,4 +187,22 @@ func (s *settings) bot(id string) *Profile {
 		return p
 	}
 	return s.fallback
+}
+
+// newForm compiles a configured form: a required field without a regex
+// gets one that refuses an empty value.
+func newForm(name string, f config.Form) *kommbridge.Form {
+	out := &kommbridge.Form{Name: name, Text: f.Text, Submit: f.Submit}
+	for _, fd := range f.Fields {
+		field := kommbridge.FormField{Name: fd.Name, Label: fd.Label, Type: fd.Type, Placeholder: fd.Placeholder,
+			Regex: fd.Regex, Error: fd.Error, Options: fd.Options, Value: fd.Value}
+		if fd.Required && field.Regex == "" {
+			field.Regex = `\S`
+		}
+		if field.Regex != "" && field.Error == "" {
+			field.Error = "Please fill in " + fd.Label + "."
+		}
+		out.Fields = append(out.Fields, field)
+	}
+	return out
 }

@@ -191,6 +191,50 @@ type Bot struct {
 	// Resolve: "auto" lets the model close a conversation as resolved when
 	// the user's issue is solved and the user confirmed it; "never".
 	Resolve string `yaml:"resolve"`
+	// Channel is where the bot's users read its answers: auto (from the
+	// webhook, else the web widget), web, whatsapp, messenger or
+	// instagram. Buttons are fitted to the channel's limits.
+	Channel string `yaml:"channel"`
+	// Rich lists the rich answers the model may give: cards, lists,
+	// images. Not in the text reply format.
+	Rich []string `yaml:"rich"`
+	// AskForFiles lets the model open the widget's attach button when it
+	// asks for a file.
+	AskForFiles bool `yaml:"ask_for_files"`
+	// Forms are forms the bot can show (Kommunicate template 12), by name.
+	Forms map[string]Form `yaml:"forms"`
+}
+
+// Form is a form a bot can show; the values come back as a message.
+type Form struct {
+	// Text is the message shown with the form.
+	Text   string      `yaml:"text"`
+	Submit string      `yaml:"submit"` // the submit button's label; "Submit" when unset
+	Fields []FormField `yaml:"fields"`
+}
+
+// FormField is one field of a form.
+type FormField struct {
+	Name        string   `yaml:"name"`
+	Label       string   `yaml:"label"`
+	Type        string   `yaml:"type"` // text (default), textarea, radio, checkbox, dropdown, hidden
+	Placeholder string   `yaml:"placeholder"`
+	Required    bool     `yaml:"required"`
+	Regex       string   `yaml:"regex"`
+	Error       string   `yaml:"error"`
+	Options     []string `yaml:"options"`
+	Value       string   `yaml:"value"`
+}
+
+// Hours are when people answer handed-off conversations.
+type Hours struct {
+	// TimeZone is an IANA zone such as "Europe/Berlin"; "UTC" when unset.
+	TimeZone string `yaml:"time_zone"`
+	// Weekly maps days ("mon", "mon-fri", "sat,sun") to opening times
+	// ("09:00-17:00", "09:00-12:00, 13:00-17:00", or "closed").
+	Weekly map[string]string `yaml:"weekly"`
+	// Holidays are closed dates, "2026-12-25".
+	Holidays []string `yaml:"holidays"`
 }
 
 // Async lets a slow model answer after the webhook's window: at HoldAfter
@@ -235,6 +279,13 @@ type Handoff struct {
 	// or "handoff".
 	OnContentFilter string   `yaml:"on_content_filter"`
 	Cooldown        Duration `yaml:"cooldown"`
+	// Form is a form (bots[].forms) sent with every handoff message.
+	Form string `yaml:"form"`
+	// Hours are the team's opening hours; outside them a handoff still
+	// assigns, and the user gets OfflineMessage (and OfflineForm).
+	Hours          *Hours `yaml:"hours"`
+	OfflineMessage string `yaml:"offline_message"`
+	OfflineForm    string `yaml:"offline_form"`
 }
 
 // Duration is a time.Duration written as "25s" in YAML.

@@ -166,3 +166,45 @@ func TestUnknownKeyNamesLine(t *testing.T) {
 		}
 	}
 }
+
+// The keys of rich answers, forms, channels and opening hours: every
+// problem named at once.
+func TestKommunicateFeatureProblems(t *testing.T) {
+	yml := `
+bots:
+  - id: a
+    system_prompt: "ok"
+    reply_format: text
+    channel: telegram
+    rich: [cards, videos]
+    forms:
+      contact:
+        fields:
+          - {name: "e mail", label: Email}
+          - {name: plan, type: radio}
+          - {name: plan, type: slider, regex: "("}
+      empty: {}
+    handoff: {form: survey, offline_form: contact, hours: {time_zone: UTC}}
+`
+	_, err := config.Parse([]byte(yml), "c.yaml", env(nil))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		`bots[0] (id "a").channel: must be auto, web, whatsapp, messenger or instagram; got "telegram"`,
+		`bots[0] (id "a").rich[0]: needs reply_format json_schema, json_object or tools`,
+		`bots[0] (id "a").rich[1]: must be cards, lists or images; got "videos"`,
+		`bots[0] (id "a").forms.contact.fields[0].name: must be set, with letters, digits, _ and - only; got "e mail"`,
+		`bots[0] (id "a").forms.contact.fields[1].options: a radio field needs options`,
+		`bots[0] (id "a").forms.contact.fields[2].name: "plan" is used by more than one field`,
+		`bots[0] (id "a").forms.contact.fields[2].type: must be text, textarea, password, hidden, radio, checkbox or dropdown; got "slider"`,
+		`bots[0] (id "a").forms.contact.fields[2].regex: does not compile`,
+		`bots[0] (id "a").forms.empty.fields: must list at least one field`,
+		`bots[0] (id "a").handoff.form: names no form in bots[0] (id "a").forms; got "survey"`,
+		`bots[0] (id "a").handoff.hours.weekly: must list the opening hours`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing problem %q in:\n%v", want, err)
+		}
+	}
+}

@@ -76,6 +76,7 @@ const (
 	DefaultErrorMessage         = "Sorry, I'm having trouble answering right now."
 	DefaultContentFilterMessage = "I can't help with that request. Could you put it another way?"
 	DefaultTooLongMessage       = "That's more than I can read at once. Could you send a shorter message or a smaller file?"
+	DefaultOfflineMessage       = "Our team is away right now. A teammate will pick this up {{.Opens}}."
 	DefaultMaxTokens            = 600
 	DefaultSuggestedMax         = 3
 	DefaultMinConfidence        = 0.5
@@ -277,6 +278,8 @@ func (c *Config) applyDefaults() {
 			{&b.ContentFilterMessage, DefaultContentFilterMessage},
 			{&b.TooLongMessage, DefaultTooLongMessage},
 			{&b.Resolve, "never"},
+			{&b.Channel, "auto"},
+			{&h.OfflineMessage, DefaultOfflineMessage},
 		} {
 			if *d.v == "" {
 				*d.v = d.def
@@ -284,6 +287,23 @@ func (c *Config) applyDefaults() {
 		}
 		if h.Cooldown == 0 {
 			h.Cooldown = Duration(10 * time.Minute)
+		}
+		for name, f := range b.Forms {
+			if f.Submit == "" {
+				f.Submit = "Submit"
+			}
+			for j := range f.Fields {
+				if f.Fields[j].Type == "" {
+					f.Fields[j].Type = "text"
+				}
+				if f.Fields[j].Label == "" {
+					f.Fields[j].Label = f.Fields[j].Name
+				}
+			}
+			b.Forms[name] = f
+		}
+		if h.Hours != nil && h.Hours.TimeZone == "" {
+			h.Hours.TimeZone = "UTC"
 		}
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -190,6 +191,30 @@ func (c *Config) Validate() error {
 		if b.Resolve != "auto" && b.Resolve != "never" {
 			bad(w+".resolve", "must be auto or never; got %q", b.Resolve)
 		}
+		switch b.Channel {
+		case "auto", kommbridge.ChannelWeb, kommbridge.ChannelWhatsApp, kommbridge.ChannelMessenger, kommbridge.ChannelInstagram:
+		default:
+			bad(w+".channel", "must be auto, web, whatsapp, messenger or instagram; got %q", b.Channel)
+		}
+		for j, kind := range b.Rich {
+			switch {
+			case kind != "cards" && kind != "lists" && kind != "images":
+				bad(fmt.Sprintf("%s.rich[%d]", w, j), "must be cards, lists or images; got %q", kind)
+			case b.ReplyFormat == kommbridge.FormatText:
+				bad(fmt.Sprintf("%s.rich[%d]", w, j), "needs reply_format json_schema, json_object or tools: the text format has no place for rich answers")
+			}
+		}
+		for name, f := range b.Forms {
+			validForm(w+".forms."+name, f, bad)
+		}
+		for key, name := range map[string]string{"form": h.Form, "offline_form": h.OfflineForm} {
+			if _, ok := b.Forms[name]; name != "" && !ok {
+				bad(w+".handoff."+key, "names no form in %s.forms; got %q", w, name)
+			}
+		}
+		if h.Hours != nil && len(h.Hours.Weekly) == 0 {
+			bad(w+".handoff.hours.weekly", "must list the opening hours, e.g. {mon-fri: \"09:00-17:00\"}")
+		}
 		if h.OnRefusal != "answer" && h.OnRefusal != "handoff" {
 			bad(w+".handoff.on_refusal", "must be answer or handoff; got %q", h.OnRefusal)
 		}
@@ -217,6 +242,44 @@ func (c *Config) Validate() error {
 		}
 	}
 	return joinProblems(p)
+}
+
+// formNameRE is what a form name or field name may be: it travels in
+// markers and as Kommunicate's formData keys.
+var formNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func validForm(key string, f Form, bad func(key, format string, args ...any)) {
+	if !formNameRE.MatchString(key[strings.LastIndexByte(key, '.')+1:]) {
+		bad(key, "a form name may hold letters, digits, _ and - only")
+	}
+	if len(f.Fields) == 0 {
+		bad(key+".fields", "must list at least one field")
+	}
+	seen := map[string]bool{}
+	for j, fd := range f.Fields {
+		fk := fmt.Sprintf("%s.fields[%d]", key, j)
+		switch {
+		case !formNameRE.MatchString(fd.Name):
+			bad(fk+".name", "must be set, with letters, digits, _ and - only; got %q", fd.Name)
+		case seen[fd.Name]:
+			bad(fk+".name", "%q is used by more than one field", fd.Name)
+		}
+		seen[fd.Name] = true
+		switch fd.Type {
+		case "text", "textarea", "password", "hidden":
+		case "radio", "checkbox", "dropdown":
+			if len(fd.Options) == 0 {
+				bad(fk+".options", "a %s field needs options", fd.Type)
+			}
+		default:
+			bad(fk+".type", "must be text, textarea, password, hidden, radio, checkbox or dropdown; got %q", fd.Type)
+		}
+		if fd.Regex != "" {
+			if _, err := regexp.Compile(fd.Regex); err != nil {
+				bad(fk+".regex", "does not compile: %v", err)
+			}
+		}
+	}
 }
 
 func validEndpoint(key string, e Endpoint, bad func(key, format string, args ...any)) {

@@ -26,11 +26,29 @@ const ResolveTool = "resolve_conversation"
 
 // SchemaResolve is Schema with the "resolved" field, for bots that let the
 // model resolve conversations.
-var SchemaResolve = json.RawMessage(strings.NewReplacer(
-	`"suggested_replies":{"type":"array"`,
-	`"resolved":{"type":"boolean","description":"True only when the user's issue is solved and the user confirmed it."},"suggested_replies":{"type":"array"`,
-	`"suggested_replies"]`, `"suggested_replies","resolved"]`,
-).Replace(string(Schema)))
+var SchemaResolve = schemaWith([]extraField{{"resolved", resolvedSchema}})
+
+const resolvedSchema = `{"type":"boolean","description":"True only when the user's issue is solved and the user confirmed it."}`
+
+// extraField is a field a bot's options add to Schema.
+type extraField struct{ name, schema string }
+
+// schemaWith is Schema with fields added before "suggested_replies" and
+// required after it.
+func schemaWith(fields []extraField) json.RawMessage {
+	if len(fields) == 0 {
+		return Schema
+	}
+	var props, req strings.Builder
+	for _, f := range fields {
+		fmt.Fprintf(&props, "%q:%s,", f.name, f.schema)
+		fmt.Fprintf(&req, ",%q", f.name)
+	}
+	return json.RawMessage(strings.NewReplacer(
+		`"suggested_replies":{"type":"array"`, props.String()+`"suggested_replies":{"type":"array"`,
+		`"suggested_replies"]`, `"suggested_replies"`+req.String()+`]`,
+	).Replace(string(Schema)))
+}
 
 // resolveWhen is when the model may say a conversation is resolved.
 const resolveWhen = "only when the user's issue is solved and the user confirmed it (they thanked you, or said it works now); never on your own judgement alone"
@@ -69,13 +87,21 @@ type ContractOptions struct {
 	NoVision bool
 	// Resolve lets the model say the user's issue is solved.
 	Resolve bool
+	// Rich lists the rich answer kinds the model may use (RichCards,
+	// RichLists, RichImages); never in the text format.
+	Rich []string
+	// Forms names the forms the model may show, sorted.
+	Forms []string
+	// AskFile lets the model open the widget's attach button.
+	AskFile bool
 }
 
 // NewContract builds the contract for o.
 func NewContract(o ContractOptions) Contract {
-	c := Contract{Format: o.Format, schema: Schema}
+	c := Contract{Format: o.Format}
+	var fields []extraField
 	if o.Resolve {
-		c.schema = SchemaResolve
+		fields = append(fields, extraField{"resolved", resolvedSchema})
 	}
 	var b strings.Builder
 	b.WriteString("\n\n## How to answer\n")
@@ -107,6 +133,7 @@ func NewContract(o ContractOptions) Contract {
 		if o.Resolve {
 			b.WriteString(`- "resolved": true ` + resolveWhen + "; otherwise false.\n")
 		}
+		c.extras(o, &b, &fields)
 		if o.Format == kommbridge.FormatJSONObject {
 			b.WriteString(`Example: {"reply": "Your order shipped on Monday.", "confidence": 0.9, "handoff": false, "handoff_reason": "", "team": "", "suggested_replies": ["Track my order"]}` + "\n")
 		}
@@ -131,12 +158,15 @@ func NewContract(o ContractOptions) Contract {
 			c.Tools = append(c.Tools, llm.Tool{Name: ResolveTool, Description: "Mark the conversation resolved: the user's issue is solved and they confirmed it.",
 				Parameters: json.RawMessage(`{"type":"object","properties":{},"additionalProperties":false}`)})
 		}
+		c.extras(o, &b, &fields)
 	default: // Text
 		b.WriteString("Answer the user in plain text. When a human teammate should take over (the user asks for a person, is upset, or you cannot help), tell the user a teammate will join and put " + HandoffMarker + " at the end of your reply. Never promise a transfer without the marker.")
 		if o.Resolve {
 			b.WriteString("\nPut " + ResolvedMarker + " at the end of your reply " + resolveWhen + ".")
 		}
+		c.extras(o, &b, &fields)
 	}
+	c.schema = schemaWith(fields)
 	if o.NoVision {
 		b.WriteString("\nYou cannot see images. When the user sends one, you are told its name only; say so if it matters, and ask them to describe it.")
 	}

@@ -32,6 +32,15 @@ type Parsed struct {
 	// Resolved: the model says the user's issue is solved (honoured only
 	// by bots with resolve: auto).
 	Resolved bool
+	// Rich parts the model asked to show, as it wrote them (bridge
+	// validates them against the bot's rules).
+	Cards  []kommbridge.Card
+	List   *kommbridge.List
+	Images []kommbridge.Image
+	// Form is the form the model asked to show; AskFile: it asked for a
+	// file.
+	Form    string
+	AskFile bool
 }
 
 // Violations of the reply contract.
@@ -80,6 +89,9 @@ func parse(format string, r llm.Response) Parsed {
 				p.Resolved = true
 				continue
 			}
+			if p.toolExtras(tc.Name, tc.Arguments) {
+				continue
+			}
 			if tc.Name != HandoffTool {
 				p.violate(ViolationUnknownTool)
 				continue
@@ -97,6 +109,7 @@ func parse(format string, r llm.Response) Parsed {
 		}
 	}
 	p.unwrap()
+	p.textMarkers(format)
 	if strings.Contains(p.Text, ResolvedMarker) {
 		p.Resolved = p.Resolved || format == kommbridge.FormatText
 		p.Text = strings.TrimSpace(strings.ReplaceAll(p.Text, ResolvedMarker, ""))
@@ -151,6 +164,13 @@ func (p *Parsed) unwrap() {
 		if len(p.Suggested) == 0 {
 			p.Suggested = inner.Suggested
 		}
+		if p.Cards == nil && p.List == nil && p.Images == nil {
+			p.Cards, p.List, p.Images = inner.Cards, inner.List, inner.Images
+		}
+		if p.Form == "" {
+			p.Form = inner.Form
+		}
+		p.AskFile = p.AskFile || inner.AskFile
 	}
 }
 
@@ -191,6 +211,7 @@ type wire struct {
 	Message  *string `json:"message"`
 	Response *string `json:"response"`
 	Text     *string `json:"text"`
+	richFields
 }
 
 func parseJSON(s string) Parsed {
@@ -243,6 +264,7 @@ func parseJSON(s string) Parsed {
 	}
 	p.Handoff = truthy(w.Handoff)
 	p.Resolved = truthy(w.Resolved)
+	p.readExtras(w.richFields)
 	p.HandoffReason = strings.TrimSpace(w.HandoffReason)
 	p.Team = strings.TrimSpace(w.Team)
 	for _, v := range w.SuggestedReplies {

@@ -59,6 +59,28 @@ func TestParse(t *testing.T) {
 		{"resolved as a tool call", kommbridge.FormatTools, "Glad it works now!", []llm.ToolCall{{Name: "resolve_conversation", Arguments: `{}`}}, prompt.Parsed{Text: "Glad it works now!", Resolved: true}},
 		{"resolved as a marker", kommbridge.FormatText, "Glad it works now! [RESOLVED]", nil, prompt.Parsed{Text: "Glad it works now!", Resolved: true}},
 		{"the resolved marker elsewhere is only removed", kommbridge.FormatJSONObject, `{"reply":"Done. [RESOLVED]"}`, nil, prompt.Parsed{Text: "Done."}},
+		{"rich parts in a json format", kommbridge.FormatJSONSchema,
+			`{"reply":"Two plans:","confidence":0.9,"cards":[{"title":"Pro","subtitle":"$10","image_url":"https://a.example/p.png","buttons":[{"label":"Buy","url":"https://a.example/buy","reply":""},{"label":"More","url":"","reply":"Tell me more"}]}],` +
+				`"list":{"header":"Or pick","items":[{"title":"Track","description":"","reply":"Track my order"}]},"images":[{"url":"https://a.example/1.png","caption":"One"}],"form":"contact","request_file":true}`,
+			nil, prompt.Parsed{Text: "Two plans:", Confidence: f(0.9),
+				Cards:  []kommbridge.Card{{Title: "Pro", Subtitle: "$10", ImageURL: "https://a.example/p.png", Buttons: []kommbridge.Button{{Name: "Buy", URL: "https://a.example/buy"}, {Name: "More", Reply: "Tell me more"}}}},
+				List:   &kommbridge.List{Header: "Or pick", Items: []kommbridge.ListItem{{Title: "Track", Reply: "Track my order"}}},
+				Images: []kommbridge.Image{{URL: "https://a.example/1.png", Caption: "One"}}, Form: "contact", AskFile: true}},
+		{"an empty list is no list", kommbridge.FormatJSONSchema, `{"reply":"Hi.","list":{"header":"","items":[]},"cards":[],"images":[]}`, nil, prompt.Parsed{Text: "Hi."}},
+		{"rich parts of the wrong shape", kommbridge.FormatJSONObject, `{"reply":"Hi.","cards":"a card","images":[{"url":"https://a.example/1.png"}]}`,
+			nil, prompt.Parsed{Text: "Hi.", Images: []kommbridge.Image{{URL: "https://a.example/1.png"}}, Violation: prompt.ViolationBadRich}},
+		{"rich parts as tool calls", kommbridge.FormatTools, "Here:", []llm.ToolCall{
+			{Name: "show_cards", Arguments: `{"cards":[{"title":"Pro","buttons":[{"name":"More","message":"More please"}]}]}`},
+			{Name: "show_list", Arguments: `{"header":"Pick","items":[{"title":"A"}]}`},
+			{Name: "show_images", Arguments: `{"images":[{"url":"https://a.example/1.png"}]}`},
+			{Name: "show_form", Arguments: `{"name":"contact"}`},
+			{Name: "request_file", Arguments: `{}`}},
+			prompt.Parsed{Text: "Here:", Cards: []kommbridge.Card{{Title: "Pro", Buttons: []kommbridge.Button{{Name: "More", Reply: "More please"}}}},
+				List: &kommbridge.List{Header: "Pick", Items: []kommbridge.ListItem{{Title: "A"}}}, Images: []kommbridge.Image{{URL: "https://a.example/1.png"}}, Form: "contact", AskFile: true}},
+		{"a broken rich tool call", kommbridge.FormatTools, "Here:", []llm.ToolCall{{Name: "show_cards", Arguments: `{"cards": 3}`}},
+			prompt.Parsed{Text: "Here:", Violation: prompt.ViolationBadRich}},
+		{"form and file markers", kommbridge.FormatText, "Please leave your email. [FORM:contact] [ATTACH]", nil, prompt.Parsed{Text: "Please leave your email.", Form: "contact", AskFile: true}},
+		{"markers elsewhere are only removed", kommbridge.FormatJSONObject, `{"reply":"Email? [FORM:contact] [ATTACH]"}`, nil, prompt.Parsed{Text: "Email?"}},
 		{"unknown tool", kommbridge.FormatTools, "Hello.", []llm.ToolCall{{Name: "search", Arguments: `{}`}}, prompt.Parsed{Text: "Hello.", Violation: prompt.ViolationUnknownTool}},
 	}
 	for _, tt := range tests {

@@ -10,7 +10,8 @@ import (
 )
 
 // Vars are the values a template can use: {{.BotID}}, {{.UserID}},
-// {{.ConversationID}}, {{.Language}}, {{.Context.name}}, {{.Now}}.
+// {{.ConversationID}}, {{.Language}}, {{.Context.name}}, {{.Now}}, and in
+// handoff.offline_message {{.Opens}}.
 type Vars struct {
 	BotID          string
 	UserID         string
@@ -22,6 +23,9 @@ type Vars struct {
 	// as a name or plan). A missing key renders as an empty string.
 	Context map[string]string
 	Now     time.Time
+	// Opens says when the team is next in ("tomorrow at 09:00 CET"), for
+	// handoff.offline_message; "" elsewhere.
+	Opens string
 }
 
 // Template is a parsed text/template. Text without actions is kept as is

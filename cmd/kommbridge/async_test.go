@@ -109,7 +109,7 @@ func TestAsyncDelivery(t *testing.T) {
 	defer func() { p.cancel(); <-p.errc }()
 
 	// A fast answer is given in the webhook, as usual.
-	if got := post(t, p.base, `{"botId":"bot","key":"f1","groupId":7,"message":"fast"}`); got != `[{"message":"re: fast (0 in history)","metadata":{"contentType":"300","templateId":"6","payload":[{"title":"Track my order","message":"Track my order"}]}}]` {
+	if got := post(t, p.base, `{"botId":"bot","key":"f1","groupId":7,"message":"fast"}`); got != `[{"message":"re: fast (0 in history)","metadata":{"contentType":"300","templateId":"6","payload":[{"title":"Track my order","message":"Track my order","replyMetadata":{"kommbridge_button":"quick_reply"}}]}}]` {
 		t.Errorf("fast answer: %s", got)
 	}
 	// A slow one gets the hold message within the budget...
@@ -131,7 +131,7 @@ func TestAsyncDelivery(t *testing.T) {
 	got := <-api.got
 	want := apiCall{Path: "/rest/ws/message/v2/send", APIKey: "km-secret", Status: 200, Body: map[string]any{
 		"groupId": "7", "fromUserName": "bot", "message": "re: slow question (2 in history)",
-		"metadata": map[string]any{"contentType": "300", "templateId": "6", "payload": `[{"title":"Track my order","message":"Track my order"}]`},
+		"metadata": map[string]any{"contentType": "300", "templateId": "6", "payload": `[{"title":"Track my order","message":"Track my order","replyMetadata":{"kommbridge_button":"quick_reply"}}]`},
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("delivery (-want +got):\n%s", diff)

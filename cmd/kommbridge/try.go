@@ -213,13 +213,16 @@ func (s *session) print(res bridge.Result, took time.Duration) {
 		fmt.Fprintln(s.out, s.paint("bot> ", "1;36")+m.Text)
 		var buttons []string
 		for _, q := range m.QuickReplies {
-			buttons = append(buttons, "["+adapter.ButtonTitle(q)+"]")
+			buttons = append(buttons, "["+q+"]")
 		}
 		for _, l := range m.Links {
-			buttons = append(buttons, "["+adapter.ButtonTitle(l.Name)+" -> "+l.URL+"]")
+			buttons = append(buttons, "["+l.Name+" -> "+l.URL+"]")
 		}
 		if len(buttons) > 0 {
 			fmt.Fprintln(s.out, "     "+s.paint(strings.Join(buttons, " "), "36"))
+		}
+		for _, line := range richLines(m) {
+			fmt.Fprintln(s.out, "     "+s.paint(line, "36"))
 		}
 		if m.Handoff != nil {
 			to := "Kommunicate's routing rules"
@@ -264,4 +267,49 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// richLines describe a message's rich parts and widget controls for the
+// terminal, one line each.
+func richLines(m kommbridge.Message) []string {
+	var out []string
+	for _, c := range m.Cards {
+		line := "[card: " + c.Title
+		if c.Subtitle != "" {
+			line += " - " + c.Subtitle
+		}
+		if c.ImageURL != "" {
+			line += " (image " + c.ImageURL + ")"
+		}
+		for _, b := range c.Buttons {
+			line += " [" + b.Name + "]"
+		}
+		out = append(out, line+"]")
+	}
+	if m.List != nil {
+		items := make([]string, len(m.List.Items))
+		for i, it := range m.List.Items {
+			items[i] = it.Title
+		}
+		out = append(out, "[list: "+strings.Join(items, " | ")+"]")
+	}
+	for _, im := range m.Images {
+		out = append(out, "[image: "+im.URL+" "+im.Caption+"]")
+	}
+	if m.Form != nil {
+		fields := make([]string, 0, len(m.Form.Fields))
+		for _, f := range m.Form.Fields {
+			if f.Type != "hidden" {
+				fields = append(fields, f.Label)
+			}
+		}
+		out = append(out, "[form "+m.Form.Name+": "+strings.Join(fields, ", ")+" ["+m.Form.Submit+"]]")
+	}
+	if m.AskFile {
+		out = append(out, "[attach button shown]")
+	}
+	if m.Resolve {
+		out = append(out, "-> conversation closed as resolved")
+	}
+	return out
 }
