@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	// Time zones without the system's database (slim images have none).
+	_ "time/tzdata"
 
 	"github.com/kommbridge/kommbridge/config"
 )
