@@ -20,6 +20,7 @@ type Config struct {
 	Bots        []Bot       `yaml:"bots"`
 	Kommunicate Kommunicate `yaml:"kommunicate"`
 	Media       Media       `yaml:"media"`
+	Eval        Eval        `yaml:"eval"`
 
 	// Path is the file the configuration was read from; empty when it was
 	// built in code.
@@ -224,6 +225,22 @@ type FormField struct {
 	Error       string   `yaml:"error"`
 	Options     []string `yaml:"options"`
 	Value       string   `yaml:"value"`
+}
+
+// Eval configures `kommbridge eval`: the judge and the prices.
+type Eval struct {
+	// Judge is the endpoint that grades judge expectations; unset, the
+	// primary endpoint (llm) does.
+	Judge *Endpoint `yaml:"judge"`
+	// Prices are dollars per million tokens, by model, for the estimated
+	// cost.
+	Prices map[string]Price `yaml:"prices"`
+}
+
+// Price is a model's price in dollars per million tokens.
+type Price struct {
+	Input  float64 `yaml:"input"`
+	Output float64 `yaml:"output"`
 }
 
 // Hours are when people answer handed-off conversations.

@@ -226,6 +226,14 @@ func (c *Config) applyDefaults() {
 	if c.LLM.APIType == "azure" && c.LLM.APIVersion == "" {
 		c.LLM.APIVersion = "2024-10-21"
 	}
+	if j := c.Eval.Judge; j != nil {
+		if j.APIType == "" {
+			j.APIType = "openai"
+		}
+		if j.APIType == "azure" && j.APIVersion == "" {
+			j.APIVersion = "2024-10-21"
+		}
+	}
 	for i := range c.LLM.Fallbacks {
 		f := &c.LLM.Fallbacks[i]
 		if f.APIType == "" {

@@ -54,6 +54,14 @@ func (c *Config) Validate() error {
 	for i, f := range c.LLM.Fallbacks {
 		validEndpoint(fmt.Sprintf("llm.fallbacks[%d]", i), f, bad)
 	}
+	if c.Eval.Judge != nil {
+		validEndpoint("eval.judge", *c.Eval.Judge, bad)
+	}
+	for model, p := range c.Eval.Prices {
+		if p.Input < 0 || p.Output < 0 {
+			bad("eval.prices."+model, "prices must not be negative")
+		}
+	}
 	if c.LLM.MaxRetries < 0 || c.LLM.MaxRetries > 10 {
 		bad("llm.max_retries", "must be between 0 and 10; got %d", c.LLM.MaxRetries)
 	}

@@ -41,6 +41,14 @@ Usage:
   kommbridge try [--config FILE] [--bot ID] [--json] [MESSAGE]
                                        answer MESSAGE as the bot would, or chat interactively;
                                        exit 1 on a configuration problem, 2 if the model failed
+  kommbridge eval [--config FILE] [--bot ID] [--repeat N] [--concurrency C] [--min-pass R]
+                  [--against FILE] [--json F] [--junit F] [--html F] SUITE...
+                                       run conversation suites (files or directories, default
+                                       evals/) through the bot's pipeline and report them; exit 1
+                                       when a case is below --min-pass, 2 if they cannot run
+  kommbridge eval init --from TRANSCRIPT [--out FILE] [--bot ID]
+                                       write a starter suite from try transcripts or a JSON Lines
+                                       export of conversations
   kommbridge health [--config FILE] [--url URL]
                                        exit 0 if the server answers /healthz (for container health
                                        checks); the URL defaults to the configured address
@@ -73,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return try(ctx, args, getenv, stdin, stdout, stderr)
 	case "health":
 		return health(ctx, args, getenv, stdout, stderr)
+	case "eval":
+		return evalCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionLine())
 		return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/kommbridge/kommbridge/adapter"
 	"github.com/kommbridge/kommbridge/bridge"
 	"github.com/kommbridge/kommbridge/config"
+	"github.com/kommbridge/kommbridge/eval"
 )
 
 const tryHelp = `Type a message as the chat user would. Commands:
@@ -38,6 +39,7 @@ func try(ctx context.Context, args []string, getenv func(string) string, stdin i
 	path := fs.String("config", "config.yaml", "configuration file")
 	botID := fs.String("bot", "", "the botId to answer as (default: the first bot, or any for \"*\")")
 	asJSON := fs.Bool("json", false, "also print the exact JSON Kommunicate would get")
+	transcript := fs.String("transcript", "", "append the conversation to this file as JSON Lines (for kommbridge eval init)")
 	words, err := parseFlags(fs, args, true, stdout, stderr)
 	if err != nil || words == nil {
 		return err
@@ -68,6 +70,14 @@ func try(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer a.store.Close()
 	s := &session{a: a, bot: *botID, out: stdout, json: *asJSON, color: isTerminal(stdout), context: map[string]string{}}
+	if *transcript != "" {
+		f, err := os.OpenFile(*transcript, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		s.transcript = json.NewEncoder(f)
+	}
 	s.newConversation()
 	if msg := strings.TrimSpace(strings.Join(words, " ")); msg != "" {
 		if err := s.send(ctx, kommbridge.Event{Text: msg}); err != nil {
@@ -108,6 +118,8 @@ type session struct {
 	context map[string]string
 	pending []kommbridge.Attachment
 	failed  error // the model's failure behind the last answer, if any
+	// transcript, when set, gets every exchange as eval.Line values.
+	transcript *json.Encoder
 }
 
 func (s *session) newConversation() {
@@ -202,7 +214,33 @@ func (s *session) send(ctx context.Context, ev kommbridge.Event) error {
 		s.failed = res.Err
 	}
 	s.print(res, time.Since(ev.ReceivedAt))
-	return nil
+	return s.record(ev, res)
+}
+
+// record appends the exchange to the transcript: the user's line, then
+// the bot's answer with whether it handed off.
+func (s *session) record(ev kommbridge.Event, res bridge.Result) error {
+	if s.transcript == nil {
+		return nil
+	}
+	user := eval.Line{Conversation: s.conv, Role: "user", Text: ev.Text}
+	if ev.Name == kommbridge.EventWelcome {
+		user.Event = ev.Name
+	}
+	if ev.TalkToHuman {
+		user.Text = "Talk to human"
+	}
+	texts := make([]string, 0, len(res.Messages))
+	handoff := false
+	for _, m := range res.Messages {
+		texts = append(texts, m.Text)
+		handoff = handoff || m.Handoff != nil
+	}
+	bot := eval.Line{Conversation: s.conv, Role: "bot", Text: strings.Join(texts, "\n"), Handoff: &handoff}
+	if err := s.transcript.Encode(user); err != nil {
+		return err
+	}
+	return s.transcript.Encode(bot)
 }
 
 func (s *session) print(res bridge.Result, took time.Duration) {

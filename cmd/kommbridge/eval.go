@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/bridge"
+	"github.com/kommbridge/kommbridge/config"
+	"github.com/kommbridge/kommbridge/eval"
+	"github.com/kommbridge/kommbridge/llm"
+)
+
+// errEvalFailed: a case fell below --min-pass (exit 1).
+var errEvalFailed = errors.New("eval: cases below the minimum pass rate")
+
+// errCannotRun: the suites or the configuration could not be run (exit 2),
+// told apart from failing cases so that CI can tell the two.
+var errCannotRun = errors.New("eval: cannot run")
+
+// evalCmd runs conversation suites through the webhook's pipeline and
+// reports them; `eval init` writes a starter suite.
+func evalCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "init" {
+		return evalInit(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	path := fs.String("config", "config.yaml", "configuration file")
+	botID := fs.String("bot", "", "the botId every case talks to (default: the suite's, else the first bot)")
+	repeat := fs.Int("repeat", 1, "runs of every case (models are not deterministic)")
+	conc := fs.Int("concurrency", 4, "conversations at once")
+	minPass := fs.String("min-pass", "all", `the pass rate a case needs, "all" or 0 to 1 (0.8) or a percentage (80%); exit 1 below it`)
+	against := fs.String("against", "", "a second configuration to run the same suites with, and compare")
+	jsonOut := fs.String("json", "", "write the results as JSON to this file")
+	junitOut := fs.String("junit", "", "write the results as JUnit XML to this file")
+	htmlOut := fs.String("html", "", "write a self-contained HTML report to this file")
+	suitesArgs, err := parseFlags(fs, args, true, stdout, stderr)
+	if err != nil || suitesArgs == nil {
+		if err == errSilent {
+			return errCannotRun
+		}
+		return err
+	}
+	min, err := parseMinPass(*minPass)
+	if err != nil || *repeat < 1 || *conc < 1 {
+		fmt.Fprintf(stderr, "kommbridge eval: --min-pass must be all, 0 to 1 or a percentage (got %q); --repeat and --concurrency at least 1\n", *minPass)
+		return errCannotRun
+	}
+	if len(suitesArgs) == 0 {
+		suitesArgs = []string{"evals"}
+	}
+	suites, err := eval.Load(suitesArgs...)
+	if err != nil {
+		fmt.Fprintf(stderr, "kommbridge eval: %v\n", err)
+		return errCannotRun
+	}
+	files, err := serveFiles(suites)
+	if err != nil {
+		fmt.Fprintf(stderr, "kommbridge eval: %v\n", err)
+		return errCannotRun
+	}
+	defer files.close()
+	opts := eval.Options{Repeat: *repeat, Concurrency: *conc, Bot: *botID, FileURL: files.url}
+	progress := isTerminal(stderr)
+	runWith := func(cfgPath string) (*eval.Summary, error) {
+		cfg, err := config.Load(cfgPath, getenv, bridge.CheckTemplates)
+		if err != nil {
+			reportConfig(stderr, cfgPath, err)
+			return nil, errCannotRun
+		}
+		a, judge, err := evalApp(cfg, files.host, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "kommbridge eval: %s: %v\n", cfgPath, err)
+			return nil, errCannotRun
+		}
+		defer a.store.Close()
+		o := opts
+		o.Judge, o.DefaultBot = judge, cfg.Bots[0].ID
+		if o.DefaultBot == "*" {
+			o.DefaultBot = "eval-bot"
+		}
+		if progress {
+			o.Progress = func(done, total int) { drawProgress(stderr, cfgPath, done, total) }
+		}
+		runs := eval.RunSuites(ctx, a.bridge, suites, o)
+		if progress {
+			fmt.Fprint(stderr, "\r\033[K")
+		}
+		prices := make(map[string]eval.Price, len(cfg.Eval.Prices))
+		for m, p := range cfg.Eval.Prices {
+			prices[m] = eval.Price{Input: p.Input, Output: p.Output}
+		}
+		return eval.Summarize(cfgPath, runs, prices, min), ctx.Err()
+	}
+	sum, err := runWith(*path)
+	if err != nil {
+		return err
+	}
+	report := eval.Report{Summary: sum}
+	sum.WriteText(stdout)
+	if *against != "" {
+		other, err := runWith(*against)
+		if err != nil {
+			return err
+		}
+		report.Against = other
+		fmt.Fprintln(stdout)
+		eval.WriteCompare(stdout, sum, other)
+	}
+	for _, out := range []struct {
+		path  string
+		write func(io.Writer) error
+	}{{*jsonOut, report.WriteJSON}, {*junitOut, sum.WriteJUnit}, {*htmlOut, sum.WriteHTML}} {
+		if out.path == "" {
+			continue
+		}
+		if err := writeFile(out.path, out.write); err != nil {
+			fmt.Fprintf(stderr, "kommbridge eval: %v\n", err)
+			return errCannotRun
+		}
+	}
+	if len(sum.Below()) > 0 {
+		return errEvalFailed
+	}
+	return nil
+}
+
+// evalApp builds the pipeline for an eval: the configuration's bots and
+// model, with an in-process memory store (each case its own
+// conversation), no rate limits and no delivery through Kommunicate; and
+// the judge: eval.judge, else the primary endpoint.
+func evalApp(cfg *config.Config, fileHost string, stderr io.Writer) (*app, eval.Judge, error) {
+	cfg.Store.URL = "memory://"
+	cfg.Limits.Conversation, cfg.Limits.User, cfg.Limits.Global = kommbridge.Rate{}, kommbridge.Rate{}, kommbridge.Rate{}
+	for i := range cfg.Bots {
+		cfg.Bots[i].Async.Enabled = false
+	}
+	if fileHost != "" {
+		cfg.Media.AllowedHosts = append(cfg.Media.AllowedHosts, fileHost)
+	}
+	log, err := newLogger(config.Log{Level: "error", Format: "console"}, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := newApp(cfg, log, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	judge := eval.ModelJudge{Model: a.model}
+	if j := cfg.Eval.Judge; j != nil {
+		c, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{endpoint(*j)}, MaxRetries: cfg.LLM.MaxRetries}, log.Named("judge"))
+		if err != nil {
+			a.store.Close()
+			return nil, nil, err
+		}
+		judge = eval.ModelJudge{Model: c}
+	}
+	return a, judge, nil
+}
+
+func parseMinPass(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	if s == "all" {
+		return 1, nil
+	}
+	scale := 1.0
+	if strings.HasSuffix(s, "%") {
+		s, scale = strings.TrimSuffix(s, "%"), 100
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || f/scale > 1 {
+		return 0, fmt.Errorf("bad --min-pass %q", s)
+	}
+	return f / scale, nil
+}
+
+func drawProgress(w io.Writer, label string, done, total int) {
+	const width = 30
+	filled := done * width / total
+	fmt.Fprintf(w, "\r\033[K%s [%s%s] %d/%d", label, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), done, total)
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// fileServer serves the local files a suite attaches, on loopback, for the
+// pipeline to fetch as it fetches Kommunicate's: only those files, by
+// number.
+type fileServer struct {
+	host  string
+	srv   *http.Server
+	mu    sync.Mutex
+	paths map[string]string // absolute path -> URL
+}
+
+func serveFiles(suites []*eval.Suite) (*fileServer, error) {
+	fsrv := &fileServer{paths: map[string]string{}}
+	var files []string
+	for _, s := range suites {
+		for _, c := range s.Cases {
+			for _, t := range c.Turns {
+				for _, a := range t.Attachments {
+					if !strings.HasPrefix(a, "http://") && !strings.HasPrefix(a, "https://") {
+						p, err := filepath.Abs(s.Resolve(a))
+						if err != nil {
+							return nil, err
+						}
+						files = append(files, p)
+					}
+				}
+			}
+		}
+	}
+	if len(files) == 0 {
+		return fsrv, nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	fsrv.host = ln.Addr().String()
+	mux := http.NewServeMux()
+	for i, p := range files {
+		if _, ok := fsrv.paths[p]; ok {
+			continue
+		}
+		route := fmt.Sprintf("/f/%d/%s", i, filepath.Base(p))
+		fsrv.paths[p] = "http://" + fsrv.host + route
+		mux.HandleFunc("GET "+route, func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, p) })
+	}
+	fsrv.srv = &http.Server{Handler: mux}
+	go fsrv.srv.Serve(ln)
+	return fsrv, nil
+}
+
+func (f *fileServer) url(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.paths[abs]
+	if !ok {
+		return "", fmt.Errorf("attachment %s is not served", path)
+	}
+	return u, nil
+}
+
+func (f *fileServer) close() {
+	if f.srv != nil {
+		f.srv.Close()
+	}
+}
+
+// evalInit writes a starter suite from transcripts.
+func evalInit(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("eval init", flag.ContinueOnError)
+	from := fs.String("from", "", "JSON Lines of messages: `kommbridge try --transcript` files, or an export of conversations")
+	out := fs.String("out", "evals/starter.yaml", `where to write the suite ("-" for standard output)`)
+	bot := fs.String("bot", "", "the botId the suite talks to")
+	max := fs.Int("max", 50, "the most cases to write")
+	force := fs.Bool("force", false, "overwrite --out if it exists")
+	words, err := parseFlags(fs, args, false, stdout, stderr)
+	if err != nil || words == nil {
+		if err == errSilent {
+			return errCannotRun
+		}
+		return err
+	}
+	if *from == "" {
+		fmt.Fprintln(stderr, "kommbridge eval init: --from names the transcript file")
+		return errCannotRun
+	}
+	in, err := os.Open(*from)
+	if err != nil {
+		fmt.Fprintf(stderr, "kommbridge eval init: %v\n", err)
+		return errCannotRun
+	}
+	defer in.Close()
+	convs, err := eval.ReadTranscripts(in)
+	if err != nil {
+		fmt.Fprintf(stderr, "kommbridge eval init: %s: %v\n", *from, err)
+		return errCannotRun
+	}
+	w := stdout
+	if *out != "-" {
+		if _, err := os.Stat(*out); err == nil && !*force {
+			fmt.Fprintf(stderr, "kommbridge eval init: %s exists (--force overwrites it)\n", *out)
+			return errCannotRun
+		}
+		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+			fmt.Fprintf(stderr, "kommbridge eval init: %v\n", err)
+			return errCannotRun
+		}
+		f, err := os.Create(*out)
+		if err != nil {
+			fmt.Fprintf(stderr, "kommbridge eval init: %v\n", err)
+			return errCannotRun
+		}
+		defer f.Close()
+		w = f
+	}
+	n, err := eval.WriteStarter(w, convs, *bot, filepath.Base(*from), *max)
+	if err != nil {
+		fmt.Fprintf(stderr, "kommbridge eval init: %v\n", err)
+		return errCannotRun
+	}
+	if *out != "-" {
+		fmt.Fprintf(stdout, "wrote %d case(s) from %d conversation(s) to %s\n", n, len(convs), *out)
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package eval
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// check compares what the user saw in a turn with its expectations; the
+// judge's rubric is graded apart (it needs the model).
+func check(e *Expect, tr *TurnResult) []Failure {
+	var out []Failure
+	fail := func(check, format string, args ...any) {
+		out = append(out, Failure{Check: check, Reason: fmt.Sprintf(format, args...)})
+	}
+	if e.Handoff != nil && *e.Handoff != tr.Handoff {
+		if *e.Handoff {
+			fail("handoff", "want a handoff, got none (outcome %s)", tr.Outcome)
+		} else {
+			fail("handoff", "want no handoff, got one (reason %s)", tr.Reason)
+		}
+	}
+	if e.Reason != "" && e.Reason != tr.Reason {
+		fail("reason", "want handoff reason %s, got %s", e.Reason, orNone(tr.Reason))
+	}
+	if e.Team != "" && e.Team != tr.Team {
+		fail("team", "want team %s, got %s", e.Team, orNone(tr.Team))
+	}
+	lower := strings.ToLower(tr.Text)
+	for _, c := range e.Contains {
+		if !strings.Contains(lower, strings.ToLower(c)) {
+			fail("contains", "the answer does not contain %q", c)
+		}
+	}
+	for _, c := range e.NotContains {
+		if strings.Contains(lower, strings.ToLower(c)) {
+			fail("not_contains", "the answer contains %q", c)
+		}
+	}
+	if e.matches != nil && !e.matches.MatchString(tr.Text) {
+		fail("matches", "the answer does not match /%s/", e.Matches)
+	}
+	if b := e.Buttons; b != nil {
+		n := len(tr.Buttons)
+		for _, want := range b.Includes {
+			if !hasButton(tr.Buttons, want) {
+				fail("buttons", "no button %q (buttons: %s)", want, list(tr.Buttons))
+			}
+		}
+		switch {
+		case b.Count != nil && n != *b.Count:
+			fail("buttons", "want %d buttons, got %d (%s)", *b.Count, n, list(tr.Buttons))
+		case b.Min != nil && n < *b.Min:
+			fail("buttons", "want at least %d buttons, got %d", *b.Min, n)
+		case b.Max != nil && n > *b.Max:
+			fail("buttons", "want at most %d buttons, got %d", *b.Max, n)
+		}
+	}
+	if e.Resolved != nil && *e.Resolved != tr.Resolved {
+		fail("resolved", "want resolved %v, got %v", *e.Resolved, tr.Resolved)
+	}
+	if e.Outcome != "" && e.Outcome != tr.Outcome {
+		fail("outcome", "want outcome %s, got %s", e.Outcome, tr.Outcome)
+	}
+	if e.MaxLatency > 0 && tr.Latency > e.MaxLatency.D() {
+		fail("max_latency", "took %s, over %s", tr.Latency.Round(timeRound(tr.Latency)), e.MaxLatency.D())
+	}
+	if e.MaxTokens > 0 && tr.TokensOut > e.MaxTokens {
+		fail("max_tokens", "the answer used %d tokens, over %d", tr.TokensOut, e.MaxTokens)
+	}
+	return out
+}
+
+func hasButton(buttons []string, want string) bool {
+	for _, b := range buttons {
+		if strings.EqualFold(strings.TrimSpace(b), strings.TrimSpace(want)) {
+			return true
+		}
+	}
+	return false
+}
+
+func list(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func timeRound(d time.Duration) time.Duration {
+	if d > time.Second {
+		return 10 * time.Millisecond
+	}
+	return time.Millisecond
+}

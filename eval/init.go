@@ -1,0 +1,169 @@
+package eval
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Line is one message of a transcript: `kommbridge try --transcript`
+// writes them, and exports of conversations (one message per line) are
+// read leniently into them.
+type Line struct {
+	Conversation string `json:"conversation"`
+	// Role is "user" or "bot".
+	Role string `json:"role"`
+	Text string `json:"text"`
+	// Event is an event's name (WELCOME), for a user line.
+	Event string `json:"event,omitempty"`
+	// Handoff: the bot's answer handed off; nil when the export does not
+	// say.
+	Handoff *bool `json:"handoff,omitempty"`
+}
+
+// Conversation is a transcript's messages of one conversation, in order.
+type Conversation struct {
+	ID    string
+	Lines []Line
+}
+
+// ReadTranscripts reads JSON Lines of messages: try's transcripts, or an
+// export whose lines name the conversation (conversation, groupId,
+// conversationId), who spoke (role, sender, type: user, customer,
+// visitor / bot, assistant, agent; a line without one, such as a logged
+// Kommunicate webhook, is the user's) and the text (text, message,
+// content). Lines that are not JSON objects are errors naming their
+// number; lines with no text and no event are skipped.
+func ReadTranscripts(r io.Reader) ([]Conversation, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 4<<20)
+	var convs []Conversation
+	index := map[string]int{}
+	n := 0
+	for sc.Scan() {
+		n++
+		raw := strings.TrimSpace(sc.Text())
+		if raw == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			return nil, fmt.Errorf("line %d: not a JSON object: %v", n, err)
+		}
+		l := Line{
+			Conversation: str(m, "conversation", "groupId", "conversationId", "conversation_id", "group_id"),
+			Text:         strings.TrimSpace(str(m, "text", "message", "content")),
+			Event:        str(m, "event", "eventName"),
+		}
+		switch strings.ToLower(str(m, "role", "sender", "type", "author")) {
+		case "bot", "assistant", "agent", "ai":
+			l.Role = "bot"
+		default:
+			l.Role = "user"
+		}
+		if h, ok := m["handoff"].(bool); ok {
+			l.Handoff = &h
+		}
+		if l.Text == "" && l.Event == "" {
+			continue
+		}
+		i, ok := index[l.Conversation]
+		if !ok {
+			i = len(convs)
+			index[l.Conversation] = i
+			convs = append(convs, Conversation{ID: l.Conversation})
+		}
+		convs[i].Lines = append(convs[i].Lines, l)
+	}
+	return convs, sc.Err()
+}
+
+func str(m map[string]any, keys ...string) string {
+	for _, k := range keys {
+		switch v := m[k].(type) {
+		case string:
+			if v != "" {
+				return v
+			}
+		case float64:
+			return strconv.FormatFloat(v, 'f', -1, 64)
+		}
+	}
+	return ""
+}
+
+// WriteStarter writes a starter suite from conversations: a case per
+// conversation with user messages (at most max cases, skipping ones that
+// open with the same words), each turn noting what the bot answered and
+// expecting the handoff the transcript shows, where it shows one. The
+// operator adds the expectations that matter.
+func WriteStarter(w io.Writer, convs []Conversation, bot, source string, max int) (int, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Starter suite from %s, written by `kommbridge eval init`.\n", source)
+	b.WriteString("# Each turn notes what the bot answered then. Add what the user must see: handoff, contains,\n")
+	b.WriteString("# not_contains, matches, buttons, judge, ... (see the README, \"Tuning with eval\"), then run\n")
+	b.WriteString("#   kommbridge eval --config config.yaml evals/\n")
+	if bot != "" {
+		fmt.Fprintf(&b, "bot: %s\n", strconv.Quote(bot))
+	}
+	b.WriteString("cases:\n")
+	seen, names, cases := map[string]bool{}, map[string]int{}, 0
+	for _, c := range convs {
+		if cases == max {
+			break
+		}
+		var turns strings.Builder
+		first := ""
+		for i, l := range c.Lines {
+			if l.Role != "user" {
+				continue
+			}
+			switch {
+			case strings.EqualFold(l.Event, "WELCOME"):
+				turns.WriteString("      - welcome: true\n")
+			case l.Text == "":
+				continue
+			default:
+				if first == "" {
+					first = l.Text
+				}
+				fmt.Fprintf(&turns, "      - user: %s\n", strconv.Quote(l.Text))
+			}
+			if i+1 < len(c.Lines) && c.Lines[i+1].Role == "bot" {
+				answer := c.Lines[i+1]
+				fmt.Fprintf(&turns, "        # the bot answered: %s\n", oneLine(answer.Text, 160))
+				if answer.Handoff != nil {
+					fmt.Fprintf(&turns, "        expect: {handoff: %v}\n", *answer.Handoff)
+				}
+			}
+		}
+		key := strings.ToLower(strings.Join(strings.Fields(first), " "))
+		if first == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		name := oneLine(first, 60)
+		names[name]++
+		if names[name] > 1 {
+			name = fmt.Sprintf("%s (%d)", name, names[name])
+		}
+		fmt.Fprintf(&b, "  - name: %s\n    turns:\n%s", strconv.Quote(name), turns.String())
+		cases++
+	}
+	if cases == 0 {
+		return 0, fmt.Errorf("no conversation with a user message in %s", source)
+	}
+	_, err := io.WriteString(w, b.String())
+	return cases, err
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n-1]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,330 @@
+package eval
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/adapter"
+	"github.com/kommbridge/kommbridge/bridge"
+)
+
+// Pipeline answers one webhook event, as the webhook does:
+// *bridge.Bridge.
+type Pipeline interface {
+	Handle(ctx context.Context, ev kommbridge.Event) (bridge.Result, error)
+}
+
+// Options shape a run.
+type Options struct {
+	// Repeat runs every case this many times (models are not
+	// deterministic); at least 1.
+	Repeat int
+	// Concurrency is how many conversations run at once; at least 1.
+	Concurrency int
+	// Bot, when set, is the botId every case talks to.
+	Bot string
+	// Judge grades the judge expectations; nil fails them ("no judge").
+	Judge Judge
+	// FileURL turns a local attachment's path into the URL the pipeline
+	// fetches it from; nil refuses local files.
+	FileURL func(path string) (string, error)
+	// Progress, when set, is told after every conversation.
+	Progress func(done, total int)
+	// DefaultBot is the botId for cases that name none (the first bot of
+	// the configuration).
+	DefaultBot string
+}
+
+// Run is one conversation of a case: its turns, in order.
+type Run struct {
+	Suite *Suite
+	Case  *Case
+	N     int // 1-based repeat number
+	Turns []TurnResult
+}
+
+// Passed reports whether every turn met its expectations.
+func (r *Run) Passed() bool {
+	for _, t := range r.Turns {
+		if len(t.Failures) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// TurnResult is what the user did and saw in one turn.
+type TurnResult struct {
+	Input    string            `json:"input"`
+	Messages []adapter.Message `json:"messages"`
+	// Seen, from the messages: the text, the buttons, the assignment.
+	Text     string   `json:"text"`
+	Buttons  []string `json:"buttons,omitempty"`
+	Handoff  bool     `json:"handoff"`
+	Team     string   `json:"team,omitempty"`
+	Resolved bool     `json:"resolved,omitempty"`
+	// From the pipeline.
+	Outcome   string        `json:"outcome"`
+	Reason    string        `json:"reason,omitempty"`
+	Latency   time.Duration `json:"latency_ns"`
+	TokensIn  int           `json:"tokens_in"`
+	TokensOut int           `json:"tokens_out"`
+	Model     string        `json:"model,omitempty"`
+	// Expected is the turn's handoff expectation, when it has one.
+	Expected *bool     `json:"expected_handoff,omitempty"`
+	Failures []Failure `json:"failures,omitempty"`
+	// Judge is the judge's reason, passed or not.
+	Judge       string `json:"judge,omitempty"`
+	judgeTokens int
+}
+
+// Failure is one unmet expectation.
+type Failure struct {
+	Check  string `json:"check"`
+	Reason string `json:"reason"`
+}
+
+// RunSuites runs every case of suites, opts.Repeat times each, at most
+// opts.Concurrency conversations at once. Runs come back in suite, case
+// and repeat order.
+func RunSuites(ctx context.Context, p Pipeline, suites []*Suite, opts Options) []*Run {
+	opts.Repeat, opts.Concurrency = max(opts.Repeat, 1), max(opts.Concurrency, 1)
+	var runs []*Run
+	for _, s := range suites {
+		for i := range s.Cases {
+			for n := 1; n <= opts.Repeat; n++ {
+				runs = append(runs, &Run{Suite: s, Case: &s.Cases[i], N: n})
+			}
+		}
+	}
+	nonce := strconv.FormatInt(time.Now().UnixNano(), 36)
+	sem := make(chan struct{}, opts.Concurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	for i, r := range runs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			runOne(ctx, p, r, fmt.Sprintf("eval-%s-%d", nonce, i), opts)
+			if opts.Progress != nil {
+				mu.Lock()
+				done++
+				opts.Progress(done, len(runs))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return runs
+}
+
+func runOne(ctx context.Context, p Pipeline, r *Run, conv string, opts Options) {
+	bot := firstOf(opts.Bot, r.Case.Bot, r.Suite.Bot, opts.DefaultBot, "eval-bot")
+	chat := map[string]string{}
+	for k, v := range r.Suite.Context {
+		chat[k] = v
+	}
+	for k, v := range r.Case.Context {
+		chat[k] = v
+	}
+	var history []Exchange
+	for i := range r.Case.Turns {
+		t := &r.Case.Turns[i]
+		for k, v := range t.Context {
+			chat[k] = v
+		}
+		tr := TurnResult{Input: t.describe(), Expected: t.Expect.Handoff}
+		body, err := t.webhook(bot, conv, fmt.Sprintf("%s-%d", conv, i+1), chat, r.Suite, opts.FileURL)
+		if err != nil {
+			tr.Failures = []Failure{{Check: "input", Reason: err.Error()}}
+			r.Turns = append(r.Turns, tr)
+			continue
+		}
+		start := time.Now()
+		ev, err := adapter.DecodeEvent(body, start)
+		var res bridge.Result
+		if err == nil {
+			res, err = p.Handle(ctx, ev)
+		}
+		tr.Latency = time.Since(start)
+		if err != nil {
+			tr.Failures = []Failure{{Check: "pipeline", Reason: err.Error()}}
+			r.Turns = append(r.Turns, tr)
+			continue
+		}
+		tr.Messages = adapter.Render(res.Reply)
+		tr.see()
+		tr.Outcome, tr.Reason, tr.Model = res.Outcome, res.HandoffReason, res.Model
+		tr.TokensIn, tr.TokensOut = res.Usage.PromptTokens, res.Usage.CompletionTokens
+		tr.Failures = check(&t.Expect, &tr)
+		history = append(history, Exchange{User: tr.Input, Bot: tr.Text})
+		if t.Expect.Judge != "" {
+			tr.judge(ctx, opts.Judge, t.Expect.Judge, history)
+		}
+		r.Turns = append(r.Turns, tr)
+	}
+}
+
+func firstOf(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// describe is the turn as the report shows it.
+func (t *Turn) describe() string {
+	var parts []string
+	switch {
+	case t.Welcome:
+		parts = append(parts, "[WELCOME]")
+	case t.TalkToHuman:
+		parts = append(parts, "[Talk to human]")
+	case t.Event != "":
+		parts = append(parts, "[event "+t.Event+"]")
+	}
+	if t.User != "" {
+		parts = append(parts, t.User)
+	}
+	for _, a := range t.Attachments {
+		parts = append(parts, "[attachment "+path.Base(a)+"]")
+	}
+	if len(t.Form) > 0 {
+		parts = append(parts, "[form submitted]")
+	}
+	return strings.Join(parts, " ")
+}
+
+// webhook is the JSON Kommunicate would post for the turn.
+func (t *Turn) webhook(bot, conv, key string, chat map[string]string, s *Suite, fileURL func(string) (string, error)) ([]byte, error) {
+	ctx := map[string]any{}
+	for k, v := range chat {
+		ctx[k] = v
+	}
+	w := map[string]any{"botId": bot, "key": key, "from": "eval-user", "groupId": conv, "message": t.User, "contentType": 0, "source": 1}
+	md := map[string]any{}
+	switch {
+	case t.Welcome:
+		w["eventName"] = kommbridge.EventWelcome
+	case t.TalkToHuman:
+		w["message"] = "Talk to human"
+		md["TALK_TO_HUMAN"] = "true"
+	case t.Event != "":
+		w["eventName"] = t.Event
+	}
+	if len(t.Attachments) > 0 {
+		w["eventName"] = kommbridge.EventMedia
+		var list []any
+		for _, a := range t.Attachments {
+			u := a
+			if !strings.HasPrefix(a, "http://") && !strings.HasPrefix(a, "https://") {
+				if fileURL == nil {
+					return nil, fmt.Errorf("attachment %s: local files are not served in this run", a)
+				}
+				var err error
+				if u, err = fileURL(s.Resolve(a)); err != nil {
+					return nil, err
+				}
+			}
+			typ := mime.TypeByExtension(filepath.Ext(a))
+			if typ == "" {
+				typ = "application/octet-stream"
+			}
+			typ, _, _ = strings.Cut(typ, ";")
+			list = append(list, map[string]any{"type": typ, "payload": map[string]any{"name": path.Base(a), "url": u}})
+		}
+		ctx["attachments"] = list
+	}
+	if len(t.Form) > 0 {
+		ctx["formData"] = t.Form
+		ctx["formMsgKey"] = key + "-form"
+	}
+	md["KM_CHAT_CONTEXT"] = ctx
+	w["metadata"] = md
+	return json.Marshal(w)
+}
+
+// see reads what the user sees off the rendered messages: the text, the
+// buttons' labels, the assignment and the resolve action.
+func (tr *TurnResult) see() {
+	var texts []string
+	for _, m := range tr.Messages {
+		if strings.TrimSpace(m.Message) != "" {
+			texts = append(texts, m.Message)
+		}
+		md := m.Metadata
+		if md == nil {
+			continue
+		}
+		if md.AssignTo != nil {
+			tr.Handoff, tr.Team = true, md.AssignTeam
+		}
+		tr.Resolved = tr.Resolved || md.ActionRequest == "resolveConversation"
+		tr.Buttons = append(tr.Buttons, buttonLabels(md)...)
+	}
+	tr.Text = strings.Join(texts, "\n")
+}
+
+// buttonLabels are the labels of a template's buttons: what a click sends
+// for quick replies, the name for the others.
+func buttonLabels(md *adapter.Metadata) []string {
+	if md.Payload == nil {
+		return nil
+	}
+	raw, err := json.Marshal(md.Payload)
+	if err != nil {
+		return nil
+	}
+	type named struct {
+		Name    string `json:"name"`
+		Title   string `json:"title"`
+		Message string `json:"message"`
+		Buttons []struct {
+			Name string `json:"name"`
+		} `json:"buttons"`
+	}
+	var out []string
+	switch md.TemplateID {
+	case "6", "3", "11", "10":
+		var items []named
+		if json.Unmarshal(raw, &items) != nil {
+			return nil
+		}
+		for _, it := range items {
+			switch {
+			case md.TemplateID == "10":
+				for _, b := range it.Buttons {
+					out = append(out, b.Name)
+				}
+			case it.Message != "":
+				out = append(out, it.Message)
+			default:
+				out = append(out, firstOf(it.Name, it.Title))
+			}
+		}
+	case "7":
+		var l struct {
+			Elements []named `json:"elements"`
+		}
+		if json.Unmarshal(raw, &l) != nil {
+			return nil
+		}
+		for _, e := range l.Elements {
+			out = append(out, e.Title)
+		}
+	}
+	return out
+}

@@ -1,0 +1,242 @@
+// Package eval runs conversation suites through kommbridge's pipeline and
+// reports what the user would see against what each turn expects: the
+// regression suite for a support bot's prompt, model and settings.
+package eval
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/config"
+)
+
+// Suite is one suite file: cases of one or more turns.
+type Suite struct {
+	// Path is the file it was read from.
+	Path string `yaml:"-"`
+	// Bot is the botId the cases talk to, unless a case names its own.
+	Bot string `yaml:"bot"`
+	// Context is the chat context every case starts with.
+	Context map[string]string `yaml:"context"`
+	Cases   []Case            `yaml:"cases"`
+}
+
+// Case is one conversation.
+type Case struct {
+	Name    string            `yaml:"name"`
+	Bot     string            `yaml:"bot"`
+	Context map[string]string `yaml:"context"`
+	Turns   []Turn            `yaml:"turns"`
+}
+
+// Turn is one thing the user does, and what they should see.
+type Turn struct {
+	// User is the message's text.
+	User string `yaml:"user"`
+	// Welcome opens the conversation (Kommunicate's WELCOME event).
+	Welcome bool `yaml:"welcome"`
+	// TalkToHuman presses the widget's "Talk to human" button.
+	TalkToHuman bool `yaml:"talk_to_human"`
+	// Event is a custom event's name.
+	Event string `yaml:"event"`
+	// Attachments are files sent with the message: local paths (relative
+	// to the suite file) or https URLs.
+	Attachments []string `yaml:"attachments"`
+	// Form submits a form's values (a post-back).
+	Form map[string]string `yaml:"form"`
+	// Context adds chat context keys from this turn on.
+	Context map[string]string `yaml:"context"`
+	Expect  Expect            `yaml:"expect"`
+}
+
+// Expect is what the user should see after a turn. Unset fields are not
+// checked.
+type Expect struct {
+	Handoff     *bool    `yaml:"handoff"`
+	Reason      string   `yaml:"reason"`
+	Team        string   `yaml:"team"`
+	Contains    []string `yaml:"contains"`
+	NotContains []string `yaml:"not_contains"`
+	// Matches is a regular expression the answer's text must match.
+	Matches    string          `yaml:"matches"`
+	Buttons    *ButtonsExpect  `yaml:"buttons"`
+	Resolved   *bool           `yaml:"resolved"`
+	Outcome    string          `yaml:"outcome"`
+	Judge      string          `yaml:"judge"`
+	MaxLatency config.Duration `yaml:"max_latency"`
+	MaxTokens  int             `yaml:"max_tokens"`
+
+	matches *regexp.Regexp
+}
+
+// ButtonsExpect checks the answer's buttons (quick replies, links, list
+// rows): the labels it includes, and how many there are.
+type ButtonsExpect struct {
+	Includes []string `yaml:"includes"`
+	Count    *int     `yaml:"count"`
+	Min      *int     `yaml:"min"`
+	Max      *int     `yaml:"max"`
+}
+
+// Checks lists the expectation kinds a turn has, in report order.
+func (e *Expect) Checks() []string {
+	var out []string
+	add := func(ok bool, name string) {
+		if ok {
+			out = append(out, name)
+		}
+	}
+	add(e.Handoff != nil, "handoff")
+	add(e.Reason != "", "reason")
+	add(e.Team != "", "team")
+	add(len(e.Contains) > 0, "contains")
+	add(len(e.NotContains) > 0, "not_contains")
+	add(e.Matches != "", "matches")
+	add(e.Buttons != nil, "buttons")
+	add(e.Resolved != nil, "resolved")
+	add(e.Outcome != "", "outcome")
+	add(e.Judge != "", "judge")
+	add(e.MaxLatency > 0, "max_latency")
+	add(e.MaxTokens > 0, "max_tokens")
+	return out
+}
+
+var (
+	reasons  = []string{kommbridge.HandoffModel, kommbridge.HandoffLowConfidence, kommbridge.HandoffUserRequest, kommbridge.HandoffButton, kommbridge.HandoffError, kommbridge.HandoffTimeout, kommbridge.HandoffRefusal, kommbridge.HandoffContentFilter}
+	outcomes = []string{kommbridge.OutcomeAnswered, kommbridge.OutcomeWelcome, kommbridge.OutcomeHandoff, kommbridge.OutcomeError, kommbridge.OutcomeLimited, kommbridge.OutcomeIgnored, kommbridge.OutcomeSilent,
+		kommbridge.OutcomeBusy, kommbridge.OutcomeDegraded, kommbridge.OutcomeFiltered, kommbridge.OutcomeTooLong, kommbridge.OutcomeResolved}
+)
+
+// Load reads suite files; a directory stands for the .yaml and .yml files
+// in it. Every problem of every file is reported at once, each naming its
+// file, case and turn.
+func Load(paths ...string) ([]*Suite, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		for _, pattern := range []string{"*.yaml", "*.yml"} {
+			m, _ := filepath.Glob(filepath.Join(p, pattern))
+			files = append(files, m...)
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no suite files in %s", strings.Join(paths, ", "))
+	}
+	slices.Sort(files)
+	var suites []*Suite
+	var errs []error
+	for _, f := range slices.Compact(files) {
+		s, err := loadFile(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		suites = append(suites, s)
+	}
+	return suites, errors.Join(errs...)
+}
+
+func loadFile(path string) (*Suite, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Suite{Path: path}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, s.validate()
+}
+
+func (s *Suite) validate() error {
+	var errs []error
+	bad := func(where, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s: %s", s.Path, where, fmt.Sprintf(format, args...)))
+	}
+	if len(s.Cases) == 0 {
+		bad("cases", "the suite has no cases")
+	}
+	names := map[string]bool{}
+	for i := range s.Cases {
+		c := &s.Cases[i]
+		where := fmt.Sprintf("cases[%d]", i)
+		switch {
+		case strings.TrimSpace(c.Name) == "":
+			bad(where+".name", "every case needs a name")
+		case names[c.Name]:
+			bad(where+".name", "%q is used by more than one case", c.Name)
+		}
+		names[c.Name] = true
+		if c.Name != "" {
+			where = fmt.Sprintf("case %q", c.Name)
+		}
+		if len(c.Turns) == 0 {
+			bad(where, "has no turns")
+		}
+		for j := range c.Turns {
+			t := &c.Turns[j]
+			tw := fmt.Sprintf("%s turn %d", where, j+1)
+			kinds := 0
+			for _, set := range []bool{t.User != "" || len(t.Attachments) > 0 || len(t.Form) > 0, t.Welcome, t.TalkToHuman, t.Event != ""} {
+				if set {
+					kinds++
+				}
+			}
+			if kinds != 1 {
+				bad(tw, "needs exactly one of user (with attachments or a form), welcome, talk_to_human or event")
+			}
+			for _, a := range t.Attachments {
+				if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {
+					continue
+				}
+				if _, err := os.Stat(s.Resolve(a)); err != nil {
+					bad(tw+".attachments", "%s: %v", a, err)
+				}
+			}
+			e := &t.Expect
+			if e.Matches != "" {
+				re, err := regexp.Compile(e.Matches)
+				if err != nil {
+					bad(tw+".expect.matches", "%v", err)
+				}
+				e.matches = re
+			}
+			if e.Reason != "" && !slices.Contains(reasons, e.Reason) {
+				bad(tw+".expect.reason", "must be one of %s; got %q", strings.Join(reasons, ", "), e.Reason)
+			}
+			if e.Outcome != "" && !slices.Contains(outcomes, e.Outcome) {
+				bad(tw+".expect.outcome", "must be one of %s; got %q", strings.Join(outcomes, ", "), e.Outcome)
+			}
+			if e.MaxLatency < 0 || e.MaxTokens < 0 {
+				bad(tw+".expect", "max_latency and max_tokens must not be negative")
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Resolve is a path from the suite file, relative to its directory.
+func (s *Suite) Resolve(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(s.Path), p)
+}
