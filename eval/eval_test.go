@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -114,7 +115,7 @@ cases:
   - name: none met
     turns:
       - user: "where is my order?"
-        expect: {handoff: true, contains: ["tomorrow"], not_contains: ["Monday"], matches: "^Sorry", buttons: {includes: ["Cancel"], count: 1}, outcome: handoff, max_tokens: 5}
+        expect: {handoff: true, contains: ["tomorrow"], not_contains: ["Monday"], matches: "^Sorry", buttons: {includes: ["Cancel"], count: 1}, outcome: handoff, max_tokens: 5, max_latency: 1ns}
       - user: "I want a refund"
         expect: {handoff: false, reason: low_confidence, team: "9999", resolved: true}
 `)
@@ -123,6 +124,10 @@ cases:
 		t.Errorf("all met: failed: %+v", failures(runs[0]))
 	}
 	got := failures(runs[1])
+	latency := regexp.MustCompile(`took [0-9.]+[µm]?s,`)
+	for i := range got {
+		got[i] = latency.ReplaceAllString(got[i], "took {latency},")
+	}
 	want := []string{
 		"handoff: want a handoff, got none (outcome answered)",
 		`contains: the answer does not contain "tomorrow"`,
@@ -131,6 +136,7 @@ cases:
 		"buttons: no button \"Cancel\" (buttons: Track it, Returns)",
 		"buttons: want 1 buttons, got 2 (Track it, Returns)",
 		"outcome: want outcome handoff, got answered",
+		"max_latency: took {latency}, over 1ns",
 		"max_tokens: the answer used 12 tokens, over 5",
 		"handoff: want no handoff, got one (reason model)",
 		"reason: want handoff reason low_confidence, got model",
