@@ -44,6 +44,10 @@ type options struct {
 	tlsCert       string
 	tlsKey        string
 	listen        string
+	reps          int
+	floorMode     bool
+	upstreamURL   string
+	sampleFile    string
 }
 
 func main() {
@@ -61,6 +65,10 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of kommbridge, taken while measuring, to this file")
 	flag.BoolVar(&o.upstreamOnly, "upstream", false, "internal: run only the fake upstream")
 	flag.StringVar(&o.listen, "listen", "127.0.0.1:0", "internal: the fake upstream's address")
+	flag.IntVar(&o.reps, "reps", 1, "repetitions of the three sides, interleaved; the report gives each figure's median")
+	flag.BoolVar(&o.floorMode, "floor", false, "internal: run only the floor bridge")
+	flag.StringVar(&o.upstreamURL, "upstream-url", "", "internal: the floor's upstream")
+	flag.StringVar(&o.sampleFile, "sample", "", "internal: the chat request whose system prompt and format the floor sends")
 	flag.BoolVar(&o.tls, "tls", false, "the upstream speaks HTTPS (and so HTTP/2), as real providers do")
 	flag.StringVar(&o.tlsCert, "tls-cert", "", "internal: the upstream's certificate")
 	flag.StringVar(&o.tlsKey, "tls-key", "", "internal: the upstream's key")
@@ -69,6 +77,13 @@ func main() {
 		return nil
 	})
 	flag.Parse()
+	if o.floorMode {
+		if err := serveFloor(o.listen, o.upstreamURL, o.sampleFile); err != nil {
+			fmt.Fprintln(os.Stderr, "floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if o.upstreamOnly {
 		if err := serveUpstream(o.listen, o.delay, o.tlsCert, o.tlsKey); err != nil {
 			fmt.Fprintln(os.Stderr, "upstream:", err)
@@ -136,17 +151,42 @@ func benchmark(o options) error {
 	fmt.Printf("scenario: %s\n\n", o.scenario())
 
 	through := &webhookTraffic{url: "http://" + kb.addr + "/webhook", o: o}
-	var rThrough, rDirect result
-	if o.inflight > 0 {
-		rThrough = inflight(through, o.inflight, kb)
-		direct := &directTraffic{url: upstreamURL + "/chat/completions", body: up.sample()}
-		rDirect = inflight(direct, o.inflight, nil)
-	} else {
-		rThrough = closedLoop(through, o, kb)
-		direct := &directTraffic{url: upstreamURL + "/chat/completions", body: up.sample()}
-		rDirect = closedLoop(direct, o, nil)
+	// One webhook first, so that the upstream holds a request of
+	// kommbridge's: the direct side sends it as is, and the floor sends
+	// the same system prompt and response format.
+	warm := through.request(-1)
+	if !do(client(1), warm, through) {
+		return fmt.Errorf("kommbridge did not answer the first webhook")
 	}
-	rep := report{Machine: env, Scenario: o.scenario(), Direct: rDirect, Through: rThrough}
+	sample := up.sample()
+	sampleFile := filepath.Join(dir, "sample.json")
+	if err := os.WriteFile(sampleFile, sample, 0o600); err != nil {
+		return err
+	}
+	fl, err := startProcess(ctx, self, kbEnv, "--floor", "--upstream-url", upstreamURL, "--sample", sampleFile)
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	defer fl.stop()
+	floorSide := &webhookTraffic{url: "http://" + fl.addr + "/webhook", o: o}
+	direct := &directTraffic{url: upstreamURL + "/chat/completions", body: sample}
+	measure := func(t traffic, p *process) result {
+		if o.inflight > 0 {
+			return inflight(t, o.inflight, p)
+		}
+		return closedLoop(t, o, p)
+	}
+	var throughs, floors, directs []result
+	for i := range max(o.reps, 1) {
+		if o.reps > 1 {
+			fmt.Fprintf(os.Stderr, "repetition %d of %d\n", i+1, o.reps)
+		}
+		throughs = append(throughs, measure(through, kb))
+		floors = append(floors, measure(floorSide, fl))
+		directs = append(directs, measure(direct, nil))
+	}
+	rep := report{Machine: env, Scenario: o.scenario(), Reps: max(o.reps, 1), Direct: median(directs), Floor: median(floors), Through: median(throughs)}
+	rep.ratios()
 	rep.print(os.Stdout)
 	if o.jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
@@ -178,6 +218,9 @@ func (o options) scenario() string {
 	}
 	if o.tls {
 		parts = append(parts, "HTTPS upstream")
+	}
+	if o.reps > 1 {
+		parts = append(parts, fmt.Sprintf("medians of %d interleaved repetitions", o.reps))
 	}
 	return strings.Join(parts, ", ")
 }

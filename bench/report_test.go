@@ -37,3 +37,23 @@ func TestReport(t *testing.T) {
 		t.Errorf("%d coloured rectangles, want 10", n)
 	}
 }
+
+// With a floor measured in the same run, the report gives kommbridge's
+// figures as ratios of the floor's, and medians over repetitions.
+func TestReportAgainstTheFloor(t *testing.T) {
+	rep := report{Scenario: "delay 0s, 16 conns",
+		Direct:  result{Requests: 1, RPS: 10000, P99: 1},
+		Floor:   result{Requests: 1, RPS: 8000, P99: 1.5, CPUPer1000: 0.1, PeakRSSMB: 40},
+		Through: result{Requests: 1, RPS: 6000, P99: 2.5, CPUPer1000: 0.15, PeakRSSMB: 60}}
+	var b strings.Builder
+	rep.print(&b)
+	for _, want := range []string{"through the floor", "added by the floor", "80.0%", "kommbridge / floor: CPU per webhook 1.50x, throughput 0.75x, peak RSS 1.50x; added p99 +1.50 ms vs the floor's +0.50 ms"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	m := median([]result{{RPS: 3, P99: 9, Requests: 10}, {RPS: 1, P99: 7, Requests: 10}, {RPS: 2, P99: 8, Requests: 10}})
+	if m.RPS != 2 || m.P99 != 8 || m.Requests != 30 {
+		t.Errorf("median %+v", m)
+	}
+}
