@@ -247,7 +247,7 @@ func (c *Client) call(ctx context.Context, i int, req Request, done func(error))
 		model = req.Model
 	}
 	completion := ep.tokens.completion(model)
-	creq := toOpenAI(req, model, completion)
+	creq, body := minimal(model), withBody(ctx, encodeBody(req, model, completion))
 	var last *Error
 	relearned := false
 	for try := 0; ; try++ {
@@ -260,7 +260,7 @@ func (c *Client) call(ctx context.Context, i int, req Request, done func(error))
 			return Response{}, try, last
 		}
 		start := c.now()
-		resp, err := ep.client.CreateChatCompletion(ctx, creq)
+		resp, err := ep.client.CreateChatCompletion(body, creq)
 		took := c.now().Sub(start)
 		if err == nil && len(resp.Choices) == 0 {
 			err = errors.New("no choices in the response")
@@ -285,7 +285,7 @@ func (c *Client) call(ctx context.Context, i int, req Request, done func(error))
 			// The endpoint named the token limit field it wants: send that
 			// one now, and from now on.
 			relearned, completion = true, !completion
-			creq = toOpenAI(req, model, completion)
+			body = withBody(ctx, encodeBody(req, model, completion))
 			try--
 			continue
 		}

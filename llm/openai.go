@@ -26,6 +26,7 @@ import (
 type throttleDoer struct{ c *http.Client }
 
 func (d throttleDoer) Do(r *http.Request) (*http.Response, error) {
+	useBody(r)
 	resp, err := d.c.Do(r)
 	if err != nil {
 		return resp, err

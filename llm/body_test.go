@@ -1,0 +1,90 @@
+package llm
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+)
+
+// The body built by appending is, byte for byte, what go-openai encodes
+// from the same request: every field kommbridge sends, every format,
+// strings that need escaping, and the token limit under both names.
+func TestBodyIsGoOpenAIs(t *testing.T) {
+	zero, warm, tiny := float32(0), float32(0.3), float32(1e-7)
+	schema := json.RawMessage(`{"type": "object",
+	  "properties": {"reply": {"type": "string"}}, "required": ["reply"], "additionalProperties": false}`)
+	tools := []Tool{{Name: "handoff_to_human", Description: "Hand <over> & out", Parameters: json.RawMessage(`{"type":"object","properties":{"reason":{"type":"string"}}}`)},
+		{Name: "resolve_conversation", Parameters: json.RawMessage(`{}`)}}
+	odd := "quotes \" back\\slash <b>&amp; tab\t nl\n cr\r bell\a \x00 \x1f del\x7f é 中文 🚚 \u2028\u2029 bad\xff\xfe utf8"
+	msgs := []Message{
+		{Role: RoleSystem, Content: "You are ACME's assistant." + odd},
+		{Role: RoleUser, Content: "Where is my order?"},
+		{Role: RoleAssistant, Content: ""},
+		{Role: RoleUser, Parts: []Part{{Text: "What is this?"}, {ImageURL: "https://example.com/a.png?x=1&y=<2>"}, {ImageURL: "data:image/png;base64,AAAA", Detail: "low"}, {Text: ""}}},
+	}
+	for _, tt := range []struct {
+		name string
+		r    Request
+	}{
+		{"plain", Request{Messages: msgs[:2]}},
+		{"every field", Request{Messages: msgs, Temperature: &warm, MaxTokens: 600, Format: ResponseJSONSchema, SchemaName: "kommbridge_reply", Schema: schema, LogProbs: true}},
+		{"json_object, zero temperature", Request{Messages: msgs, Temperature: &zero, MaxTokens: 1, Format: ResponseJSONObject}},
+		{"tools, tiny temperature", Request{Messages: msgs, Temperature: &tiny, MaxTokens: 16, Tools: tools}},
+		{"odd strings", Request{Messages: []Message{{Role: RoleUser, Content: odd}, {Role: RoleUser, Parts: []Part{{Text: odd}}}}}},
+	} {
+		for _, completion := range []bool{false, true} {
+			for _, model := range []string{"gpt-4o-mini", "o3-mini", "vendor/<model>"} {
+				want, err := json.Marshal(toOpenAI(tt.r, model, completion))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := encodeBody(tt.r, model, completion)
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s (%s, completion tokens %v):\n got %s\nwant %s", tt.name, model, completion, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestFloat32LikeEncodingJSON(t *testing.T) {
+	for _, f := range []float32{0.3, 1, 2, 0.7, 1e-7, 1e-6, 1.5e21, math.SmallestNonzeroFloat32, 0.1234567} {
+		want, _ := json.Marshal(f)
+		if got := appendFloat32(nil, f); string(got) != string(want) {
+			t.Errorf("%v: %s, want %s", f, got, want)
+		}
+	}
+}
+
+// The fixed part of a bot's request is encoded once per contract.
+func TestFixedTailKept(t *testing.T) {
+	r := Request{Format: ResponseJSONSchema, SchemaName: "n", Schema: json.RawMessage(`{"type":"object"}`)}
+	a, b := fixedTail(r), fixedTail(r)
+	if &a[0] != &b[0] || !strings.Contains(string(a), `"strict":true`) {
+		t.Errorf("tail encoded twice, or wrong: %s", a)
+	}
+}
+
+func BenchmarkBody(b *testing.B) {
+	temp := float32(0.3)
+	schema := json.RawMessage(strings.Repeat(" ", 10) + `{"type":"object","properties":{"reply":{"type":"string","description":"` + strings.Repeat("x", 1200) + `"}}}`)
+	r := Request{Temperature: &temp, MaxTokens: 600, Format: ResponseJSONSchema, SchemaName: "kommbridge_reply", Schema: schema,
+		Messages: []Message{{Role: RoleSystem, Content: strings.Repeat("You are ACME's assistant. ", 80)}}}
+	for range 20 {
+		r.Messages = append(r.Messages, Message{Role: RoleUser, Content: "Where is my order? It was due on Monday."}, Message{Role: RoleAssistant, Content: "Your order shipped on Monday and arrives on Thursday."})
+	}
+	b.Run("appended", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			encodeBody(r, "gpt-4o-mini", false)
+		}
+	})
+	b.Run("go-openai", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			json.Marshal(toOpenAI(r, "gpt-4o-mini", false))
+		}
+	})
+}
