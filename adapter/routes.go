@@ -23,57 +23,82 @@ func (s *Server) routes() {
 	}
 }
 
+// webhook answers Kommunicate. While the model works, this goroutine
+// waits at the bottom of the bridge's calls, so every frame on the way
+// down stays small (a goroutine whose stack outgrows 16 KB holds 32 KB
+// while it waits): decoding comes before, answering after, each in its
+// own function.
 func (s *Server) webhook() echo.HandlerFunc {
 	return func(c echo.Context) error {
-		received := s.opts.Now()
-		id := s.requestID(c)
+		ev, id, err := s.event(c)
+		if err != nil {
+			return err
+		}
 		r := c.Request()
-		if err := s.authorized(r); err != nil {
-			return err
-		}
-		body, err := s.readBody(r)
-		if err != nil {
-			return err
-		}
-		ev, err := DecodeEvent(body, received)
-		if err != nil {
-			return fail(http.StatusBadRequest, "%s", err.Error())
-		}
 		if s.opts.Observer != nil {
 			stop := context.AfterFunc(r.Context(), s.opts.Observer.CallerGone)
 			defer stop()
 		}
 		res, err := s.handler.Handle(r.Context(), ev)
-		if errors.Is(err, bridge.ErrUnknownBot) {
-			return fail(http.StatusNotFound, "no bot configured for botId %q and no default bot (id \"*\") in bots[]", ev.BotID)
-		}
-		if err != nil {
-			return err
-		}
-		out := Marshal(res.Reply)
-		latency := s.opts.Now().Sub(received)
-		// A caller that went away is told nothing; its answer waits in the
-		// dedupe record for Kommunicate's retry of the key.
-		gone := r.Context().Err() != nil
-		seen := res
-		if gone {
-			seen.Outcome = kommbridge.OutcomeCallerGone
-		}
-		if s.opts.Observer != nil {
-			s.opts.Observer.Webhook(ev.BotID, eventLabel(ev.Name), http.StatusOK, latency, &seen)
-		}
-		if ce := s.log.Check(zap.InfoLevel, "webhook"); ce != nil {
-			fields := webhookFields(id, ev, &seen, latency, out, s.opts.LogContent)
-			if gone {
-				fields = append(fields, zap.String("answer_outcome", res.Outcome))
-			}
-			ce.Write(fields...)
-		}
-		if gone {
-			return nil
-		}
-		return c.JSONBlob(http.StatusOK, out)
+		return s.answer(c, id, &ev, &res, err)
 	}
+}
+
+// event authenticates and decodes a webhook.
+//
+//go:noinline
+func (s *Server) event(c echo.Context) (kommbridge.Event, string, error) {
+	received := s.opts.Now()
+	id := s.requestID(c)
+	r := c.Request()
+	if err := s.authorized(r); err != nil {
+		return kommbridge.Event{}, id, err
+	}
+	body, err := s.readBody(r)
+	if err != nil {
+		return kommbridge.Event{}, id, err
+	}
+	ev, err := DecodeEvent(body, received)
+	if err != nil {
+		return kommbridge.Event{}, id, fail(http.StatusBadRequest, "%s", err.Error())
+	}
+	return ev, id, nil
+}
+
+// answer writes the bridge's answer, and logs and counts it.
+//
+//go:noinline
+func (s *Server) answer(c echo.Context, id string, ev *kommbridge.Event, res *bridge.Result, err error) error {
+	if errors.Is(err, bridge.ErrUnknownBot) {
+		return fail(http.StatusNotFound, "no bot configured for botId %q and no default bot (id \"*\") in bots[]", ev.BotID)
+	}
+	if err != nil {
+		return err
+	}
+	r := c.Request()
+	out := Marshal(res.Reply)
+	latency := s.opts.Now().Sub(ev.ReceivedAt)
+	// A caller that went away is told nothing; its answer waits in the
+	// dedupe record for Kommunicate's retry of the key.
+	gone := r.Context().Err() != nil
+	seen := *res
+	if gone {
+		seen.Outcome = kommbridge.OutcomeCallerGone
+	}
+	if s.opts.Observer != nil {
+		s.opts.Observer.Webhook(ev.BotID, eventLabel(ev.Name), http.StatusOK, latency, &seen)
+	}
+	if ce := s.log.Check(zap.InfoLevel, "webhook"); ce != nil {
+		fields := webhookFields(id, *ev, &seen, latency, out, s.opts.LogContent)
+		if gone {
+			fields = append(fields, zap.String("answer_outcome", res.Outcome))
+		}
+		ce.Write(fields...)
+	}
+	if gone {
+		return nil
+	}
+	return c.JSONBlob(http.StatusOK, out)
 }
 
 // webhookFields are the log fields of one answered webhook.

@@ -80,6 +80,10 @@ func serveFloor(addr, upstream, sampleFile string) error {
 }
 
 func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == "/stats" {
+		serveStats(w, r)
+		return
+	}
 	if subtle.ConstantTimeCompare([]byte(r.Header.Get("X-Kommbridge-Token")), []byte(benchToken)) != 1 {
 		http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
 		return

@@ -62,17 +62,19 @@ func (d *directTraffic) ok(status int, body []byte) bool { return status == 200 
 
 // result is one side's measurements.
 type result struct {
-	Requests   int64           `json:"requests"`
-	Errors     int64           `json:"errors"`
-	Seconds    float64         `json:"seconds"`
-	RPS        float64         `json:"requests_per_second"`
-	P50        float64         `json:"p50_ms"`
-	P90        float64         `json:"p90_ms"`
-	P99        float64         `json:"p99_ms"`
-	Max        float64         `json:"max_ms"`
-	CPUPer1000 float64         `json:"cpu_seconds_per_1000,omitempty"`
-	PeakRSSMB  float64         `json:"peak_rss_mb,omitempty"`
-	latencies  []time.Duration `json:"-"`
+	Requests   int64   `json:"requests"`
+	Errors     int64   `json:"errors"`
+	Seconds    float64 `json:"seconds"`
+	RPS        float64 `json:"requests_per_second"`
+	P50        float64 `json:"p50_ms"`
+	P90        float64 `json:"p90_ms"`
+	P99        float64 `json:"p99_ms"`
+	Max        float64 `json:"max_ms"`
+	CPUPer1000 float64 `json:"cpu_seconds_per_1000,omitempty"`
+	PeakRSSMB  float64 `json:"peak_rss_mb,omitempty"`
+	// Peak is the server's runtime at its peak, in --inflight runs.
+	Peak      *runtimeStats   `json:"peak_runtime,omitempty"`
+	latencies []time.Duration `json:"-"`
 }
 
 // trust is the upstream's self-signed certificate file with --tls.
@@ -159,8 +161,15 @@ func closedLoop(t traffic, o options, proc *process) result {
 	return res
 }
 
-// inflight sends n requests at once and waits for every answer.
-func inflight(t traffic, n int, proc *process) result {
+// inflight sends n requests at once and waits for every answer. stats,
+// when set, is the server's runtime figures URL (kommbridge's metrics, or
+// the floor's), polled meanwhile for their peaks.
+func inflight(t traffic, n int, proc *process, stats string, kommbridge bool) result {
+	stop := make(chan struct{})
+	var peak func() runtimeStats
+	if stats != "" {
+		peak = peakStats(stats, kommbridge, stop)
+	}
 	c := client(n)
 	var res result
 	res.latencies = make([]time.Duration, n)
@@ -192,6 +201,11 @@ func inflight(t traffic, n int, proc *process) result {
 	}
 	res.Errors = errs.Load()
 	res.finish(elapsed, cpu, proc)
+	close(stop)
+	if peak != nil {
+		p := peak()
+		res.Peak = &p
+	}
 	return res
 }
 

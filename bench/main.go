@@ -172,7 +172,13 @@ func benchmark(o options) error {
 	direct := &directTraffic{url: upstreamURL + "/chat/completions", body: sample}
 	measure := func(t traffic, p *process) result {
 		if o.inflight > 0 {
-			return inflight(t, o.inflight, p)
+			switch p {
+			case kb:
+				return inflight(t, o.inflight, p, "http://"+kb.addr+"/metrics", true)
+			case fl:
+				return inflight(t, o.inflight, p, "http://"+fl.addr+"/stats", false)
+			}
+			return inflight(t, o.inflight, p, "", false)
 		}
 		return closedLoop(t, o, p)
 	}

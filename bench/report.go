@@ -61,7 +61,7 @@ func median(rs []result) result {
 		errs += r.Errors
 		reqs += r.Requests
 	}
-	return result{Requests: reqs, Errors: errs,
+	return result{Requests: reqs, Errors: errs, Peak: rs[len(rs)-1].Peak,
 		Seconds: pick(func(r result) float64 { return r.Seconds }), RPS: pick(func(r result) float64 { return r.RPS }),
 		P50: pick(func(r result) float64 { return r.P50 }), P90: pick(func(r result) float64 { return r.P90 }),
 		P99: pick(func(r result) float64 { return r.P99 }), Max: pick(func(r result) float64 { return r.Max }),
@@ -92,6 +92,16 @@ func (r report) print(w io.Writer) {
 	}
 	added("added by kommbridge", r.Through)
 	fmt.Fprintf(w, "(\"added\" req/s is a bridge's throughput as a share of direct; the rest is latency added to it)\n")
+	for _, side := range []struct {
+		name string
+		x    result
+	}{{"the floor", r.Floor}, {"kommbridge", r.Through}} {
+		if p := side.x.Peak; p != nil && side.x.Requests > 0 {
+			n := float64(side.x.Requests)
+			fmt.Fprintf(w, "%s at its peak: %.0f goroutines (%.1f per webhook), stacks %.0f MB (%.1f KB per webhook), heap %.0f MB (%.1f KB per webhook)\n",
+				side.name, p.Goroutines, p.Goroutines/n, p.StackInuse/(1<<20), p.StackInuse/1024/n, p.HeapInuse/(1<<20), p.HeapInuse/1024/n)
+		}
+	}
 	if r.Floor.Requests > 0 {
 		x := r.ratios()
 		fmt.Fprintf(w, "kommbridge / floor: CPU per webhook %.2fx, throughput %.2fx, peak RSS %.2fx; added p99 %+.2f ms vs the floor's %+.2f ms\n",

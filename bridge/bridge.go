@@ -221,31 +221,49 @@ func (b *Bridge) deduped(ctx context.Context, s *settings, p *Profile, ev *kommb
 		return b.handle(ctx, s, p, ev)
 	}
 	dkey := ev.DedupeKey()
+	if r := b.claim(ctx, p, ev, dkey); r != nil {
+		return *r
+	}
+	r := b.handle(ctx, s, p, ev)
+	b.finish(ctx, dkey, &r)
+	return r
+}
+
+// claim claims ev's key; a key answered (or being answered) before gives
+// that answer, a store failure the error policy's. nil: this event answers.
+//
+//go:noinline
+func (b *Bridge) claim(ctx context.Context, p *Profile, ev *kommbridge.Event, dkey string) *Result {
 	prev, claimed, err := b.store.Claim(ctx, dkey)
 	switch {
 	case err != nil:
-		err = storeFailure(ctx, err, "for the answer to the same message key")
-		return b.result(p, ev, b.settle(ctx, p, ev.Conversation(), Input{Event: ev, Now: b.now(), Err: err}))
+		r := b.failed(ctx, p, ev, ev.Conversation(), storeFailure(ctx, err, "for the answer to the same message key"), false)
+		return &r
 	case !claimed:
-		var r Result
+		r := new(Result)
 		if err := decodeReply(prev, &r.Reply); err != nil {
-			return b.result(p, ev, b.settle(ctx, p, ev.Conversation(), Input{Event: ev, Now: b.now(), Err: err}))
+			*r = b.failed(ctx, p, ev, ev.Conversation(), err, false)
+			return r
 		}
 		r.Outcome = kommbridge.OutcomeDuplicate
 		return r
 	}
-	r := b.handle(ctx, s, p, ev)
-	// The record outlives this request. A busy answer is not kept: a retry
-	// of the key deserves a fresh try.
+	return nil
+}
+
+// finish keeps r as the key's answer, which outlives this request. A busy
+// answer is not kept: a retry of the key deserves a fresh try.
+//
+//go:noinline
+func (b *Bridge) finish(ctx context.Context, dkey string, r *Result) {
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer fcancel()
 	if r.Outcome == kommbridge.OutcomeBusy {
 		b.store.Release(fctx, dkey)
-		return r
+		return
 	}
 	if err := b.store.Finish(fctx, dkey, encodeReply(r.Reply)); err != nil {
 		b.log.Warn("dedupe record not stored", zap.Error(err))
 		b.store.Release(fctx, dkey)
 	}
-	return r
 }

@@ -17,8 +17,33 @@ import (
 // handle is the shell around decide: it reads the facts once, asks decide,
 // asks the model when told to (with the conversation locked), asks decide
 // again, and commits the effects.
+//
+// While the model works, the webhook's goroutine waits below handle, so
+// handle and every function between it and the model call keep small
+// frames: what happens before the model and what happens on failure is
+// in functions of their own (a goroutine whose stack outgrows 16 KB holds
+// 32 KB while it waits).
 func (b *Bridge) handle(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event) Result {
 	conv := ev.Conversation()
+	if r := b.before(ctx, s, p, ev, conv); r != nil {
+		return *r
+	}
+	lock, err := b.store.Lock(ctx, conv)
+	if err != nil {
+		return b.failed(ctx, p, ev, conv, storeFailure(ctx, err, "for the conversation's previous message"), true)
+	}
+	defer lock.Unlock()
+	r := b.answer(ctx, s, p, ev, conv)
+	b.keepIfHeld(lock, conv, &r)
+	b.commit(ctx, conv, &r)
+	return r
+}
+
+// before decides what needs no model (and commits it), or answers through
+// the async path; nil means: lock the conversation and ask the model.
+//
+//go:noinline
+func (b *Bridge) before(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event, conv string) *Result {
 	in := b.facts(ctx, p, ev, conv)
 	d := b.settle(ctx, p, conv, in)
 	if d.AskModel && b.overLimit(ctx, conv, ev) {
@@ -28,25 +53,28 @@ func (b *Bridge) handle(ctx context.Context, s *settings, p *Profile, ev *kommbr
 	if !d.AskModel {
 		r := b.result(p, ev, d)
 		b.commit(ctx, conv, &r)
-		return r
+		return &r
 	}
 	if p.Async && b.deliver != nil {
-		return b.answerAsync(ctx, s, p, ev, conv)
+		r := b.answerAsync(ctx, s, p, ev, conv)
+		return &r
 	}
 	if !hasTime(ctx) {
-		return b.result(p, ev, b.settle(ctx, p, conv, Input{Event: ev, Now: b.now(), Err: fmt.Errorf("%w before the conversation could be locked", errWaited)}))
+		r := b.failed(ctx, p, ev, conv, fmt.Errorf("%w before the conversation could be locked", errWaited), false)
+		return &r
 	}
-	lock, err := b.store.Lock(ctx, conv)
-	if err != nil {
-		err = storeFailure(ctx, err, "for the conversation's previous message")
-		r := b.result(p, ev, b.settle(ctx, p, conv, Input{Event: ev, Now: b.now(), Err: err}))
+	return nil
+}
+
+// failed is the answer to a failure before the model was asked, committed
+// when commit says so.
+//
+//go:noinline
+func (b *Bridge) failed(ctx context.Context, p *Profile, ev *kommbridge.Event, conv string, err error, commit bool) Result {
+	r := b.result(p, ev, b.settle(ctx, p, conv, Input{Event: ev, Now: b.now(), Err: err}))
+	if commit {
 		b.commit(ctx, conv, &r)
-		return r
 	}
-	defer lock.Unlock()
-	r := b.answer(ctx, s, p, ev, conv)
-	b.keepIfHeld(lock, conv, &r)
-	b.commit(ctx, conv, &r)
 	return r
 }
 
@@ -119,10 +147,9 @@ func (b *Bridge) answer(ctx context.Context, s *settings, p *Profile, ev *kommbr
 	history, err := b.store.History(ctx, conv)
 	if err == nil {
 		user, standIn, outcomes := b.userContent(ctx, p, ev)
-		return b.ask(ctx, s, p, ev, conv, Input{Event: ev, Now: b.now(), UserTurn: standIn}, history, user, outcomes)
+		return b.ask(ctx, s, p, ev, conv, &Input{Event: ev, Now: b.now(), UserTurn: standIn}, history, user, outcomes)
 	}
-	err = storeFailure(ctx, err, "reading the conversation")
-	return b.result(p, ev, b.settle(ctx, p, conv, Input{Event: ev, Now: b.now(), Err: err}))
+	return b.failed(ctx, p, ev, conv, storeFailure(ctx, err, "reading the conversation"), false)
 }
 
 // storeFailure names a failed store call: the budget spent waiting (a busy
@@ -155,50 +182,80 @@ func (b *Bridge) settle(ctx context.Context, p *Profile, conv string, in Input) 
 }
 
 // ask calls the model inside the budget and decides on what it said.
-func (b *Bridge) ask(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event, conv string, in Input, history []kommbridge.Turn, user []llm.Part, outcomes []string) Result {
-	system, err := p.System.Render(vars(ev, in.Now))
+func (b *Bridge) ask(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event, conv string, in *Input, history []kommbridge.Turn, user []llm.Part, outcomes []string) Result {
+	req, err := b.request(p, ev, in.Now, history, user)
 	if err != nil {
-		in.Err = err
-		return b.result(p, ev, b.settle(ctx, p, conv, in))
-	}
-	build := func(history []kommbridge.Turn, user []llm.Part) llm.Request {
-		return prompt.Build(prompt.Input{
-			System:      system,
-			Contract:    &p.contract,
-			History:     history,
-			User:        user,
-			Model:       p.Model,
-			Temperature: p.Temperature,
-			MaxTokens:   p.MaxTokens,
-			LogProbs:    p.MinTokenConfidence > 0,
-		})
-	}
-	call := func(req llm.Request) (llm.Response, error) {
-		mctx, cancel := context.WithDeadline(ctx, modelDeadline(ctx, s.budget))
-		defer cancel()
-		return b.model.Complete(mctx, req)
+		return b.failed(ctx, p, ev, conv, err, false)
 	}
 	start := b.now()
-	resp, err := call(build(history, user))
+	resp, err := b.callModel(ctx, s.budget, req)
 	if errors.Is(err, llm.ErrContextOverflow) && hasTime(ctx) {
-		// Over the model's context: once more with the older half of the
-		// history dropped and long documents cut to half; the history kept
-		// for the conversation is trimmed the same way if that fits.
-		keep := len(history) / 2
-		b.log.Info("context overflow; asking again with less history", zap.String("bot", p.ID),
-			zap.Int("history_turns", len(history)), zap.Int("kept", keep))
-		resp, err = call(build(history[len(history)-keep:], prompt.Shorten(user)))
-		if err == nil {
-			in.Kept = &keep
-		}
+		resp, err = b.shorter(ctx, s, p, ev, in, history, user)
 	}
+	return b.asked(ctx, p, ev, conv, in, &resp, err, start, outcomes)
+}
+
+// request is the chat request for the bot's system prompt, the history
+// and the user's message.
+//
+//go:noinline
+func (b *Bridge) request(p *Profile, ev *kommbridge.Event, now time.Time, history []kommbridge.Turn, user []llm.Part) (*llm.Request, error) {
+	system, err := p.System.Render(vars(ev, now))
+	if err != nil {
+		return nil, err
+	}
+	r := prompt.Build(prompt.Input{
+		System:      system,
+		Contract:    &p.contract,
+		History:     history,
+		User:        user,
+		Model:       p.Model,
+		Temperature: p.Temperature,
+		MaxTokens:   p.MaxTokens,
+		LogProbs:    p.MinTokenConfidence > 0,
+	})
+	return &r, nil
+}
+
+// callModel calls the model with the budget's deadline, less a moment to
+// answer in.
+func (b *Bridge) callModel(ctx context.Context, budget time.Duration, req *llm.Request) (llm.Response, error) {
+	mctx, cancel := context.WithDeadline(ctx, modelDeadline(ctx, budget))
+	defer cancel()
+	return b.model.Complete(mctx, *req)
+}
+
+// shorter asks again after a context overflow: with the older half of the
+// history dropped and long documents cut to half; the history kept for the
+// conversation is trimmed the same way if that fits.
+//
+//go:noinline
+func (b *Bridge) shorter(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event, in *Input, history []kommbridge.Turn, user []llm.Part) (llm.Response, error) {
+	keep := len(history) / 2
+	b.log.Info("context overflow; asking again with less history", zap.String("bot", p.ID),
+		zap.Int("history_turns", len(history)), zap.Int("kept", keep))
+	req, err := b.request(p, ev, in.Now, history[len(history)-keep:], prompt.Shorten(user))
+	if err != nil {
+		return llm.Response{}, err
+	}
+	resp, err := b.callModel(ctx, s.budget, req)
+	if err == nil {
+		in.Kept = &keep
+	}
+	return resp, err
+}
+
+// asked decides on the model's answer (or failure) and notes what it took.
+//
+//go:noinline
+func (b *Bridge) asked(ctx context.Context, p *Profile, ev *kommbridge.Event, conv string, in *Input, resp *llm.Response, err error, start time.Time, outcomes []string) Result {
 	in.Asked, in.Err, in.Tokens = true, err, resp.Tokens
 	var violation string
 	if err == nil {
-		in.Reply = prompt.Parse(p.Format, resp)
+		in.Reply = prompt.Parse(p.Format, *resp)
 		violation = in.Reply.Violation
 	}
-	r := b.result(p, ev, b.settle(ctx, p, conv, in))
+	r := b.result(p, ev, b.settle(ctx, p, conv, *in))
 	r.ModelLatency, r.Model, r.Endpoint, r.Attempts, r.Usage = b.now().Sub(start), resp.Model, resp.Endpoint, resp.Attempts, resp.Usage
 	var lerr *llm.Error
 	if errors.As(err, &lerr) {

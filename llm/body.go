@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
-
-	openai "github.com/sashabaranov/go-openai"
 )
 
 // The chat request's body, built by appending: the same bytes
@@ -237,11 +235,4 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
-}
-
-// minimal is the request go-openai is given when the body is prepared:
-// the model, which it needs for the URL (Azure's deployment) and its
-// checks.
-func minimal(model string) openai.ChatCompletionRequest {
-	return openai.ChatCompletionRequest{Model: model}
 }

@@ -99,6 +99,12 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
 			ForceAttemptHTTP2:   true,
+			// A chat request's headers and the start of its body, and a
+			// completion's headers, fit in 2 KB; each connection held
+			// while the model works costs that instead of net/http's 4 KB
+			// per direction (see README, "Performance").
+			ReadBufferSize:  2 << 10,
+			WriteBufferSize: 2 << 10,
 		}}
 	}
 	if cfg.Now == nil {
@@ -183,7 +189,7 @@ func (c *Client) complete(ctx context.Context, req Request) (Response, error) {
 			last = &Error{Kind: ErrUnavailable, Endpoint: ep.name, Err: errors.New("skipped: circuit open after repeated failures")}
 			continue
 		}
-		resp, tries, e := c.call(ctx, i, req, done)
+		resp, tries, e := c.call(ctx, i, &req, done)
 		attempts += tries
 		if e == nil {
 			resp.Attempts = attempts
@@ -201,7 +207,7 @@ func (c *Client) complete(ctx context.Context, req Request) (Response, error) {
 		// Every endpoint is skipped: a breaker picks between endpoints, it
 		// never refuses the last chance. The first skipped one is called
 		// anyway, and its success closes its breaker.
-		resp, tries, e := c.call(ctx, skipped, req, c.endpoints[skipped].breaker.bypass())
+		resp, tries, e := c.call(ctx, skipped, &req, c.endpoints[skipped].breaker.bypass())
 		if e == nil {
 			resp.Attempts = tries
 			return resp, nil
@@ -240,44 +246,33 @@ func (c *Client) slot(ctx context.Context) (func(), error) {
 // call is one call to the endpoint at index i: the first try and the
 // retries tryAgain allows. It tells done, from ep's breaker, one outcome,
 // whatever the number of tries. The primary uses req.Model when set.
-func (c *Client) call(ctx context.Context, i int, req Request, done func(error)) (Response, int, *Error) {
-	ep, fallback := c.endpoints[i], i > 0
+//
+// The caller's goroutine waits for the model below call, so call keeps a
+// small frame: go-openai's request and response live in chat, and what
+// happens between tries in functions of their own.
+func (c *Client) call(ctx context.Context, i int, req *Request, done func(error)) (Response, int, *Error) {
+	ep := c.endpoints[i]
 	model := ep.model
 	if i == 0 && req.Model != "" {
 		model = req.Model
 	}
 	completion := ep.tokens.completion(model)
-	creq, body := minimal(model), withBody(ctx, encodeBody(req, model, completion))
+	body := withBody(ctx, encodeBody(*req, model, completion))
 	var last *Error
 	relearned := false
 	for try := 0; ; try++ {
 		if !c.roomFor(ctx, 0) {
-			if last == nil {
-				done(errNotCounted)
-				return Response{}, try, &Error{Kind: ErrNoTime, Endpoint: ep.name, Err: errSpent}
-			}
-			done(c.verdict(ctx, last, 0))
-			return Response{}, try, last
+			return Response{}, try, c.noRoom(ctx, ep, last, done)
 		}
 		start := c.now()
-		resp, err := ep.client.CreateChatCompletion(body, creq)
+		out, err := ep.chatApart(body, model)
 		took := c.now().Sub(start)
-		if err == nil && len(resp.Choices) == 0 {
-			err = errors.New("no choices in the response")
-		}
 		if err != nil {
 			last = classify(ctx, ep.name, err)
 		}
-		if c.observer != nil {
-			a := Attempt{Endpoint: ep.name, Model: model, Retry: try > 0, Fallback: fallback, Duration: took}
-			if err != nil {
-				a.Err = last
-			}
-			c.observer.Attempt(a)
-		}
+		c.attempt(ep, model, try, i > 0, took, last, err)
 		if err == nil {
 			done(nil)
-			out := fromOpenAI(resp)
 			out.Endpoint, out.Model = ep.name, model
 			return out, try + 1, nil
 		}
@@ -285,24 +280,98 @@ func (c *Client) call(ctx context.Context, i int, req Request, done func(error))
 			// The endpoint named the token limit field it wants: send that
 			// one now, and from now on.
 			relearned, completion = true, !completion
-			body = withBody(ctx, encodeBody(req, model, completion))
+			body = withBody(ctx, encodeBody(*req, model, completion))
 			try--
 			continue
 		}
-		wait, again := c.tryAgain(ctx, last, try)
-		if !again {
-			done(c.verdict(ctx, last, took))
+		if !c.again(ctx, ep, last, try, took, done) {
 			return Response{}, try + 1, last
 		}
-		c.log.Debug("retrying", zap.String("endpoint", ep.name), zap.Int("status", last.Status), zap.Duration("wait", wait))
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			done(c.verdict(ctx, last, took))
-			return Response{}, try + 1, last
-		}
+	}
+}
+
+// chatApart is chat on a goroutine of its own, which the caller waits
+// for. The caller's stack is deep (the webhook's whole way down) and a
+// stack's size is a power of two; waiting here, above go-openai and
+// net/http, it stays at 16 KB where it would grow to 32 KB, while chat's
+// own goroutine needs 8 KB: a quarter less memory per webhook waiting
+// for the model (see README, "Performance").
+func (ep *endpoint) chatApart(ctx context.Context, model string) (Response, error) {
+	type result struct {
+		r   Response
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		r, err := ep.chat(ctx, model)
+		ch <- result{r, err}
+	}()
+	res := <-ch
+	return res.r, res.err
+}
+
+// chat is one chat completion through go-openai, with the prepared body
+// in ctx.
+//
+//go:noinline
+func (ep *endpoint) chat(ctx context.Context, model string) (Response, error) {
+	// Only the model: go-openai needs it for the URL (Azure's deployment)
+	// and its checks; the body is the prepared one.
+	resp, err := ep.client.CreateChatCompletion(ctx, openai.ChatCompletionRequest{Model: model})
+	if err != nil {
+		return Response{}, err
+	}
+	if len(resp.Choices) == 0 {
+		return Response{}, errors.New("no choices in the response")
+	}
+	return fromOpenAI(resp), nil
+}
+
+// noRoom is the outcome of a call the deadline left no room for.
+//
+//go:noinline
+func (c *Client) noRoom(ctx context.Context, ep *endpoint, last *Error, done func(error)) *Error {
+	if last == nil {
+		done(errNotCounted)
+		return &Error{Kind: ErrNoTime, Endpoint: ep.name, Err: errSpent}
+	}
+	done(c.verdict(ctx, last, 0))
+	return last
+}
+
+// attempt tells the observer of a try.
+//
+//go:noinline
+func (c *Client) attempt(ep *endpoint, model string, try int, fallback bool, took time.Duration, last *Error, err error) {
+	if c.observer == nil {
+		return
+	}
+	a := Attempt{Endpoint: ep.name, Model: model, Retry: try > 0, Fallback: fallback, Duration: took}
+	if err != nil {
+		a.Err = last
+	}
+	c.observer.Attempt(a)
+}
+
+// again waits before another try when tryAgain allows one; false means
+// the call is over (and done was told its outcome).
+//
+//go:noinline
+func (c *Client) again(ctx context.Context, ep *endpoint, last *Error, try int, took time.Duration, done func(error)) bool {
+	wait, again := c.tryAgain(ctx, last, try)
+	if !again {
+		done(c.verdict(ctx, last, took))
+		return false
+	}
+	c.log.Debug("retrying", zap.String("endpoint", ep.name), zap.Int("status", last.Status), zap.Duration("wait", wait))
+	t := time.NewTimer(wait)
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		t.Stop()
+		done(c.verdict(ctx, last, took))
+		return false
 	}
 }
 
