@@ -23,10 +23,14 @@ type traffic interface {
 type webhookTraffic struct {
 	url string
 	o   options
+	// keys numbers every webhook's key, across repetitions: a key seen
+	// before would be answered from the dedupe record.
+	keys atomic.Int64
 }
 
 func (w *webhookTraffic) request(n int64) *http.Request {
 	conv := n % int64(w.o.conversations)
+	n = w.keys.Add(1)
 	var body []byte
 	if w.o.attachments {
 		body = fmt.Appendf(nil, `{"botId":"support-bot","key":"k-%d","from":"u-%d","message":"Where is my order?","groupId":%d,"eventName":"KOMMUNICATE_MEDIA_EVENT","contentType":0,"applicationId":"1bfe0fad3344291b5","source":1,"metadata":{"KM_CHAT_CONTEXT":{"kmUserLocale":"en","attachments":[{"type":"image/png","payload":{"name":"receipt.png","url":"https://example.com/f/receipt-%d.png","size":"48213"}}]}}}`, n, conv, conv, n)
