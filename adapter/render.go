@@ -46,10 +46,17 @@ const (
 )
 
 type quickReply struct {
-	Title         string            `json:"title"`
-	Message       string            `json:"message"`
-	ReplyMetadata map[string]string `json:"replyMetadata,omitempty"`
+	Title         string     `json:"title"`
+	Message       string     `json:"message"`
+	ReplyMetadata *clickMeta `json:"replyMetadata,omitempty"`
 }
+
+// clickMeta is the replyMetadata of kommbridge's quick replies.
+type clickMeta struct {
+	Button string `json:"kommbridge_button"` // ClickKey
+}
+
+var quickReplyClick = &clickMeta{Button: "quick_reply"}
 
 type linkButton struct {
 	Type   string `json:"type"`
@@ -129,7 +136,7 @@ func (ch channel) metadata(m kommbridge.Message) *Metadata {
 		qs = qs[:min(len(qs), ch.maxButtons)]
 		out := make([]quickReply, len(qs))
 		for i, q := range qs {
-			out[i] = quickReply{Title: ch.title(q), Message: q, ReplyMetadata: map[string]string{ClickKey: "quick_reply"}}
+			out[i] = quickReply{Title: ch.title(q), Message: q, ReplyMetadata: quickReplyClick}
 		}
 		md.ContentType, md.TemplateID, md.Payload = richContentType, templateQuickReply, out
 	case len(ls) > 0:

@@ -77,6 +77,12 @@ func main() {
 		return nil
 	})
 	flag.Parse()
+	if o.inflight > 0 && o.reps > 1 {
+		// Peak RSS is each process's high-water mark since it started:
+		// repetitions in the same processes would add up.
+		fmt.Fprintln(os.Stderr, "bench: --inflight measures peak memory, which repetitions in the same processes would add up; run it again instead of --reps")
+		os.Exit(2)
+	}
 	if o.floorMode {
 		if err := serveFloor(o.listen, o.upstreamURL, o.sampleFile); err != nil {
 			fmt.Fprintln(os.Stderr, "floor:", err)

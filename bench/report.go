@@ -56,12 +56,10 @@ func median(rs []result) result {
 		return v[len(v)/2]
 	}
 	var errs int64
-	var reqs int64
 	for _, r := range rs {
 		errs += r.Errors
-		reqs += r.Requests
 	}
-	return result{Requests: reqs, Errors: errs, Peak: rs[len(rs)-1].Peak,
+	return result{Requests: int64(pick(func(r result) float64 { return float64(r.Requests) })), Errors: errs, Peak: rs[len(rs)-1].Peak,
 		Seconds: pick(func(r result) float64 { return r.Seconds }), RPS: pick(func(r result) float64 { return r.RPS }),
 		P50: pick(func(r result) float64 { return r.P50 }), P90: pick(func(r result) float64 { return r.P90 }),
 		P99: pick(func(r result) float64 { return r.P99 }), Max: pick(func(r result) float64 { return r.Max }),
