@@ -452,3 +452,19 @@ func TestStarterFromTranscripts(t *testing.T) {
 		t.Errorf("bad line: %v", err)
 	}
 }
+
+// A model that fails is named in the report: the turn says why the error
+// policy answered, and the totals count such turns.
+func TestModelFailureShown(t *testing.T) {
+	b, model, _ := pipeline(t)
+	model.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Status: 500, Body: `{"error":{"message":"upstream exploded"}}`} })
+	s := suite(t, "cases: [{name: down, turns: [{user: hi, expect: {handoff: false}}]}]\n")
+	sum := eval.Summarize("c.yaml", eval.RunSuites(context.Background(), b, s, eval.Options{}), nil, 1)
+	var out bytes.Buffer
+	sum.WriteText(&out)
+	for _, want := range []string{"outcome handoff; because: ", "upstream exploded", "the model or the store failed in 1 turn(s)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

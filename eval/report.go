@@ -64,6 +64,10 @@ type Totals struct {
 	Recall    *float64 `json:"handoff_recall"`
 	TokensIn  int      `json:"tokens_in"`
 	TokensOut int      `json:"tokens_out"`
+	// Failed counts the turns the error policy answered (the model or the
+	// store failed); FirstError is the first of those failures.
+	Failed     int    `json:"failed_turns"`
+	FirstError string `json:"first_error,omitempty"`
 	// JudgeTokens are the judge's, not counted in the others.
 	JudgeTokens int           `json:"judge_tokens"`
 	P50         time.Duration `json:"p50_ns"`
@@ -106,6 +110,12 @@ func Summarize(config string, runs []*Run, prices map[string]Price, minPass floa
 			all = append(all, tr.Latency)
 			if tr.Handoff {
 				cr.Handoffs++
+			}
+			if tr.Error != "" {
+				t.Failed++
+				if t.FirstError == "" {
+					t.FirstError = tr.Error
+				}
 			}
 			if tr.Expected != nil {
 				switch {
@@ -239,6 +249,9 @@ func (s *Summary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "; estimated cost $%.4f", *t.Cost)
 	}
 	fmt.Fprintf(w, "\nlatency: p50 %s, p95 %s\n", dur(t.P50), dur(t.P95))
+	if t.Failed > 0 {
+		fmt.Fprintf(w, "the model or the store failed in %d turn(s), which got the error policy's answer; the first: %s\n", t.Failed, t.FirstError)
+	}
 }
 
 // seen is a turn's answer in one line: text, buttons, handoff, resolve.
@@ -258,6 +271,9 @@ func seen(tr TurnResult) string {
 		parts = append(parts, "resolved")
 	}
 	parts = append(parts, "outcome "+tr.Outcome)
+	if tr.Error != "" {
+		parts = append(parts, "because: "+tr.Error)
+	}
 	return strings.Join(parts, "; ")
 }
 

@@ -79,6 +79,9 @@ type TurnResult struct {
 	TokensIn  int           `json:"tokens_in"`
 	TokensOut int           `json:"tokens_out"`
 	Model     string        `json:"model,omitempty"`
+	// Error is the model's or the store's failure behind the answer, if
+	// any (the error policy answered).
+	Error string `json:"error,omitempty"`
 	// Expected is the turn's handoff expectation, when it has one.
 	Expected *bool     `json:"expected_handoff,omitempty"`
 	Failures []Failure `json:"failures,omitempty"`
@@ -167,6 +170,9 @@ func runOne(ctx context.Context, p Pipeline, r *Run, conv string, opts Options) 
 		tr.see()
 		tr.Outcome, tr.Reason, tr.Model = res.Outcome, res.HandoffReason, res.Model
 		tr.TokensIn, tr.TokensOut = res.Usage.PromptTokens, res.Usage.CompletionTokens
+		if res.Err != nil {
+			tr.Error = res.Err.Error()
+		}
 		tr.Failures = check(&t.Expect, &tr)
 		history = append(history, Exchange{User: tr.Input, Bot: tr.Text})
 		if t.Expect.Judge != "" {
