@@ -457,7 +457,9 @@ func TestStarterFromTranscripts(t *testing.T) {
 // policy answered, and the totals count such turns.
 func TestModelFailureShown(t *testing.T) {
 	b, model, _ := pipeline(t)
-	model.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Status: 500, Body: `{"error":{"message":"upstream exploded"}}`} })
+	model.Default(func(llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Status: 500, Body: `{"error":{"message":"upstream exploded"}}`}
+	})
 	s := suite(t, "cases: [{name: down, turns: [{user: hi, expect: {handoff: false}}]}]\n")
 	sum := eval.Summarize("c.yaml", eval.RunSuites(context.Background(), b, s, eval.Options{}), nil, 1)
 	var out bytes.Buffer
@@ -466,5 +468,21 @@ func TestModelFailureShown(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// An interrupted run (Ctrl-C) starts no further conversation; those under
+// way finish.
+func TestInterrupted(t *testing.T) {
+	b, model, _ := pipeline(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	model.Default(func(llmtest.Request) llmtest.Reply {
+		cancel() // the operator presses Ctrl-C while the first answer is made
+		return reply("Sure.", false, "")
+	})
+	s := suite(t, "cases: [{name: a, turns: [{user: hi}]}, {name: b, turns: [{user: hi}]}, {name: c, turns: [{user: hi}]}]\n")
+	runs := eval.RunSuites(ctx, b, s, eval.Options{Concurrency: 1})
+	if len(runs) != 1 || !runs[0].Passed() || model.Calls() != 1 {
+		t.Errorf("%d runs, %d model calls; want the one under way, finished", len(runs), model.Calls())
 	}
 }

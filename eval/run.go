@@ -98,7 +98,9 @@ type Failure struct {
 
 // RunSuites runs every case of suites, opts.Repeat times each, at most
 // opts.Concurrency conversations at once. Runs come back in suite, case
-// and repeat order.
+// and repeat order. Once ctx is done no further run starts (those under
+// way finish: the pipeline answers within its budget whatever the
+// caller), and only the runs made come back.
 func RunSuites(ctx context.Context, p Pipeline, suites []*Suite, opts Options) []*Run {
 	opts.Repeat, opts.Concurrency = max(opts.Repeat, 1), max(opts.Concurrency, 1)
 	var runs []*Run
@@ -114,9 +116,17 @@ func RunSuites(ctx context.Context, p Pipeline, suites []*Suite, opts Options) [
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	done := 0
+	started := 0
 	for i, r := range runs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		started++
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			runOne(ctx, p, r, fmt.Sprintf("eval-%s-%d", nonce, i), opts)
@@ -129,7 +139,7 @@ func RunSuites(ctx context.Context, p Pipeline, suites []*Suite, opts Options) [
 		}()
 	}
 	wg.Wait()
-	return runs
+	return runs[:started]
 }
 
 func runOne(ctx context.Context, p Pipeline, r *Run, conv string, opts Options) {

@@ -96,11 +96,15 @@ func evalCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if progress {
 			fmt.Fprint(stderr, "\r\033[K")
 		}
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "kommbridge eval: interrupted after %d run(s) of %s\n", len(runs), cfgPath)
+			return nil, errCannotRun
+		}
 		prices := make(map[string]eval.Price, len(cfg.Eval.Prices))
 		for m, p := range cfg.Eval.Prices {
 			prices[m] = eval.Price{Input: p.Input, Output: p.Output}
 		}
-		return eval.Summarize(cfgPath, runs, prices, min), ctx.Err()
+		return eval.Summarize(cfgPath, runs, prices, min), nil
 	}
 	sum, err := runWith(*path)
 	if err != nil {
