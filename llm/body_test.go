@@ -88,3 +88,16 @@ func BenchmarkBody(b *testing.B) {
 		}
 	})
 }
+
+// A panic on the call's own goroutine is the call's error, not the
+// process's end.
+func TestApartContainsPanics(t *testing.T) {
+	_, err := apart(func() (Response, error) { panic("unexpected body") })
+	if err == nil || !strings.Contains(err.Error(), "panicked: unexpected body") {
+		t.Errorf("err %v", err)
+	}
+	r, err := apart(func() (Response, error) { return Response{Content: "ok"}, nil })
+	if err != nil || r.Content != "ok" {
+		t.Errorf("%+v %v", r, err)
+	}
+}

@@ -297,13 +297,25 @@ func (c *Client) call(ctx context.Context, i int, req *Request, done func(error)
 // own goroutine needs 8 KB: a quarter less memory per webhook waiting
 // for the model (see README, "Performance").
 func (ep *endpoint) chatApart(ctx context.Context, model string) (Response, error) {
+	return apart(func() (Response, error) { return ep.chat(ctx, model) })
+}
+
+// apart runs f on a goroutine of its own and waits for it. A panic there
+// (a client library meeting a body it did not expect) becomes the call's
+// error, as net/http would have contained it on the caller's goroutine.
+func apart(f func() (Response, error)) (Response, error) {
 	type result struct {
 		r   Response
 		err error
 	}
 	ch := make(chan result, 1)
 	go func() {
-		r, err := ep.chat(ctx, model)
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- result{err: fmt.Errorf("the model client panicked: %v", p)}
+			}
+		}()
+		r, err := f()
 		ch <- result{r, err}
 	}()
 	res := <-ch
