@@ -149,6 +149,9 @@ func (c *Config) secretOrigins() {
 		f.KeyFrom = origin(f.APIKey, fmt.Sprintf("llm.fallbacks[%d].api_key", i))
 	}
 	c.Server.Auth.ValueFrom = origin(c.Server.Auth.Value, "server.auth.value")
+	if j := c.Eval.Judge; j != nil {
+		j.KeyFrom = origin(j.APIKey, "eval.judge.api_key")
+	}
 }
 
 // environment applies the variables that stand in for keys the file leaves

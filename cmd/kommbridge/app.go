@@ -178,6 +178,9 @@ func keySources(cfg *config.Config) []string {
 	for _, f := range cfg.LLM.Fallbacks {
 		out = append(out, from(f))
 	}
+	if j := cfg.Eval.Judge; j != nil {
+		out = append(out, from(*j)+" (eval judge)")
+	}
 	return out
 }
 

@@ -80,6 +80,21 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 			fmt.Fprintf(stdout, "ok    model %s at %s (%s)\n", st.Model, st.Endpoint, st.Note)
 		}
 	}
+	if j := cfg.Eval.Judge; j != nil {
+		jc, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{endpoint(*j)}}, zap.NewNop())
+		if err == nil {
+			for _, st := range jc.Check(ctx) {
+				err = st.Err
+				if err == nil {
+					fmt.Fprintf(stdout, "ok    eval judge %s at %s (%s)\n", st.Model, st.Endpoint, st.Note)
+				}
+			}
+		}
+		if err != nil {
+			failed = true
+			fmt.Fprintf(stdout, "FAIL  eval judge %s at %s: %v\n", j.Model, llm.EndpointName(j.BaseURL), advice(err, "eval.judge.api_key", j.APIKey == ""))
+		}
+	}
 	if *probe && !failed {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 		defer cancel()

@@ -293,3 +293,32 @@ bots:
 		t.Errorf("after --write, check still recommends:\n%s", out.String())
 	}
 }
+
+// check reaches eval.judge too, with its own key, and says where the key
+// came from.
+func TestCheckEvalJudge(t *testing.T) {
+	bot, judge := llmtest.New(t), llmtest.New(t)
+	judge.RequireKey("judge-key")
+	judge.SetModels("grader")
+	bot.SetModels("gpt-4o-mini")
+	for _, tt := range []struct {
+		key     string
+		want    []string
+		wantErr bool
+	}{
+		{"${JUDGE_KEY}", []string{": key from ${JUDGE_KEY} (eval judge)", "ok    eval judge grader at 127.0.0.1"}, false},
+		{"wrong", []string{"FAIL  eval judge grader at 127.0.0.1", "check eval.judge.api_key"}, true},
+	} {
+		path := writeConfig(t, fmt.Sprintf("llm: {base_url: %s}\neval:\n  judge: {base_url: %s, api_key: %q, model: grader}\n", bot.URL(), judge.URL(), tt.key))
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"check", "--config", path}, env(map[string]string{"JUDGE_KEY": "judge-key"}), nil, &out, io.Discard)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%s: err %v", tt.key, err)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("output lacks %q:\n%s", w, out.String())
+			}
+		}
+	}
+}
