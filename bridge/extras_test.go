@@ -1,9 +1,11 @@
 package bridge
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -139,5 +141,24 @@ func TestFormFacts(t *testing.T) {
 	p.formFacts(unknown)
 	if want := "(The user filled in a form.)\na: (left empty)\nb: 2\nThey wrote: done"; unknown.Text != want {
 		t.Errorf("text:\n%s\nwant:\n%s", unknown.Text, want)
+	}
+}
+
+// The system message is built once per rendered prompt, up to a bound;
+// past it every message is still right.
+func TestWholeSystemCached(t *testing.T) {
+	p := &Profile{}
+	p.contract.Instructions = "\n\n## How to answer"
+	a, b := p.wholeSystem("Answer in en."), p.wholeSystem("Answer in en.")
+	if a != "Answer in en.\n\n## How to answer" || unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Errorf("not cached: %q", a)
+	}
+	for i := range maxWholes + 10 {
+		if got, want := p.wholeSystem(fmt.Sprint("user ", i)), fmt.Sprint("user ", i)+"\n\n## How to answer"; got != want {
+			t.Fatalf("%q, want %q", got, want)
+		}
+	}
+	if n := p.wholeCount.Load(); n != maxWholes {
+		t.Errorf("%d cached, want the bound %d", n, maxWholes)
 	}
 }

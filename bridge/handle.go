@@ -206,6 +206,7 @@ func (b *Bridge) request(p *Profile, ev *kommbridge.Event, now time.Time, histor
 	}
 	r := prompt.Build(prompt.Input{
 		System:      system,
+		Whole:       p.wholeSystem(system),
 		Contract:    &p.contract,
 		History:     history,
 		User:        user,

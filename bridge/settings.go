@@ -3,6 +3,8 @@ package bridge
 import (
 	"fmt"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kommbridge/kommbridge"
@@ -80,6 +82,30 @@ type Profile struct {
 	// a handoff says OfflineText.
 	Hours       *hours
 	OfflineText *prompt.Template
+
+	// wholes caches the system message (the rendered prompt with the
+	// contract's instructions) by rendered prompt: most bots render a
+	// handful (one per language), and the message is a few kilobytes.
+	wholes     sync.Map
+	wholeCount atomic.Int32
+}
+
+// maxWholes bounds the cached system messages per bot (prompts that vary
+// per user, such as ones naming the user, are built each time past it).
+const maxWholes = 64
+
+// wholeSystem is the system message for a rendered prompt.
+func (p *Profile) wholeSystem(rendered string) string {
+	if w, ok := p.wholes.Load(rendered); ok {
+		return w.(string)
+	}
+	w := rendered + p.contract.Instructions
+	if p.wholeCount.Load() < maxWholes {
+		if _, loaded := p.wholes.LoadOrStore(rendered, w); !loaded {
+			p.wholeCount.Add(1)
+		}
+	}
+	return w
 }
 
 // CheckTemplates reports the bots' templates that do not parse, each

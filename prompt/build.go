@@ -8,7 +8,10 @@ import (
 // Input is everything one chat request is built from.
 type Input struct {
 	// System is the operator's rendered system prompt.
-	System   string
+	System string
+	// Whole, when set, is System with the contract's instructions already
+	// appended (a cached message); Build then uses it as it is.
+	Whole    string
 	Contract *Contract
 	History  []kommbridge.Turn
 	// User is the new user message: text and image parts, in order.
@@ -24,7 +27,11 @@ type Input struct {
 // instructions, the history, then the user's message.
 func Build(in Input) llm.Request {
 	msgs := make([]llm.Message, 0, len(in.History)+2)
-	msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: in.System + in.Contract.Instructions})
+	system := in.Whole
+	if system == "" {
+		system = in.System + in.Contract.Instructions
+	}
+	msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: system})
 	for _, t := range in.History {
 		msgs = append(msgs, llm.Message{Role: t.Role, Content: t.Text})
 	}
