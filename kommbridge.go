@@ -155,6 +155,16 @@ const (
 	HandoffContentFilter = "content_filter"
 )
 
+// Outcomes lists every outcome of an event; HandoffReasons every handoff
+// reason (for metrics' series and eval's suite checks).
+var (
+	Outcomes = []string{OutcomeAnswered, OutcomeWelcome, OutcomeHandoff, OutcomeError, OutcomeLimited, OutcomeIgnored,
+		OutcomeSilent, OutcomeDuplicate, OutcomeHeld, OutcomeBusy, OutcomeDegraded, OutcomeCallerGone, OutcomeFiltered,
+		OutcomeTooLong, OutcomeResolved}
+	HandoffReasons = []string{HandoffModel, HandoffLowConfidence, HandoffUserRequest, HandoffButton, HandoffError,
+		HandoffTimeout, HandoffRefusal, HandoffContentFilter}
+)
+
 // Message is one chat message of a Reply.
 type Message struct {
 	Text string `json:"text"`

@@ -60,7 +60,7 @@ func validCards(in []kommbridge.Card, drop func(string)) []kommbridge.Card {
 			drop("a card without a title")
 			continue
 		}
-		card := kommbridge.Card{Title: clip(c.Title, maxRichText), Subtitle: clip(c.Subtitle, maxRichText)}
+		card := kommbridge.Card{Title: kommbridge.Clip(c.Title, maxRichText), Subtitle: kommbridge.Clip(c.Subtitle, maxRichText)}
 		if c.ImageURL != "" {
 			if httpsURL(c.ImageURL) {
 				card.ImageURL = c.ImageURL
@@ -88,7 +88,7 @@ func validButton(b kommbridge.Button) (kommbridge.Button, bool) {
 	if b.Name == "" {
 		return b, false
 	}
-	b.Name = clip(b.Name, maxRichText)
+	b.Name = kommbridge.Clip(b.Name, maxRichText)
 	if b.URL != "" {
 		if !httpsURL(b.URL) {
 			return b, false
@@ -103,7 +103,7 @@ func validButton(b kommbridge.Button) (kommbridge.Button, bool) {
 }
 
 func validList(in *kommbridge.List, drop func(string)) *kommbridge.List {
-	l := &kommbridge.List{Header: clip(in.Header, maxRichText)}
+	l := &kommbridge.List{Header: kommbridge.Clip(in.Header, maxRichText)}
 	for _, it := range in.Items {
 		if len(l.Items) == maxListItems {
 			drop("list items over 10")
@@ -113,7 +113,7 @@ func validList(in *kommbridge.List, drop func(string)) *kommbridge.List {
 			drop("a list item without a title")
 			continue
 		}
-		item := kommbridge.ListItem{Title: clip(it.Title, maxRichText), Description: clip(it.Description, maxRichLong), Reply: it.Reply}
+		item := kommbridge.ListItem{Title: kommbridge.Clip(it.Title, maxRichText), Description: kommbridge.Clip(it.Description, maxRichLong), Reply: it.Reply}
 		if item.Reply == "" {
 			item.Reply = it.Title
 		}
@@ -136,7 +136,7 @@ func validImages(in []kommbridge.Image, drop func(string)) []kommbridge.Image {
 			drop("an image not on https")
 			continue
 		}
-		out = append(out, kommbridge.Image{URL: im.URL, Caption: clip(im.Caption, maxRichLong)})
+		out = append(out, kommbridge.Image{URL: im.URL, Caption: kommbridge.Clip(im.Caption, maxRichLong)})
 	}
 	return out
 }
@@ -147,5 +147,3 @@ func httpsURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil && !strings.ContainsAny(s, " \t\r\n\"<>")
 }
-
-func clip(s string, n int) string { return kommbridge.Clip(s, n) }

@@ -274,7 +274,7 @@ cases:
     turns: [{user: "b", expect: {handoff: true}}]
 `)
 	runs := eval.RunSuites(context.Background(), b, s, eval.Options{Repeat: 2})
-	sum := eval.Summarize("c.yaml", runs, map[string]eval.Price{"gpt-4o-mini": {Input: 0.15, Output: 0.6}}, 1)
+	sum := eval.Summarize("c.yaml", runs, map[string]config.Price{"gpt-4o-mini": {Input: 0.15, Output: 0.6}}, 1)
 
 	var js bytes.Buffer
 	if err := (eval.Report{Summary: sum}).WriteJSON(&js); err != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/kommbridge/kommbridge"
 )
 
 // Line is one message of a transcript: `kommbridge try --transcript`
@@ -160,10 +162,7 @@ func WriteStarter(w io.Writer, convs []Conversation, bot, source string, max int
 	return cases, err
 }
 
+// oneLine is s on one line, cut to n characters.
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		s = string(r[:n-1]) + "…"
-	}
-	return s
+	return kommbridge.Clip(strings.Join(strings.Fields(s), " "), n)
 }

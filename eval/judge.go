@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/llm"
 )
 
@@ -89,7 +90,7 @@ func parseVerdict(s string) (Verdict, error) {
 	case strings.HasPrefix(low, "no"):
 		return Verdict{Reason: s}, nil
 	}
-	return Verdict{}, errors.New("the judge's answer is neither yes nor no: " + clip(s, 120))
+	return Verdict{}, errors.New("the judge's answer is neither yes nor no: " + kommbridge.Clip(s, 120))
 }
 
 // judge grades a turn; a judge that cannot answer fails the check.
@@ -107,11 +108,4 @@ func (tr *TurnResult) judge(ctx context.Context, j Judge, rubric string, conv []
 	}
 	tr.Judge = v.Reason
 	tr.judgeTokens = v.TokensIn + v.TokensOut
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -7,13 +7,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-)
 
-// Price is what a model's tokens cost, in dollars per million.
-type Price struct {
-	Input  float64 `yaml:"input" json:"input"`
-	Output float64 `yaml:"output" json:"output"`
-}
+	"github.com/kommbridge/kommbridge/config"
+)
 
 // Summary is a run of suites, case by case, with totals.
 type Summary struct {
@@ -80,7 +76,7 @@ type Totals struct {
 
 // Summarize gathers runs into a summary; a case passes at minPass (0 to 1)
 // or above.
-func Summarize(config string, runs []*Run, prices map[string]Price, minPass float64) *Summary {
+func Summarize(config string, runs []*Run, prices map[string]config.Price, minPass float64) *Summary {
 	s := &Summary{Config: config}
 	byCase := map[*Case]*CaseResult{}
 	var all []time.Duration

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -143,7 +144,7 @@ func RunSuites(ctx context.Context, p Pipeline, suites []*Suite, opts Options) [
 }
 
 func runOne(ctx context.Context, p Pipeline, r *Run, conv string, opts Options) {
-	bot := firstOf(opts.Bot, r.Case.Bot, r.Suite.Bot, opts.DefaultBot, "eval-bot")
+	bot := cmp.Or(opts.Bot, r.Case.Bot, r.Suite.Bot, opts.DefaultBot, "eval-bot")
 	chat := map[string]string{}
 	for k, v := range r.Suite.Context {
 		chat[k] = v
@@ -190,15 +191,6 @@ func runOne(ctx context.Context, p Pipeline, r *Run, conv string, opts Options) 
 		}
 		r.Turns = append(r.Turns, tr)
 	}
-}
-
-func firstOf(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // describe is the turn as the report shows it.
@@ -328,7 +320,7 @@ func buttonLabels(md *adapter.Metadata) []string {
 			case it.Message != "":
 				out = append(out, it.Message)
 			default:
-				out = append(out, firstOf(it.Name, it.Title))
+				out = append(out, cmp.Or(it.Name, it.Title))
 			}
 		}
 	case "7":

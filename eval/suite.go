@@ -87,35 +87,6 @@ type ButtonsExpect struct {
 	Max      *int     `yaml:"max"`
 }
 
-// Checks lists the expectation kinds a turn has, in report order.
-func (e *Expect) Checks() []string {
-	var out []string
-	add := func(ok bool, name string) {
-		if ok {
-			out = append(out, name)
-		}
-	}
-	add(e.Handoff != nil, "handoff")
-	add(e.Reason != "", "reason")
-	add(e.Team != "", "team")
-	add(len(e.Contains) > 0, "contains")
-	add(len(e.NotContains) > 0, "not_contains")
-	add(e.Matches != "", "matches")
-	add(e.Buttons != nil, "buttons")
-	add(e.Resolved != nil, "resolved")
-	add(e.Outcome != "", "outcome")
-	add(e.Judge != "", "judge")
-	add(e.MaxLatency > 0, "max_latency")
-	add(e.MaxTokens > 0, "max_tokens")
-	return out
-}
-
-var (
-	reasons  = []string{kommbridge.HandoffModel, kommbridge.HandoffLowConfidence, kommbridge.HandoffUserRequest, kommbridge.HandoffButton, kommbridge.HandoffError, kommbridge.HandoffTimeout, kommbridge.HandoffRefusal, kommbridge.HandoffContentFilter}
-	outcomes = []string{kommbridge.OutcomeAnswered, kommbridge.OutcomeWelcome, kommbridge.OutcomeHandoff, kommbridge.OutcomeError, kommbridge.OutcomeLimited, kommbridge.OutcomeIgnored, kommbridge.OutcomeSilent,
-		kommbridge.OutcomeBusy, kommbridge.OutcomeDegraded, kommbridge.OutcomeFiltered, kommbridge.OutcomeTooLong, kommbridge.OutcomeResolved}
-)
-
 // Load reads suite files; a directory stands for the .yaml and .yml files
 // in it. Every problem of every file is reported at once, each naming its
 // file, case and turn.
@@ -219,11 +190,11 @@ func (s *Suite) validate() error {
 				}
 				e.matches = re
 			}
-			if e.Reason != "" && !slices.Contains(reasons, e.Reason) {
-				bad(tw+".expect.reason", "must be one of %s; got %q", strings.Join(reasons, ", "), e.Reason)
+			if e.Reason != "" && !slices.Contains(kommbridge.HandoffReasons, e.Reason) {
+				bad(tw+".expect.reason", "must be one of %s; got %q", strings.Join(kommbridge.HandoffReasons, ", "), e.Reason)
 			}
-			if e.Outcome != "" && !slices.Contains(outcomes, e.Outcome) {
-				bad(tw+".expect.outcome", "must be one of %s; got %q", strings.Join(outcomes, ", "), e.Outcome)
+			if e.Outcome != "" && !slices.Contains(kommbridge.Outcomes, e.Outcome) {
+				bad(tw+".expect.outcome", "must be one of %s; got %q", strings.Join(kommbridge.Outcomes, ", "), e.Outcome)
 			}
 			if e.MaxLatency < 0 || e.MaxTokens < 0 {
 				bad(tw+".expect", "max_latency and max_tokens must not be negative")

@@ -59,11 +59,6 @@ const Other = "other"
 // Outcomes, handoff reasons and attachment outcomes: their series exist
 // from the start, at zero, so that alerts on them can be written.
 var (
-	outcomes = []string{kommbridge.OutcomeAnswered, kommbridge.OutcomeWelcome, kommbridge.OutcomeHandoff, kommbridge.OutcomeError,
-		kommbridge.OutcomeLimited, kommbridge.OutcomeIgnored, kommbridge.OutcomeSilent, kommbridge.OutcomeDuplicate, kommbridge.OutcomeHeld,
-		kommbridge.OutcomeBusy, kommbridge.OutcomeDegraded, kommbridge.OutcomeCallerGone, kommbridge.OutcomeFiltered, kommbridge.OutcomeTooLong, kommbridge.OutcomeResolved}
-	handoffReasons = []string{kommbridge.HandoffModel, kommbridge.HandoffLowConfidence, kommbridge.HandoffUserRequest,
-		kommbridge.HandoffButton, kommbridge.HandoffError, kommbridge.HandoffTimeout, kommbridge.HandoffRefusal, kommbridge.HandoffContentFilter}
 	attachmentOutcomes = []string{"ok", "unsupported", "failed", "skipped"}
 	finishReasons      = []string{"stop", "length", "tool_calls", "content_filter", Other}
 	errorKinds         = []error{llm.ErrTimeout, llm.ErrUnavailable, llm.ErrRejected, llm.ErrMalformed, llm.ErrFiltered, llm.ErrContextOverflow}
@@ -126,10 +121,10 @@ func New() *Metrics {
 	for _, kind := range []string{"lock", "claim"} {
 		m.leasesLost.WithLabelValues(kind)
 	}
-	for _, o := range outcomes {
+	for _, o := range kommbridge.Outcomes {
 		m.latency.WithLabelValues(o)
 	}
-	for _, r := range handoffReasons {
+	for _, r := range kommbridge.HandoffReasons {
 		m.handoffs.WithLabelValues(r)
 	}
 	for _, o := range attachmentOutcomes {

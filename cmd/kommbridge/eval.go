@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/bridge"
@@ -100,11 +99,7 @@ func evalCmd(ctx context.Context, args []string, getenv func(string) string, std
 			fmt.Fprintf(stderr, "kommbridge eval: interrupted after %d run(s) of %s\n", len(runs), cfgPath)
 			return nil, errCannotRun
 		}
-		prices := make(map[string]eval.Price, len(cfg.Eval.Prices))
-		for m, p := range cfg.Eval.Prices {
-			prices[m] = eval.Price{Input: p.Input, Output: p.Output}
-		}
-		return eval.Summarize(cfgPath, runs, prices, min), nil
+		return eval.Summarize(cfgPath, runs, cfg.Eval.Prices, min), nil
 	}
 	sum, err := runWith(*path)
 	if err != nil {
@@ -212,8 +207,7 @@ func writeFile(path string, write func(io.Writer) error) error {
 type fileServer struct {
 	host  string
 	srv   *http.Server
-	mu    sync.Mutex
-	paths map[string]string // absolute path -> URL
+	paths map[string]string // absolute path -> URL; read-only once served
 }
 
 func serveFiles(suites []*eval.Suite) (*fileServer, error) {
@@ -261,8 +255,6 @@ func (f *fileServer) url(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	u, ok := f.paths[abs]
 	if !ok {
 		return "", fmt.Errorf("attachment %s is not served", path)
