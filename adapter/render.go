@@ -287,6 +287,45 @@ func form(f *kommbridge.Form) []formField {
 	return append(out, formField{Type: "submit", Label: f.Submit, Name: f.Submit, Message: f.Submit, RequestType: postBack})
 }
 
+// Buttons are the labels of m's buttons, as a user reads them: what a
+// quick reply sends, a link's, a list row's or a card button's name.
+func (m Message) Buttons() []string {
+	if m.Metadata == nil {
+		return nil
+	}
+	var out []string
+	switch p := m.Metadata.Payload.(type) {
+	case []quickReply:
+		for _, q := range p {
+			out = append(out, q.Message)
+		}
+	case []linkButton:
+		for _, l := range p {
+			out = append(out, l.Name)
+		}
+	case []mixedButton:
+		for _, b := range p {
+			out = append(out, b.Name)
+		}
+	case listPayload:
+		for _, e := range p.Elements {
+			out = append(out, e.Title)
+		}
+	case []card:
+		for _, c := range p {
+			for _, b := range c.Buttons {
+				out = append(out, b.Name)
+			}
+		}
+	}
+	return out
+}
+
+// Resolves reports whether m closes the conversation as resolved.
+func (m Message) Resolves() bool {
+	return m.Metadata != nil && m.Metadata.ActionRequest == resolveConversation
+}
+
 // Marshal renders r as the JSON array a webhook answers with.
 func Marshal(r kommbridge.Reply) []byte {
 	b, _ := json.Marshal(Render(r)) // only strings, bools, maps and slices

@@ -3,12 +3,14 @@ package adapter_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sashabaranov/go-openai"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/adapter"
 	"github.com/kommbridge/kommbridge/llm/llmtest"
 )
@@ -150,6 +152,33 @@ func TestDecodeClickAndChannel(t *testing.T) {
 		}
 		if ev.Clicked != tt.clicked || ev.Channel != tt.channel {
 			t.Errorf("%s: clicked %q channel %q, want %q %q", tt.body, ev.Clicked, ev.Channel, tt.clicked, tt.channel)
+		}
+	}
+}
+
+// What a user reads as buttons, from every template kommbridge sends: the
+// labels eval checks its buttons expectations against.
+func TestButtons(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		m    kommbridge.Message
+		want []string
+	}{
+		{"quick replies", kommbridge.Message{Text: "x", QuickReplies: []string{"Track my order", "Returns"}}, []string{"Track my order", "Returns"}},
+		{"links", kommbridge.Message{Text: "x", Links: []kommbridge.Link{{Name: "Help", URL: "https://a.example"}}}, []string{"Help"}},
+		{"both", kommbridge.Message{Text: "x", QuickReplies: []string{"More"}, Links: []kommbridge.Link{{Name: "Help", URL: "https://a.example"}}}, []string{"Help", "More"}},
+		{"cards", kommbridge.Message{Text: "x", Cards: []kommbridge.Card{{Title: "Pro", Buttons: []kommbridge.Button{{Name: "Buy", URL: "https://a.example"}, {Name: "More", Reply: "More"}}}}}, []string{"Buy", "More"}},
+		{"list", kommbridge.Message{Text: "x", List: &kommbridge.List{Items: []kommbridge.ListItem{{Title: "Billing", Reply: "Billing"}}}}, []string{"Billing"}},
+		{"none", kommbridge.Message{Text: "x", Resolve: true}, nil},
+	} {
+		var got []string
+		resolves := false
+		for _, m := range adapter.Render(kommbridge.Reply{Messages: []kommbridge.Message{tt.m}}) {
+			got = append(got, m.Buttons()...)
+			resolves = resolves || m.Resolves()
+		}
+		if !slices.Equal(got, tt.want) || resolves != tt.m.Resolve {
+			t.Errorf("%s: buttons %q resolves %v, want %q %v", tt.name, got, resolves, tt.want, tt.m.Resolve)
 		}
 	}
 }

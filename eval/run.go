@@ -273,66 +273,11 @@ func (tr *TurnResult) see() {
 		if strings.TrimSpace(m.Message) != "" {
 			texts = append(texts, m.Message)
 		}
-		md := m.Metadata
-		if md == nil {
-			continue
-		}
-		if md.AssignTo != nil {
+		if md := m.Metadata; md != nil && md.AssignTo != nil {
 			tr.Handoff, tr.Team = true, md.AssignTeam
 		}
-		tr.Resolved = tr.Resolved || md.ActionRequest == "resolveConversation"
-		tr.Buttons = append(tr.Buttons, buttonLabels(md)...)
+		tr.Resolved = tr.Resolved || m.Resolves()
+		tr.Buttons = append(tr.Buttons, m.Buttons()...)
 	}
 	tr.Text = strings.Join(texts, "\n")
-}
-
-// buttonLabels are the labels of a template's buttons: what a click sends
-// for quick replies, the name for the others.
-func buttonLabels(md *adapter.Metadata) []string {
-	if md.Payload == nil {
-		return nil
-	}
-	raw, err := json.Marshal(md.Payload)
-	if err != nil {
-		return nil
-	}
-	type named struct {
-		Name    string `json:"name"`
-		Title   string `json:"title"`
-		Message string `json:"message"`
-		Buttons []struct {
-			Name string `json:"name"`
-		} `json:"buttons"`
-	}
-	var out []string
-	switch md.TemplateID {
-	case "6", "3", "11", "10":
-		var items []named
-		if json.Unmarshal(raw, &items) != nil {
-			return nil
-		}
-		for _, it := range items {
-			switch {
-			case md.TemplateID == "10":
-				for _, b := range it.Buttons {
-					out = append(out, b.Name)
-				}
-			case it.Message != "":
-				out = append(out, it.Message)
-			default:
-				out = append(out, cmp.Or(it.Name, it.Title))
-			}
-		}
-	case "7":
-		var l struct {
-			Elements []named `json:"elements"`
-		}
-		if json.Unmarshal(raw, &l) != nil {
-			return nil
-		}
-		for _, e := range l.Elements {
-			out = append(out, e.Title)
-		}
-	}
-	return out
 }
