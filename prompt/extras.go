@@ -31,6 +31,13 @@ const (
 
 var formMarkerRE = regexp.MustCompile(`\[FORM:\s*([A-Za-z0-9_-]*)\s*\]`)
 
+func formMarker(text string) []string {
+	if !strings.Contains(text, "[FORM:") {
+		return nil
+	}
+	return formMarkerRE.FindStringSubmatch(text)
+}
+
 const (
 	buttonSchema = `{"type":"object","properties":{"label":{"type":"string","description":"The button's text, a few words."},` +
 		`"url":{"type":"string","description":"An https link the button opens, or empty for a reply button."},` +
@@ -275,7 +282,9 @@ func (p *Parsed) toolExtras(name, args string) bool {
 // textMarkers takes the form and file markers out of p.Text; they count
 // only in the text format.
 func (p *Parsed) textMarkers(format string) {
-	if m := formMarkerRE.FindStringSubmatch(p.Text); m != nil {
+	// Most replies hold no marker: the regular expression runs only where
+	// one may stand.
+	if m := formMarker(p.Text); m != nil {
 		if format == kommbridge.FormatText {
 			p.Form = m[1]
 		}
