@@ -43,40 +43,43 @@ type apiMessage struct {
 
 // APIBodies renders m as the send API wants it: one body per Kommunicate
 // message it makes (its text, then each rich part), fitted to channel.
+// Every metadata key of the webhook answer is sent, its value as a string
+// (nested values JSON-encoded), so the two paths cannot drift apart.
 func APIBodies(botID, groupID, channel string, m kommbridge.Message) ([][]byte, error) {
 	msgs := Render(kommbridge.Reply{Messages: []kommbridge.Message{m}, Channel: channel})
 	out := make([][]byte, 0, len(msgs))
 	for _, km := range msgs {
 		body := apiMessage{GroupID: groupID, FromUserName: botID, Message: km.Message}
-		if md := km.Metadata; md != nil {
-			body.Metadata = map[string]string{}
-			if md.ContentType != "" {
-				body.Metadata["contentType"] = md.ContentType
-				body.Metadata["templateId"] = md.TemplateID
-				payload, err := json.Marshal(md.Payload)
-				if err != nil {
-					return nil, err
-				}
-				body.Metadata["payload"] = string(payload)
+		if km.Metadata != nil {
+			md, err := stringValues(km.Metadata)
+			if err != nil {
+				return nil, err
 			}
-			if md.AssignTo != nil {
-				body.Metadata["KM_ASSIGN_TO"] = *md.AssignTo
-			}
-			if md.AssignTeam != "" {
-				body.Metadata["KM_ASSIGN_TEAM"] = md.AssignTeam
-			}
-			if md.ActionRequest != "" {
-				body.Metadata["actionRequest"] = md.ActionRequest
-			}
-			if md.EnableAttachment {
-				body.Metadata["KM_ENABLE_ATTACHMENT"] = "true"
-			}
+			body.Metadata = md
 		}
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, b)
+	}
+	return out, nil
+}
+
+// stringValues is md's JSON object with every value a string: strings as
+// they are, anything else as its JSON text.
+func stringValues(md *Metadata) (map[string]string, error) {
+	raw, err := json.Marshal(md)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(fields))
+	for k, v := range fields {
+		out[k] = text(v)
 	}
 	return out, nil
 }
