@@ -24,10 +24,6 @@ const ResolvedMarker = "[RESOLVED]"
 // user's issue is solved (bots with resolve: auto).
 const ResolveTool = "resolve_conversation"
 
-// SchemaResolve is Schema with the "resolved" field, for bots that let the
-// model resolve conversations.
-var SchemaResolve = schemaWith([]extraField{{"resolved", resolvedSchema}})
-
 const resolvedSchema = `{"type":"boolean","description":"True only when the user's issue is solved and the user confirmed it."}`
 
 // extraField is a field a bot's options add to Schema.
