@@ -68,6 +68,13 @@ bots:
 // `run` in cmd/kommbridge.
 func newHarness(t *testing.T, bots string, budget string) *harness {
 	t.Helper()
+	return newLoggedHarness(t, bots, budget, zap.NewNop())
+}
+
+// newLoggedHarness is newHarness with the bridge and the server logging
+// to log.
+func newLoggedHarness(t *testing.T, bots string, budget string, log *zap.Logger) *harness {
+	t.Helper()
 	if bots == "" {
 		bots = defaultBots
 	}
@@ -89,7 +96,7 @@ func newHarness(t *testing.T, bots string, budget string) *harness {
 	// example.com stands for Kommunicate's file host; it is listed so that
 	// image URLs pass the address rules without DNS, which tests lack.
 	files := media.New(media.Options{Fetch: media.FetchOptions{AllowedHosts: []string{"example.com"}}})
-	b, err := bridge.New(cfg, bridge.Deps{Store: st, Model: client, Media: files})
+	b, err := bridge.New(cfg, bridge.Deps{Store: st, Model: client, Media: files, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +105,7 @@ func newHarness(t *testing.T, bots string, budget string) *harness {
 		AuthHeader:   cfg.Server.Auth.Header,
 		AuthValue:    cfg.Server.Auth.Value,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
-	}, zap.NewNop())
+	}, log)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return &harness{t: t, model: model, url: ts.URL, store: st}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/sashabaranov/go-openai"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/adapter"
@@ -180,5 +182,30 @@ func TestButtons(t *testing.T) {
 		if !slices.Equal(got, tt.want) || resolves != tt.m.Resolve {
 			t.Errorf("%s: buttons %q resolves %v, want %q %v", tt.name, got, resolves, tt.want, tt.m.Resolve)
 		}
+	}
+}
+
+// What the README says the logs show: a handoff out of hours, a quick
+// reply's click, rich parts left out.
+func TestLogsOfKommunicateFeatures(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	h := newLoggedHarness(t, botsWith("json_object", []string{"rich: [cards]"}, []string{`hours: {weekly: {mon-sun: closed}}`}), "", zap.New(core))
+	h.post(`{"botId":"b","groupId":1,"key":"k1","message":"Talk to human","metadata":{"TALK_TO_HUMAN":"true"}}`)
+	h.model.Enqueue(llmtest.Reply{Content: `{"reply":"Have a look.","confidence":0.9,"cards":[{"subtitle":"no title"}]}`})
+	h.post(`{"botId":"b","groupId":2,"key":"k2","message":"Returns","metadata":{"kommbridge_button":"quick_reply"}}`)
+	fields := func(msg string) []map[string]any {
+		var out []map[string]any
+		for _, e := range logs.FilterMessage(msg).All() {
+			out = append(out, e.ContextMap())
+		}
+		return out
+	}
+	hooks := fields("webhook")
+	if len(hooks) != 2 || hooks[0]["offline"] != true || hooks[0]["handoff_reason"] != "button" || hooks[1]["clicked"] != "quick_reply" {
+		t.Errorf("webhook log lines: %v", hooks)
+	}
+	left := fields("rich answer parts left out")
+	if len(left) != 1 || fmt.Sprint(left[0]["dropped"]) != "[a card without a title]" {
+		t.Errorf("rich log lines: %v", left)
 	}
 }
