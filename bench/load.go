@@ -103,8 +103,9 @@ func client(conns int) *http.Client {
 
 // closedLoop keeps o.conns requests going for warmup + duration and
 // measures the last part. proc, when set, is the server whose CPU and
-// memory are read.
-func closedLoop(t traffic, o options, proc *process) result {
+// memory are read; cpuProfile, when set, is where kommbridge's CPU profile
+// of the measured part goes.
+func closedLoop(t traffic, o options, proc *process, cpuProfile string) result {
 	c := client(o.conns)
 	var n atomic.Int64
 	var measuring atomic.Bool
@@ -148,8 +149,8 @@ func closedLoop(t traffic, o options, proc *process) result {
 	}
 	measuring.Store(true)
 	start := time.Now()
-	if proc != nil && o.cpuProfile != "" {
-		go profile(o.cpuProfile, o.duration)
+	if cpuProfile != "" {
+		go profile(cpuProfile, o.duration)
 	}
 	time.Sleep(o.duration)
 	measuring.Store(false)

@@ -186,7 +186,11 @@ func benchmark(o options) error {
 			}
 			return inflight(t, o.inflight, p, "", false)
 		}
-		return closedLoop(t, o, p)
+		profiled := ""
+		if p == kb {
+			profiled = o.cpuProfile // the floor's turn would overwrite it with an idle profile
+		}
+		return closedLoop(t, o, p, profiled)
 	}
 	var throughs, floors, directs []result
 	for i := range max(o.reps, 1) {

@@ -2,10 +2,20 @@ package llm
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
 )
 
 // The body built by appending is, byte for byte, what go-openai encodes
@@ -40,7 +50,7 @@ func TestBodyIsGoOpenAIs(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got := encodeBody(tt.r, model, completion)
+				got := encodeBody(nil, tt.r, model, completion)
 				if !bytes.Equal(got, want) {
 					t.Errorf("%s (%s, completion tokens %v):\n got %s\nwant %s", tt.name, model, completion, got, want)
 				}
@@ -78,7 +88,7 @@ func BenchmarkBody(b *testing.B) {
 	b.Run("appended", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			encodeBody(r, "gpt-4o-mini", false)
+			encodeBody(nil, r, "gpt-4o-mini", false)
 		}
 	})
 	b.Run("go-openai", func(b *testing.B) {
@@ -99,5 +109,77 @@ func TestApartContainsPanics(t *testing.T) {
 	r, err := apart(func() (Response, error) { return Response{Content: "ok"}, nil })
 	if err != nil || r.Content != "ok" {
 		t.Errorf("%+v %v", r, err)
+	}
+}
+
+// A body's buffer is reused only when both the call and every reader the
+// HTTP client was given are done with it: net/http may still be writing a
+// body after the call ended.
+func TestBodyReusedOnlyWhenClosed(t *testing.T) {
+	first := Request{Messages: []Message{{Role: RoleUser, Content: "first"}}}
+	s := newBody(first, "m", false)
+	want := string(s.b)
+	rd := s.reader()
+	s.release() // the call is over; the client still reads
+	for range 10 {
+		if other := newBody(Request{Messages: []Message{{Role: RoleUser, Content: "second"}}}, "m", false); other == s {
+			t.Fatal("a body still being read was handed to another call")
+		}
+	}
+	got, err := io.ReadAll(rd)
+	if err != nil || string(got) != want {
+		t.Fatalf("read %q (%v), want %q", got, err, want)
+	}
+	rd.Close()
+	rd.Close() // a second Close releases nothing more
+	if n := s.refs.Load(); n != 0 {
+		t.Errorf("references left: %d", n)
+	}
+}
+
+// Many calls at once, some answered before their body was read: every
+// request that reaches the model carries its own body, whole.
+func TestBodiesUnderEarlyAnswers(t *testing.T) {
+	var bad atomic.Int32
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%3 == 0 {
+			// Answer without reading: the client may still be writing.
+			http.Error(w, `{"error":{"message":"try later"}}`, http.StatusInternalServerError)
+			return
+		}
+		var req struct {
+			Messages []struct{ Content string } `json:"messages"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Messages) != 1 {
+			bad.Add(1)
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		id, _, _ := strings.Cut(req.Messages[0].Content, " ")
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":%q},"finish_reason":"stop"}]}`, id)
+	}))
+	defer srv.Close()
+	c, err := New(Config{Endpoints: []Endpoint{{BaseURL: srv.URL + "/v1", APIKey: "k", Model: "m"}}, MaxRetries: 3}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 60 {
+		wg.Go(func() {
+			id := fmt.Sprintf("call-%d", i)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			content := id + " " + strings.Repeat(string(rune('a'+i%26)), 20000+i*97)
+			resp, err := c.Complete(ctx, Request{Messages: []Message{{Role: RoleUser, Content: content}}})
+			if err == nil && resp.Content != id {
+				t.Errorf("%s answered as %q", id, resp.Content)
+			}
+		})
+	}
+	wg.Wait()
+	if bad.Load() > 0 {
+		t.Errorf("%d request bodies arrived broken", bad.Load())
 	}
 }

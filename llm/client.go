@@ -257,7 +257,9 @@ func (c *Client) call(ctx context.Context, i int, req *Request, done func(error)
 		model = req.Model
 	}
 	completion := ep.tokens.completion(model)
-	body := withBody(ctx, encodeBody(*req, model, completion))
+	sent := newBody(*req, model, completion)
+	defer func() { sent.release() }()
+	body := withBody(ctx, sent)
 	var last *Error
 	relearned := false
 	for try := 0; ; try++ {
@@ -280,7 +282,9 @@ func (c *Client) call(ctx context.Context, i int, req *Request, done func(error)
 			// The endpoint named the token limit field it wants: send that
 			// one now, and from now on.
 			relearned, completion = true, !completion
-			body = withBody(ctx, encodeBody(*req, model, completion))
+			sent.release()
+			sent = newBody(*req, model, completion)
+			body = withBody(ctx, sent)
 			try--
 			continue
 		}

@@ -33,12 +33,15 @@ func (d throttleDoer) Do(r *http.Request) (*http.Response, error) {
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
-		body, err := io.ReadAll(resp.Body)
+		// One buffer of the declared length (a hint only, so at most
+		// 1 MB of it), with room to see the end.
+		buf := bytes.NewBuffer(make([]byte, 0, min(max(resp.ContentLength, 0), 1<<20)+bytes.MinRead))
+		_, err := buf.ReadFrom(resp.Body)
 		resp.Body.Close()
 		if err != nil {
 			return nil, err
 		}
-		body, err = normalize(body)
+		body, err := normalize(buf.Bytes())
 		if err != nil {
 			return nil, err
 		}
