@@ -88,7 +88,7 @@ func jobID(ev *kommbridge.Event) string {
 // hands the result to the waiting webhook or delivers it.
 func (b *Bridge) run(j *asyncJob, s *settings, p *Profile) {
 	defer b.jobs.Done()
-	ctx, cancel := b.jobContext(j.Deadline)
+	ctx, cancel := b.jobContext(modelEnd(j.Deadline, s.budget))
 	defer cancel()
 	if b.pending != nil {
 		stop := b.renew(j)

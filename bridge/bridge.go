@@ -202,7 +202,12 @@ func (b *Bridge) Handle(ctx context.Context, ev kommbridge.Event) (Result, error
 	if ev.ReceivedAt.IsZero() {
 		ev.ReceivedAt = b.now()
 	}
-	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), ev.ReceivedAt.Add(s.budget))
+	// One deadline for the work, model call included (modelEnd), and one
+	// for the store writes that follow (see detached): a context each, and
+	// no more for the event.
+	w := new(writes)
+	defer w.end()
+	ctx, cancel := context.WithDeadline(context.WithValue(context.WithoutCancel(ctx), writesKey{}, w), modelEnd(ev.ReceivedAt.Add(s.budget), s.budget))
 	defer cancel()
 	start := b.now()
 	r := b.deduped(ctx, s, p, &ev)
@@ -256,7 +261,7 @@ func (b *Bridge) claim(ctx context.Context, p *Profile, ev *kommbridge.Event, dk
 //
 //go:noinline
 func (b *Bridge) finish(ctx context.Context, dkey string, r *Result) {
-	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	fctx, fcancel := detached(ctx)
 	defer fcancel()
 	if r.Outcome == kommbridge.OutcomeBusy {
 		b.store.Release(fctx, dkey)

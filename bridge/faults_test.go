@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -443,5 +444,83 @@ func TestCooldownReadsTheMark(t *testing.T) {
 	}
 	if firstReads != 1 || secondReads != 1 || buttonReads != 0 || answerReads != 0 {
 		t.Errorf("mark reads: model handoffs %d and %d (want 1 each), button %d, answer %d (want 0)", firstReads, secondReads, buttonReads, answerReads)
+	}
+}
+
+// deadlines is a store that, as Redis would, fails a write whose context
+// has ended, and notes each write's deadline.
+type deadlines struct {
+	*memory.Store
+	mu     sync.Mutex
+	writes map[string]time.Time
+}
+
+func (d *deadlines) note(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dl, _ := ctx.Deadline()
+	d.mu.Lock()
+	d.writes[op] = dl
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *deadlines) Append(ctx context.Context, conv string, turns ...kommbridge.Turn) error {
+	if err := d.note(ctx, "history"); err != nil {
+		return err
+	}
+	return d.Store.Append(ctx, conv, turns...)
+}
+
+func (d *deadlines) MarkHandoff(ctx context.Context, conv string, at time.Time) error {
+	if err := d.note(ctx, "handoff mark"); err != nil {
+		return err
+	}
+	return d.Store.MarkHandoff(ctx, conv, at)
+}
+
+func (d *deadlines) Finish(ctx context.Context, key string, answer []byte) error {
+	if err := d.note(ctx, "dedupe record"); err != nil {
+		return err
+	}
+	return d.Store.Finish(ctx, key, answer)
+}
+
+// The model's time ends a moment before the budget (a tenth of it, at
+// most 250ms), leaving time to answer; the store writes after a model
+// that ran out of time still get a moment of their own, so the handoff
+// is marked, the history kept and a retry of the key gets the same answer.
+func TestWritesAfterTheModelsTime(t *testing.T) {
+	st := &deadlines{Store: newStore(), writes: map[string]time.Time{}}
+	var modelEnd time.Time
+	m := &scripted{answer: func(ctx context.Context) (llm.Response, error) {
+		modelEnd, _ = ctx.Deadline()
+		<-ctx.Done()
+		return llm.Response{}, &llm.Error{Kind: llm.ErrTimeout, Endpoint: "e", Err: ctx.Err()}
+	}}
+	b := testBridge(t, m, Deps{Store: st}) // a 2 s budget
+	ev := message("k", "hi")
+	ev.ReceivedAt = time.Now().Add(-1700 * time.Millisecond)
+	r, _ := b.Handle(context.Background(), ev)
+	if want := ev.ReceivedAt.Add(1800 * time.Millisecond); !modelEnd.Equal(want) {
+		t.Errorf("the model's deadline is %v after the event, want 1.8s", modelEnd.Sub(ev.ReceivedAt))
+	}
+	if r.Outcome != kommbridge.OutcomeHandoff || r.HandoffReason != kommbridge.HandoffTimeout {
+		t.Fatalf("outcome %q reason %q", r.Outcome, r.HandoffReason)
+	}
+	for _, op := range []string{"history", "handoff mark", "dedupe record"} {
+		dl, ok := st.writes[op]
+		if !ok {
+			t.Errorf("%s not written", op)
+			continue
+		}
+		if left := dl.Sub(modelEnd); left < time.Second {
+			t.Errorf("%s written with %v past the model's deadline, want a moment of its own", op, left)
+		}
+	}
+	again, _ := b.Handle(context.Background(), ev)
+	if again.Outcome != kommbridge.OutcomeDuplicate || m.calls.Load() != 1 {
+		t.Errorf("retry: %q after %d model calls", again.Outcome, m.calls.Load())
 	}
 }

@@ -188,7 +188,7 @@ func (b *Bridge) ask(ctx context.Context, s *settings, p *Profile, ev *kommbridg
 		return b.failed(ctx, p, ev, conv, err, false)
 	}
 	start := b.now()
-	resp, err := b.callModel(ctx, s.budget, req)
+	resp, err := b.callModel(ctx, req)
 	if errors.Is(err, llm.ErrContextOverflow) && hasTime(ctx) {
 		resp, err = b.shorter(ctx, s, p, ev, in, history, user)
 	}
@@ -218,12 +218,10 @@ func (b *Bridge) request(p *Profile, ev *kommbridge.Event, now time.Time, histor
 	return &r, nil
 }
 
-// callModel calls the model with the budget's deadline, less a moment to
-// answer in.
-func (b *Bridge) callModel(ctx context.Context, budget time.Duration, req *llm.Request) (llm.Response, error) {
-	mctx, cancel := context.WithDeadline(ctx, modelDeadline(ctx, budget))
-	defer cancel()
-	return b.model.Complete(mctx, *req)
+// callModel calls the model within ctx, whose deadline is already the
+// model's (see modelEnd).
+func (b *Bridge) callModel(ctx context.Context, req *llm.Request) (llm.Response, error) {
+	return b.model.Complete(ctx, *req)
 }
 
 // shorter asks again after a context overflow: with the older half of the
@@ -239,7 +237,7 @@ func (b *Bridge) shorter(ctx context.Context, s *settings, p *Profile, ev *kommb
 	if err != nil {
 		return llm.Response{}, err
 	}
-	resp, err := b.callModel(ctx, s.budget, req)
+	resp, err := b.callModel(ctx, req)
 	if err == nil {
 		in.Kept = &keep
 	}
@@ -289,11 +287,13 @@ func (b *Bridge) result(p *Profile, ev *kommbridge.Event, d Decision) Result {
 		fx: effects{turns: d.Turns, reset: d.Reset, trim: d.Trim, keep: d.Keep, handoff: d.MarkHandoff}}
 }
 
-// modelDeadline leaves a little of the budget for rendering and writing
-// the answer: a tenth of it, at most 250ms.
-func modelDeadline(ctx context.Context, budget time.Duration) time.Time {
-	dl, _ := ctx.Deadline()
-	return dl.Add(-min(budget/10, 250*time.Millisecond))
+// modelEnd is when the work on an event that must be answered by end
+// stops: end less a moment for rendering and writing the answer, a tenth
+// of the budget, at most 250ms. It is the deadline of the event's context,
+// which the model call, the attachments' fetching and the wait for the
+// conversation's lock share.
+func modelEnd(end time.Time, budget time.Duration) time.Time {
+	return end.Add(-min(budget/10, 250*time.Millisecond))
 }
 
 // effects are the store writes an answer implies: its turns for history
@@ -336,6 +336,35 @@ func (b *Bridge) commit(ctx context.Context, conv string, r *Result) {
 	r.fx = effects{}
 }
 
+// detached is the context of store writes that happen even when the
+// budget ran out, with a moment of their own (writeTime). An event's
+// writes share one (see writes); elsewhere each call makes its own.
 func detached(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	if w, ok := ctx.Value(writesKey{}).(*writes); ok {
+		if w.ctx == nil {
+			w.ctx, w.cancel = context.WithTimeout(context.WithoutCancel(ctx), writeTime)
+		}
+		return w.ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), writeTime)
 }
+
+// writeTime is how long an event's store writes may take, once begun.
+const writeTime = 2 * time.Second
+
+// writes is the context an event's store writes share (history, handoff
+// mark, dedupe record: they come one after the other at the end), made at
+// the first of them. Handle puts it in the event's context and ends it;
+// only the event's own goroutine uses it.
+type writes struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (w *writes) end() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+}
+
+type writesKey struct{}
