@@ -1,92 +1,124 @@
 package memory
 
 import (
-	"container/list"
 	"context"
+	"hash/maphash"
 	"sync"
 	"time"
 )
 
+// dedupe remembers answers by message key. A full store holds up to the
+// cap's records for the TTL, and every garbage collection marks them, so
+// they are laid out for it: a record is one buffer (key and answer), in a
+// slice oldest first, found through a map of hashes to positions that
+// holds no pointers. The collector follows one pointer per record and
+// scans nothing inside it. Claims being answered, a few, are apart.
 type dedupe struct {
-	mu    sync.Mutex
-	ttl   time.Duration
-	max   int
-	now   func() time.Time
-	byKey map[string]*flight
-	order list.List // of *flight, oldest first; same TTL for all, so FIFO expiry
+	mu     sync.Mutex
+	ttl    time.Duration
+	max    int
+	now    func() time.Time
+	seed   maphash.Seed
+	claims map[string]*claim
+	index  map[uint64]uint64 // a key's hash -> its record's number
+	recs   []record          // oldest first; recs[0] is number first
+	first  uint64
 }
 
-type flight struct {
-	key     string
-	done    chan struct{} // closed when answered or released
+// record is an answer remembered. All have the same TTL, so the oldest
+// expires first.
+type record struct {
+	data    []byte // the key, then the answer
+	keyLen  int
+	hash    uint64
+	expires int64 // Unix nanoseconds
+}
+
+func (r *record) key() string    { return string(r.data[:r.keyLen]) }
+func (r *record) answer() []byte { return r.data[r.keyLen:len(r.data):len(r.data)] }
+
+// claim is a key being answered; done is closed when it is answered
+// (answer set) or released (answer nil).
+type claim struct {
+	done    chan struct{}
 	answer  []byte
 	expires time.Time
-	el      *list.Element
 }
 
-func (d *dedupe) init(o Options) {
-	d.ttl, d.now, d.max = o.DedupeTTL, o.Now, o.MaxDedupe
+func (d *dedupe) init(o Options, seed maphash.Seed) {
+	d.ttl, d.now, d.max, d.seed = o.DedupeTTL, o.Now, o.MaxDedupe, seed
 	if d.max == 0 {
 		d.max = 100_000
 	}
-	d.byKey = make(map[string]*flight)
+	d.claims = make(map[string]*claim)
+	d.index = make(map[uint64]uint64)
 }
 
-// evict drops the oldest records past the count cap. A claim still being
-// answered is never dropped: the cap waits for it.
-func (d *dedupe) evict() {
-	for d.order.Len() > d.max {
-		el := d.order.Front()
-		f := el.Value.(*flight)
-		if f.answer == nil {
-			return
-		}
-		d.order.Remove(el)
-		if d.byKey[f.key] == f {
-			delete(d.byKey, f.key)
-		}
+// dropOldest forgets the oldest record.
+func (d *dedupe) dropOldest() {
+	r := &d.recs[0]
+	if n, ok := d.index[r.hash]; ok && n == d.first {
+		delete(d.index, r.hash)
 	}
+	*r = record{}
+	d.recs = d.recs[1:]
+	d.first++
+}
+
+// lookup is key's remembered answer, if any. d.mu must be held.
+func (d *dedupe) lookup(key string, h uint64) ([]byte, bool) {
+	n, ok := d.index[h]
+	if !ok || n < d.first || n-d.first >= uint64(len(d.recs)) {
+		return nil, false
+	}
+	r := &d.recs[n-d.first]
+	if r.keyLen != len(key) || r.key() != key {
+		return nil, false // another key with the same hash
+	}
+	return r.answer(), true
 }
 
 // DedupeLen counts the answers and claims remembered.
 func (s *Store) DedupeLen() int {
 	s.dedupe.mu.Lock()
 	defer s.dedupe.mu.Unlock()
-	return len(s.dedupe.byKey)
+	return len(s.dedupe.recs) + len(s.dedupe.claims)
 }
 
 // Claim asks for the right to answer key. It returns the stored answer
 // when key was answered already, waiting for one in flight; otherwise
-// claimed is true and the caller must call Finish or Release.
+// claimed is true and the caller must call Finish or Release. The answer
+// returned is the store's: read it, do not change it.
 func (s *Store) Claim(ctx context.Context, key string) (answer []byte, claimed bool, err error) {
 	d := &s.dedupe
+	h := maphash.String(d.seed, key)
 	for {
 		d.mu.Lock()
 		now := d.now()
-		for el := d.order.Front(); el != nil; el = d.order.Front() {
-			f := el.Value.(*flight)
-			if !now.After(f.expires) {
-				break
-			}
-			d.order.Remove(el)
-			if d.byKey[f.key] == f {
-				delete(d.byKey, f.key)
-			}
+		for len(d.recs) > 0 && now.UnixNano() > d.recs[0].expires {
+			d.dropOldest()
 		}
-		f, ok := d.byKey[key]
+		if a, ok := d.lookup(key, h); ok {
+			d.mu.Unlock()
+			return a, false, nil
+		}
+		c, ok := d.claims[key]
+		if ok && now.After(c.expires) {
+			// A claim never finished nor released in a whole TTL: its
+			// answerer is gone; this caller answers.
+			close(c.done)
+			ok = false
+		}
 		if !ok {
-			f = &flight{key: key, done: make(chan struct{}), expires: now.Add(d.ttl)}
-			f.el = d.order.PushBack(f)
-			d.byKey[key] = f
-			d.evict()
+			d.claims[key] = &claim{done: make(chan struct{}), expires: now.Add(d.ttl)}
 			d.mu.Unlock()
 			return nil, true, nil
 		}
 		d.mu.Unlock()
 		select {
-		case <-f.done:
-			if f.answer != nil {
-				return f.answer, false, nil
+		case <-c.done:
+			if c.answer != nil {
+				return c.answer, false, nil
 			}
 			// Released without an answer: try to claim it ourselves.
 		case <-ctx.Done():
@@ -95,18 +127,27 @@ func (s *Store) Claim(ctx context.Context, key string) (answer []byte, claimed b
 	}
 }
 
-// Finish stores the answer to a claimed key and wakes its waiters.
+// Finish stores the answer to a claimed key and wakes its waiters. Past
+// the cap the oldest records go.
 func (s *Store) Finish(_ context.Context, key string, answer []byte) error {
 	d := &s.dedupe
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if f, ok := d.byKey[key]; ok && f.answer == nil {
-		f.answer = answer
-		f.expires = d.now().Add(d.ttl)
-		d.order.MoveToBack(f.el)
-		close(f.done)
-		d.evict()
+	c, ok := d.claims[key]
+	if !ok {
+		return nil
 	}
+	delete(d.claims, key)
+	data := make([]byte, 0, len(key)+len(answer))
+	data = append(append(data, key...), answer...)
+	h := maphash.String(d.seed, key)
+	d.index[h] = d.first + uint64(len(d.recs))
+	d.recs = append(d.recs, record{data: data, keyLen: len(key), hash: h, expires: d.now().Add(d.ttl).UnixNano()})
+	for len(d.recs) > d.max {
+		d.dropOldest()
+	}
+	c.answer = d.recs[len(d.recs)-1].answer()
+	close(c.done)
 	return nil
 }
 
@@ -115,9 +156,8 @@ func (s *Store) Release(_ context.Context, key string) {
 	d := &s.dedupe
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if f, ok := d.byKey[key]; ok && f.answer == nil {
-		delete(d.byKey, key)
-		d.order.Remove(f.el)
-		close(f.done)
+	if c, ok := d.claims[key]; ok {
+		delete(d.claims, key)
+		close(c.done)
 	}
 }

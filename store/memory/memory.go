@@ -79,7 +79,7 @@ func New(o Options) *Store {
 		}
 		s.shards[i].cap = max(1, s.shards[i].cap)
 	}
-	s.dedupe.init(o)
+	s.dedupe.init(o, s.seed)
 	return s
 }
 

@@ -69,6 +69,28 @@ func TestDedupeExpires(t *testing.T) {
 	}
 }
 
+// A claim whose answerer never finished nor released it (it is gone) is
+// taken over after dedupe_ttl, rather than keeping the key's retries
+// waiting for ever; before that, a retry waits for it.
+func TestAbandonedClaimTakenOver(t *testing.T) {
+	c := &clock{t: time.Unix(0, 0)}
+	s := memory.New(memory.Options{DedupeTTL: time.Minute, Now: c.now})
+	s.Claim(ctx, "k")
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, claimed, err := s.Claim(short, "k"); claimed || err == nil {
+		t.Fatalf("a retry during the claim: claimed %v, err %v; want to wait", claimed, err)
+	}
+	c.add(2 * time.Minute)
+	if _, claimed, _ := s.Claim(ctx, "k"); !claimed {
+		t.Fatal("an abandoned claim was not taken over")
+	}
+	s.Finish(ctx, "k", []byte("a"))
+	if a, claimed, _ := s.Claim(ctx, "k"); claimed || string(a) != "a" {
+		t.Errorf("after the new answer: claimed %v, %q", claimed, a)
+	}
+}
+
 func BenchmarkAppendHistory(b *testing.B) {
 	s := memory.New(memory.Options{MaxConversations: 100_000})
 	keys := make([]string, 100_000)
@@ -162,4 +184,28 @@ func TestDedupeStaysBounded(t *testing.T) {
 	if _, claimed, _ := s.Claim(ctx, "bot/0"); !claimed {
 		t.Error("the oldest record was kept past the cap")
 	}
+}
+
+// BenchmarkDedupeFull is what a full dedupe store (100,000 answers of 200
+// bytes, the default cap) costs: its heap, and the garbage collector's
+// time to mark it, which every collection pays while the store is full.
+func BenchmarkDedupeFull(b *testing.B) {
+	s := memory.New(memory.Options{MaxDedupe: 100_000, DedupeTTL: time.Hour})
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 100_000 {
+		key := "5-16650159-" + strconv.Itoa(1550757013897+i)
+		s.Claim(ctx, key)
+		s.Finish(ctx, key, []byte(strings.Repeat("a", 200))) // each answer its own, as the bridge's are
+	}
+	var full runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&full)
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+	}
+	runtime.KeepAlive(s)
+	b.ReportMetric(float64(full.HeapAlloc-before.HeapAlloc)/100_000, "B/record")
 }
