@@ -7,10 +7,8 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -25,76 +23,28 @@ import (
 // bodyKey carries a prepared body in the request's context.
 type bodyKey struct{}
 
-func withBody(ctx context.Context, body *sentBody) context.Context {
+func withBody(ctx context.Context, body []byte) context.Context {
 	return context.WithValue(ctx, bodyKey{}, body)
 }
 
-// useBody puts the prepared body of r's context, if any, into r.
+// useBody puts the prepared body of r's context, if any, into r. The body
+// is an io.NopCloser of a *bytes.Reader, which net/http knows is in
+// memory: it then writes the headers and the body's start in one write.
+// (A reader of its own, e.g. to reuse buffers once closed, would cost a
+// write of the headers alone.)
 func useBody(r *http.Request) {
-	b, ok := r.Context().Value(bodyKey{}).(*sentBody)
+	b, ok := r.Context().Value(bodyKey{}).([]byte)
 	if !ok {
 		return
 	}
-	r.Body = b.reader()
-	r.ContentLength = int64(len(b.b))
-	r.GetBody = func() (io.ReadCloser, error) { return b.reader(), nil }
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 }
 
-// sentBody is a chat request's body while a call uses it. Its buffer is
-// reused by a later call once this one is over and the HTTP client has
-// closed every reader it was given: net/http may still be writing a body
-// after the response came (or the caller gave up), and closes it when done.
-type sentBody struct {
-	b    []byte
-	refs atomic.Int32 // the call's own, and one per reader not yet closed
-}
-
-// maxPooledBody is the largest buffer kept for reuse; a body with a long
-// document is rare and its buffer left to the garbage collector.
-const maxPooledBody = 64 << 10
-
-var bodies = sync.Pool{New: func() any { return new(sentBody) }}
-
-// newBody is the body for r, in a reused buffer; release gives it back.
-func newBody(r Request, model string, completionTokens bool) *sentBody {
-	s := bodies.Get().(*sentBody)
-	s.b = encodeBody(s.b[:0], r, model, completionTokens)
-	s.refs.Store(1)
-	return s
-}
-
-// release ends the call's use of s.
-func (s *sentBody) release() {
-	if s.refs.Add(-1) == 0 && cap(s.b) <= maxPooledBody {
-		bodies.Put(s)
-	}
-}
-
-func (s *sentBody) reader() io.ReadCloser {
-	s.refs.Add(1)
-	r := &bodyReader{s: s}
-	r.Reset(s.b)
-	return r
-}
-
-// bodyReader reads a sentBody; its first Close releases it.
-type bodyReader struct {
-	bytes.Reader
-	s      *sentBody
-	closed atomic.Bool
-}
-
-func (r *bodyReader) Close() error {
-	if r.closed.CompareAndSwap(false, true) {
-		r.Reset(nil)
-		r.s.release()
-	}
-	return nil
-}
-
-// encodeBody appends to b the chat request for r, as
-// json.Marshal(toOpenAI(r, model, completionTokens)) encodes it.
-func encodeBody(b []byte, r Request, model string, completionTokens bool) []byte {
+// encodeBody is the chat request for r, as json.Marshal(toOpenAI(r,
+// model, completionTokens)) encodes it.
+func encodeBody(r Request, model string, completionTokens bool) []byte {
 	tail := fixedTail(r)
 	size := len(model) + len(tail) + 96
 	for _, m := range r.Messages {
@@ -103,7 +53,7 @@ func encodeBody(b []byte, r Request, model string, completionTokens bool) []byte
 			size += len(p.Text) + len(p.ImageURL) + 64
 		}
 	}
-	b = slices.Grow(b, size+size/16)
+	b := make([]byte, 0, size+size/16)
 	b = append(b, `{"model":`...)
 	b = appendString(b, model)
 	b = append(b, `,"messages":[`...)

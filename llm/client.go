@@ -257,9 +257,7 @@ func (c *Client) call(ctx context.Context, i int, req *Request, done func(error)
 		model = req.Model
 	}
 	completion := ep.tokens.completion(model)
-	sent := newBody(*req, model, completion)
-	defer func() { sent.release() }()
-	body := withBody(ctx, sent)
+	body := withBody(ctx, encodeBody(*req, model, completion))
 	var last *Error
 	relearned := false
 	for try := 0; ; try++ {
@@ -282,9 +280,7 @@ func (c *Client) call(ctx context.Context, i int, req *Request, done func(error)
 			// The endpoint named the token limit field it wants: send that
 			// one now, and from now on.
 			relearned, completion = true, !completion
-			sent.release()
-			sent = newBody(*req, model, completion)
-			body = withBody(ctx, sent)
+			body = withBody(ctx, encodeBody(*req, model, completion))
 			try--
 			continue
 		}
