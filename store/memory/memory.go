@@ -46,7 +46,7 @@ type shard struct {
 
 type conversation struct {
 	key       string
-	turns     []kommbridge.Turn
+	turns     history
 	handoffAt time.Time
 	expires   time.Time
 }
@@ -132,10 +132,10 @@ func (s *Store) History(_ context.Context, conv string) ([]kommbridge.Turn, erro
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	c := sh.get(conv, s.opts.Now(), s.opts.HistoryTTL)
-	if c == nil || len(c.turns) == 0 {
+	if c == nil || c.turns.n == 0 {
 		return nil, nil
 	}
-	return append([]kommbridge.Turn(nil), c.turns...), nil
+	return c.turns.list(), nil
 }
 
 // Append adds turns to the conversation, keeping the last HistoryTurns.
@@ -144,7 +144,8 @@ func (s *Store) Append(_ context.Context, conv string, turns ...kommbridge.Turn)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	c := sh.put(conv, s.opts.Now(), s.opts.HistoryTTL)
-	c.turns = trim(append(c.turns, turns...), s.opts.HistoryTurns)
+	c.turns.add(turns...)
+	c.turns.keep(s.opts.HistoryTurns)
 	return nil
 }
 
@@ -155,7 +156,7 @@ func (s *Store) Trim(_ context.Context, conv string, keep int) error {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if c := sh.get(conv, s.opts.Now(), s.opts.HistoryTTL); c != nil {
-		c.turns = trim(c.turns, max(keep, 0))
+		c.turns.keep(max(keep, 0))
 	}
 	return nil
 }
@@ -167,7 +168,9 @@ func (s *Store) Reset(_ context.Context, conv string, turns ...kommbridge.Turn) 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	c := sh.put(conv, s.opts.Now(), s.opts.HistoryTTL)
-	c.turns = trim(append(c.turns[:0:0], turns...), s.opts.HistoryTurns)
+	c.turns = history{}
+	c.turns.add(turns...)
+	c.turns.keep(s.opts.HistoryTurns)
 	c.handoffAt = time.Time{}
 	return nil
 }
@@ -201,13 +204,6 @@ func (s *Store) Len() int {
 		s.shards[i].mu.Unlock()
 	}
 	return n
-}
-
-func trim(t []kommbridge.Turn, n int) []kommbridge.Turn {
-	if len(t) <= n {
-		return t
-	}
-	return append(t[:0], t[len(t)-n:]...)
 }
 
 type convLock struct {

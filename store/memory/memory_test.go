@@ -58,6 +58,35 @@ func TestLRUCap(t *testing.T) {
 	}
 }
 
+// The turns History returned stay as they were while the conversation
+// goes on: appends past the cap, a trim, a reset.
+func TestHistoryReadStaysValid(t *testing.T) {
+	s := memory.New(memory.Options{HistoryTurns: 4})
+	s.Append(ctx, "c", turn("one"), kommbridge.Turn{Role: "assistant", Text: "two"}, turn(""), turn("four é 🚚"))
+	read, _ := s.History(ctx, "c")
+	want := fmt.Sprint(read)
+	for i := range 50 {
+		s.Append(ctx, "c", turn(strings.Repeat("x", i)))
+	}
+	s.Trim(ctx, "c", 1)
+	s.Reset(ctx, "c", turn("new"))
+	s.Append(ctx, "c", turn("newer"))
+	if got := fmt.Sprint(read); got != want {
+		t.Errorf("an earlier read changed: %s, was %s", got, want)
+	}
+	if want != "[{user one} {assistant two} {user } {user four é 🚚}]" {
+		t.Errorf("read %s", want)
+	}
+	now, _ := s.History(ctx, "c")
+	if fmt.Sprint(now) != "[{user new} {user newer}]" {
+		t.Errorf("history now %v", now)
+	}
+	s.Trim(ctx, "c", 0)
+	if h, _ := s.History(ctx, "c"); len(h) != 0 {
+		t.Errorf("after a trim to 0: %v", h)
+	}
+}
+
 func TestDedupeExpires(t *testing.T) {
 	c := &clock{t: time.Unix(0, 0)}
 	s := memory.New(memory.Options{DedupeTTL: time.Minute, Now: c.now})
@@ -208,4 +237,29 @@ func BenchmarkDedupeFull(b *testing.B) {
 	}
 	runtime.KeepAlive(s)
 	b.ReportMetric(float64(full.HeapAlloc-before.HeapAlloc)/100_000, "B/record")
+}
+
+// BenchmarkHistoryFull: a full history store (100,000 conversations of 20
+// turns, the defaults) and the collector's time to mark it.
+func BenchmarkHistoryFull(b *testing.B) {
+	s := memory.New(memory.Options{MaxConversations: 100_000, HistoryTurns: 20})
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for c := range 100_000 {
+		conv := "bot/" + strconv.Itoa(16650159+c)
+		for i := range 10 {
+			s.Append(ctx, conv, kommbridge.Turn{Role: "user", Text: "Where is my order? It was due on Monday. " + strconv.Itoa(i)},
+				kommbridge.Turn{Role: "assistant", Text: "Your order shipped on Monday and arrives on Thursday. " + strconv.Itoa(i)})
+		}
+	}
+	var full runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&full)
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+	}
+	runtime.KeepAlive(s)
+	b.ReportMetric(float64(full.HeapAlloc-before.HeapAlloc)/100_000, "B/conversation")
 }
