@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"sync"
 	"time"
@@ -56,8 +57,9 @@ type floor struct {
 }
 
 // serveFloor runs the floor bridge on addr in front of upstream, with the
-// system prompt and response format of the chat request in sampleFile.
-func serveFloor(addr, upstream, sampleFile string) error {
+// system prompt and response format of the chat request in sampleFile;
+// pprofAddr, when set, serves its runtime profiles.
+func serveFloor(addr, upstream, sampleFile, pprofAddr string) error {
 	var sample struct {
 		Messages       []floorMessage  `json:"messages"`
 		ResponseFormat json.RawMessage `json:"response_format"`
@@ -69,6 +71,9 @@ func serveFloor(addr, upstream, sampleFile string) error {
 		hc: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute, DisableCompression: true}}}
 	if len(sample.Messages) > 0 {
 		f.system = sample.Messages[0].Content
+	}
+	if pprofAddr != "" {
+		go http.ListenAndServe(pprofAddr, nil) // net/http/pprof's handlers
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

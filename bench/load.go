@@ -103,9 +103,9 @@ func client(conns int) *http.Client {
 
 // closedLoop keeps o.conns requests going for warmup + duration and
 // measures the last part. proc, when set, is the server whose CPU and
-// memory are read; cpuProfile, when set, is where kommbridge's CPU profile
-// of the measured part goes.
-func closedLoop(t traffic, o options, proc *process, cpuProfile string) result {
+// memory are read; prof, when set, where its CPU profile of the measured
+// part comes from and goes.
+func closedLoop(t traffic, o options, proc *process, prof profiling) result {
 	c := client(o.conns)
 	var n atomic.Int64
 	var measuring atomic.Bool
@@ -149,8 +149,8 @@ func closedLoop(t traffic, o options, proc *process, cpuProfile string) result {
 	}
 	measuring.Store(true)
 	start := time.Now()
-	if cpuProfile != "" {
-		go profile(cpuProfile, o.duration)
+	if prof.file != "" {
+		go prof.take(o.duration)
 	}
 	time.Sleep(o.duration)
 	measuring.Store(false)
@@ -246,17 +246,27 @@ func (r *result) finish(elapsed, cpu time.Duration, proc *process) {
 	}
 }
 
-// profile saves a CPU profile of kommbridge (served on server.pprof_addr).
-func profile(path string, d time.Duration) {
+// Where kommbridge (server.pprof_addr) and the floor serve their runtime
+// profiles when the bench asks for a CPU profile.
+const (
+	kbPprof    = "127.0.0.1:6061"
+	floorPprof = "127.0.0.1:6062"
+)
+
+// profiling is a server's CPU profile to take: from its pprof address
+// into file.
+type profiling struct{ addr, file string }
+
+func (p profiling) take(d time.Duration) {
 	secs := max(1, int(d.Seconds())-1)
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:6061/debug/pprof/profile?seconds=%d", secs))
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.addr, secs))
 	if err != nil {
 		fmt.Println("profile:", err)
 		return
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	os.WriteFile(path, b, 0o644)
+	os.WriteFile(p.file, b, 0o644)
 }
 
 // benchToken is the webhook token kommbridge runs with in the bench; every

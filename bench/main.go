@@ -46,6 +46,7 @@ type options struct {
 	listen        string
 	reps          int
 	floorMode     bool
+	floorPprof    string
 	upstreamURL   string
 	sampleFile    string
 }
@@ -62,11 +63,12 @@ func main() {
 	flag.BoolVar(&o.attachments, "attachments", false, "every webhook carries an image attachment")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results to this JSON file")
 	flag.StringVar(&o.plotOut, "plot", "", "write an SVG of the latency percentiles, direct vs through")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of kommbridge, taken while measuring, to this file")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of kommbridge, taken while measuring, to this file (and the floor's to FILE.floor)")
 	flag.BoolVar(&o.upstreamOnly, "upstream", false, "internal: run only the fake upstream")
 	flag.StringVar(&o.listen, "listen", "127.0.0.1:0", "internal: the fake upstream's address")
 	flag.IntVar(&o.reps, "reps", 1, "repetitions of the three sides, interleaved; the report gives each figure's median")
 	flag.BoolVar(&o.floorMode, "floor", false, "internal: run only the floor bridge")
+	flag.StringVar(&o.floorPprof, "floor-pprof", "", "internal: where the floor serves its runtime profiles")
 	flag.StringVar(&o.upstreamURL, "upstream-url", "", "internal: the floor's upstream")
 	flag.StringVar(&o.sampleFile, "sample", "", "internal: the chat request whose system prompt and format the floor sends")
 	flag.BoolVar(&o.tls, "tls", false, "the upstream speaks HTTPS (and so HTTP/2), as real providers do")
@@ -84,7 +86,7 @@ func main() {
 		os.Exit(2)
 	}
 	if o.floorMode {
-		if err := serveFloor(o.listen, o.upstreamURL, o.sampleFile); err != nil {
+		if err := serveFloor(o.listen, o.upstreamURL, o.sampleFile, o.floorPprof); err != nil {
 			fmt.Fprintln(os.Stderr, "floor:", err)
 			os.Exit(1)
 		}
@@ -169,7 +171,11 @@ func benchmark(o options) error {
 	if err := os.WriteFile(sampleFile, sample, 0o600); err != nil {
 		return err
 	}
-	fl, err := startProcess(ctx, self, kbEnv, "--floor", "--upstream-url", upstreamURL, "--sample", sampleFile)
+	floorArgs := []string{"--floor", "--upstream-url", upstreamURL, "--sample", sampleFile}
+	if o.cpuProfile != "" {
+		floorArgs = append(floorArgs, "--floor-pprof", floorPprof)
+	}
+	fl, err := startProcess(ctx, self, kbEnv, floorArgs...)
 	if err != nil {
 		return fmt.Errorf("floor: %w", err)
 	}
@@ -186,11 +192,15 @@ func benchmark(o options) error {
 			}
 			return inflight(t, o.inflight, p, "", false)
 		}
-		profiled := ""
-		if p == kb {
-			profiled = o.cpuProfile // the floor's turn would overwrite it with an idle profile
+		var prof profiling
+		switch {
+		case o.cpuProfile == "":
+		case p == kb:
+			prof = profiling{kbPprof, o.cpuProfile}
+		case p == fl:
+			prof = profiling{floorPprof, o.cpuProfile + ".floor"}
 		}
-		return closedLoop(t, o, p, profiled)
+		return closedLoop(t, o, p, prof)
 	}
 	var throughs, floors, directs []result
 	for i := range max(o.reps, 1) {
@@ -250,7 +260,7 @@ func benchConfig(o options) string {
 	}
 	pprof := ""
 	if o.cpuProfile != "" {
-		pprof = "127.0.0.1:6061"
+		pprof = kbPprof
 	}
 	conc := 1024
 	if o.inflight > conc {

@@ -99,12 +99,14 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
 			ForceAttemptHTTP2:   true,
-			// A chat request's headers and the start of its body, and a
-			// completion's headers, fit in 2 KB; each connection held
-			// while the model works costs that instead of net/http's 4 KB
-			// per direction (see README, "Performance").
-			ReadBufferSize:  2 << 10,
-			WriteBufferSize: 2 << 10,
+			// 5 KB per connection held while the model works, instead of
+			// net/http's 8: a write is what costs (the kernel sends the
+			// segment then), and a request whose headers and body fit the
+			// write buffer goes in one, a larger one in two; a read only
+			// copies, so a completion larger than 1 KB costs a second
+			// read, which is cheap (see README, "Performance").
+			ReadBufferSize:  1 << 10,
+			WriteBufferSize: 4 << 10,
 		}}
 	}
 	if cfg.Now == nil {
