@@ -10,9 +10,9 @@ import (
 // dedupe remembers answers by message key. A full store holds up to the
 // cap's records for the TTL, and every garbage collection marks them, so
 // they are laid out for it: a record is one buffer (key and answer), in a
-// slice oldest first, found through a map of hashes to positions that
-// holds no pointers. The collector follows one pointer per record and
-// scans nothing inside it. Claims being answered, a few, are apart.
+// ring oldest first, found through a map of hashes to numbers that holds
+// no pointers. The collector follows one pointer per record and scans
+// nothing inside it. Claims being answered, a few, are apart.
 type dedupe struct {
 	mu     sync.Mutex
 	ttl    time.Duration
@@ -21,8 +21,10 @@ type dedupe struct {
 	seed   maphash.Seed
 	claims map[string]*claim
 	index  map[uint64]uint64 // a key's hash -> its record's number
-	recs   []record          // oldest first; recs[0] is number first
-	first  uint64
+	ring   []record          // grown by doubling up to max, then reused
+	head   int               // where the oldest record is
+	count  int               // records held
+	first  uint64            // the oldest record's number
 }
 
 // record is an answer remembered. All have the same TTL, so the oldest
@@ -54,24 +56,45 @@ func (d *dedupe) init(o Options, seed maphash.Seed) {
 	d.index = make(map[uint64]uint64)
 }
 
+// at is the record numbered first+i.
+func (d *dedupe) at(i int) *record { return &d.ring[(d.head+i)%len(d.ring)] }
+
 // dropOldest forgets the oldest record.
 func (d *dedupe) dropOldest() {
-	r := &d.recs[0]
+	r := d.at(0)
 	if n, ok := d.index[r.hash]; ok && n == d.first {
 		delete(d.index, r.hash)
 	}
 	*r = record{}
-	d.recs = d.recs[1:]
+	d.head = (d.head + 1) % len(d.ring)
+	d.count--
 	d.first++
+}
+
+// push adds r as the newest record, the oldest going first at the cap.
+func (d *dedupe) push(r record) {
+	if d.count == d.max {
+		d.dropOldest()
+	}
+	if d.count == len(d.ring) {
+		grown := make([]record, min(max(2*len(d.ring), 64), d.max))
+		for i := range d.count {
+			grown[i] = *d.at(i)
+		}
+		d.ring, d.head = grown, 0
+	}
+	d.index[r.hash] = d.first + uint64(d.count)
+	*d.at(d.count) = r
+	d.count++
 }
 
 // lookup is key's remembered answer, if any. d.mu must be held.
 func (d *dedupe) lookup(key string, h uint64) ([]byte, bool) {
 	n, ok := d.index[h]
-	if !ok || n < d.first || n-d.first >= uint64(len(d.recs)) {
+	if !ok || n < d.first || n-d.first >= uint64(d.count) {
 		return nil, false
 	}
-	r := &d.recs[n-d.first]
+	r := d.at(int(n - d.first))
 	if r.keyLen != len(key) || r.key() != key {
 		return nil, false // another key with the same hash
 	}
@@ -82,7 +105,7 @@ func (d *dedupe) lookup(key string, h uint64) ([]byte, bool) {
 func (s *Store) DedupeLen() int {
 	s.dedupe.mu.Lock()
 	defer s.dedupe.mu.Unlock()
-	return len(s.dedupe.recs) + len(s.dedupe.claims)
+	return s.dedupe.count + len(s.dedupe.claims)
 }
 
 // Claim asks for the right to answer key. It returns the stored answer
@@ -95,7 +118,7 @@ func (s *Store) Claim(ctx context.Context, key string) (answer []byte, claimed b
 	for {
 		d.mu.Lock()
 		now := d.now()
-		for len(d.recs) > 0 && now.UnixNano() > d.recs[0].expires {
+		for d.count > 0 && now.UnixNano() > d.at(0).expires {
 			d.dropOldest()
 		}
 		if a, ok := d.lookup(key, h); ok {
@@ -140,13 +163,8 @@ func (s *Store) Finish(_ context.Context, key string, answer []byte) error {
 	delete(d.claims, key)
 	data := make([]byte, 0, len(key)+len(answer))
 	data = append(append(data, key...), answer...)
-	h := maphash.String(d.seed, key)
-	d.index[h] = d.first + uint64(len(d.recs))
-	d.recs = append(d.recs, record{data: data, keyLen: len(key), hash: h, expires: d.now().Add(d.ttl).UnixNano()})
-	for len(d.recs) > d.max {
-		d.dropOldest()
-	}
-	c.answer = d.recs[len(d.recs)-1].answer()
+	d.push(record{data: data, keyLen: len(key), hash: maphash.String(d.seed, key), expires: d.now().Add(d.ttl).UnixNano()})
+	c.answer = d.at(d.count - 1).answer()
 	close(c.done)
 	return nil
 }

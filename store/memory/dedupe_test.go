@@ -26,3 +26,27 @@ func TestDedupeHashCollision(t *testing.T) {
 		t.Errorf("the record's own key: claimed %v, %q", claimed, a)
 	}
 }
+
+// A small cap: the ring wraps, the newest records stay, in order.
+func TestDedupeRingWraps(t *testing.T) {
+	ctx := context.Background()
+	s := New(Options{MaxDedupe: 3})
+	for i := range 10 {
+		key := string(rune('a' + i))
+		s.Claim(ctx, key)
+		s.Finish(ctx, key, []byte("answer "+key))
+	}
+	if n := s.DedupeLen(); n != 3 {
+		t.Errorf("%d records, want 3", n)
+	}
+	for i := range 10 {
+		key := string(rune('a' + i))
+		a, claimed, _ := s.Claim(ctx, key)
+		if kept := i >= 7; kept != !claimed || (kept && string(a) != "answer "+key) {
+			t.Errorf("%s: claimed %v, answer %q", key, claimed, a)
+		}
+		if claimed {
+			s.Release(ctx, key)
+		}
+	}
+}
