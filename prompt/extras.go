@@ -170,6 +170,9 @@ func (w wireButton) button() kommbridge.Button {
 // decodeCards, decodeList and decodeImages read rich parts; ok is false
 // when raw is there but not the shape asked for.
 func decodeCards(raw json.RawMessage) (out []kommbridge.Card, ok bool) {
+	if absent(raw) {
+		return nil, true
+	}
 	var ws []wireCard
 	if !decodeOptional(raw, &ws) {
 		return nil, false
@@ -185,6 +188,9 @@ func decodeCards(raw json.RawMessage) (out []kommbridge.Card, ok bool) {
 }
 
 func decodeList(raw json.RawMessage) (*kommbridge.List, bool) {
+	if absent(raw) {
+		return nil, true
+	}
 	var w wireList
 	if !decodeOptional(raw, &w) {
 		return nil, false
@@ -200,6 +206,9 @@ func decodeList(raw json.RawMessage) (*kommbridge.List, bool) {
 }
 
 func decodeImages(raw json.RawMessage) (out []kommbridge.Image, ok bool) {
+	if absent(raw) {
+		return nil, true
+	}
 	var ws []kommbridge.Image
 	if !decodeOptional(raw, &ws) {
 		return nil, false
@@ -211,11 +220,12 @@ func decodeImages(raw json.RawMessage) (out []kommbridge.Image, ok bool) {
 }
 
 func decodeOptional(raw json.RawMessage, v any) bool {
-	if len(raw) == 0 || string(raw) == "null" {
-		return true
-	}
-	return json.Unmarshal(raw, v) == nil
+	return absent(raw) || json.Unmarshal(raw, v) == nil
 }
+
+// absent reports whether a rich part is left out (most replies): the
+// decoders return before making anything.
+func absent(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
 
 // richFields are the rich parts and extra signals of a JSON reply.
 type richFields struct {

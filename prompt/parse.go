@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/llm"
@@ -230,18 +231,23 @@ func parseJSON(s string) Parsed {
 	if before != "" {
 		p.violate(ViolationExtraText)
 	}
-	dec := json.NewDecoder(strings.NewReader(s[start:]))
 	var w wire
-	if err := dec.Decode(&w); err != nil {
-		p.violate(ViolationInvalidJSON)
-		p.Text = salvageReply(s[start:])
-		if p.Text == "" {
-			p.Text = before
+	// Most replies are the object alone: one Unmarshal. Otherwise a
+	// Decoder finds where the object ends and what follows it.
+	if obj := strings.TrimRightFunc(s[start:], unicode.IsSpace); !strings.HasSuffix(obj, "}") || json.Unmarshal([]byte(obj), &w) != nil {
+		w = wire{}
+		dec := json.NewDecoder(strings.NewReader(s[start:]))
+		if err := dec.Decode(&w); err != nil {
+			p.violate(ViolationInvalidJSON)
+			p.Text = salvageReply(s[start:])
+			if p.Text == "" {
+				p.Text = before
+			}
+			return p
 		}
-		return p
-	}
-	if rest := strings.TrimSpace(s[start+int(dec.InputOffset()):]); rest != "" && before == "" {
-		p.violate(ViolationExtraText)
+		if rest := strings.TrimSpace(s[start+int(dec.InputOffset()):]); rest != "" && before == "" {
+			p.violate(ViolationExtraText)
+		}
 	}
 	switch {
 	case w.Reply != nil:
