@@ -208,17 +208,38 @@ func (s *Store) Len() int {
 
 type convLock struct {
 	ch   chan struct{} // holds one token while locked
-	refs int
+	refs int           // holders and waiters
 }
+
+// convLocks keeps the locks of conversations no one holds or waits for
+// (their channels empty) for the next ones.
+var convLocks = sync.Pool{New: func() any { return &convLock{ch: make(chan struct{}, 1)} }}
 
 // heldLock is a memory lock: it is never lost.
 type heldLock struct {
-	once   sync.Once
-	unlock func()
+	once sync.Once
+	sh   *shard
+	l    *convLock
+	conv string
 }
 
-func (l *heldLock) Lost() bool { return false }
-func (l *heldLock) Unlock()    { l.once.Do(l.unlock) }
+func (h *heldLock) Lost() bool { return false }
+func (h *heldLock) Unlock() {
+	h.once.Do(func() {
+		<-h.l.ch
+		h.sh.release(h.l, h.conv)
+	})
+}
+
+// release drops a holder's or a waiter's reference to conv's lock.
+func (sh *shard) release(l *convLock, conv string) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if l.refs--; l.refs == 0 {
+		delete(sh.locks, conv)
+		convLocks.Put(l)
+	}
+}
 
 // Lock serializes work on one conversation; it waits while ctx allows.
 func (s *Store) Lock(ctx context.Context, conv string) (kommbridge.Lock, error) {
@@ -226,23 +247,16 @@ func (s *Store) Lock(ctx context.Context, conv string) (kommbridge.Lock, error) 
 	sh.mu.Lock()
 	l, ok := sh.locks[conv]
 	if !ok {
-		l = &convLock{ch: make(chan struct{}, 1)}
+		l = convLocks.Get().(*convLock)
 		sh.locks[conv] = l
 	}
 	l.refs++
 	sh.mu.Unlock()
-	release := func() {
-		sh.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(sh.locks, conv)
-		}
-		sh.mu.Unlock()
-	}
 	select {
 	case l.ch <- struct{}{}:
-		return &heldLock{unlock: func() { <-l.ch; release() }}, nil
+		return &heldLock{sh: sh, l: l, conv: conv}, nil
 	case <-ctx.Done():
-		release()
+		sh.release(l, conv)
 		return nil, ctx.Err()
 	}
 }
