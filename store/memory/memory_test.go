@@ -219,41 +219,40 @@ func TestDedupeStaysBounded(t *testing.T) {
 // bytes, the default cap) costs: its heap, and the garbage collector's
 // time to mark it, which every collection pays while the store is full.
 func BenchmarkDedupeFull(b *testing.B) {
-	s := memory.New(memory.Options{MaxDedupe: 100_000, DedupeTTL: time.Hour})
-	var before runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for i := range 100_000 {
-		key := "5-16650159-" + strconv.Itoa(1550757013897+i)
-		s.Claim(ctx, key)
-		s.Finish(ctx, key, []byte(strings.Repeat("a", 200))) // each answer its own, as the bridge's are
-	}
-	var full runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&full)
-	b.ResetTimer()
-	for b.Loop() {
-		runtime.GC()
-	}
-	runtime.KeepAlive(s)
-	b.ReportMetric(float64(full.HeapAlloc-before.HeapAlloc)/100_000, "B/record")
+	benchFull(b, 100_000, "record", func() *memory.Store {
+		s := memory.New(memory.Options{MaxDedupe: 100_000, DedupeTTL: time.Hour})
+		for i := range 100_000 {
+			key := "5-16650159-" + strconv.Itoa(1550757013897+i)
+			s.Claim(ctx, key)
+			s.Finish(ctx, key, []byte(strings.Repeat("a", 200))) // each answer its own, as the bridge's are
+		}
+		return s
+	})
 }
 
-// BenchmarkHistoryFull: a full history store (100,000 conversations of 20
-// turns, the defaults) and the collector's time to mark it.
+// BenchmarkHistoryFull: the same for a full history store (100,000
+// conversations of 20 turns, the defaults).
 func BenchmarkHistoryFull(b *testing.B) {
-	s := memory.New(memory.Options{MaxConversations: 100_000, HistoryTurns: 20})
-	var before runtime.MemStats
+	benchFull(b, 100_000, "conversation", func() *memory.Store {
+		s := memory.New(memory.Options{MaxConversations: 100_000, HistoryTurns: 20})
+		for c := range 100_000 {
+			conv := "bot/" + strconv.Itoa(16650159+c)
+			for i := range 10 {
+				s.Append(ctx, conv, kommbridge.Turn{Role: "user", Text: "Where is my order? It was due on Monday. " + strconv.Itoa(i)},
+					kommbridge.Turn{Role: "assistant", Text: "Your order shipped on Monday and arrives on Thursday. " + strconv.Itoa(i)})
+			}
+		}
+		return s
+	})
+}
+
+// benchFull reports the heap of the store fill makes, per one of its n
+// units, and times a collection while the store is held.
+func benchFull(b *testing.B, n int, unit string, fill func() *memory.Store) {
+	var before, full runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	for c := range 100_000 {
-		conv := "bot/" + strconv.Itoa(16650159+c)
-		for i := range 10 {
-			s.Append(ctx, conv, kommbridge.Turn{Role: "user", Text: "Where is my order? It was due on Monday. " + strconv.Itoa(i)},
-				kommbridge.Turn{Role: "assistant", Text: "Your order shipped on Monday and arrives on Thursday. " + strconv.Itoa(i)})
-		}
-	}
-	var full runtime.MemStats
+	s := fill()
 	runtime.GC()
 	runtime.ReadMemStats(&full)
 	b.ResetTimer()
@@ -261,5 +260,5 @@ func BenchmarkHistoryFull(b *testing.B) {
 		runtime.GC()
 	}
 	runtime.KeepAlive(s)
-	b.ReportMetric(float64(full.HeapAlloc-before.HeapAlloc)/100_000, "B/conversation")
+	b.ReportMetric(float64(full.HeapAlloc-before.HeapAlloc)/float64(n), "B/"+unit)
 }
