@@ -45,6 +45,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
+	setMemoryLimit("/", getenv, log)
 	m := metrics.New()
 	a, err := newApp(cfg, log, m)
 	if err != nil {
