@@ -341,7 +341,10 @@ func (b *Bridge) commit(ctx context.Context, conv string, r *Result) {
 // writes share one (see writes); elsewhere each call makes its own.
 func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 	if w, ok := ctx.Value(writesKey{}).(*writes); ok {
-		if w.ctx == nil {
+		if w.ctx == nil || w.left() < writeTime/2 {
+			// The first write, or one long after an earlier read: a
+			// moment of its own again.
+			w.end()
 			w.ctx, w.cancel = context.WithTimeout(context.WithoutCancel(ctx), writeTime)
 		}
 		return w.ctx, func() {}
@@ -354,8 +357,9 @@ const writeTime = 2 * time.Second
 
 // writes is the context an event's store writes share (history, handoff
 // mark, dedupe record: they come one after the other at the end), made at
-// the first of them. Handle puts it in the event's context and ends it;
-// only the event's own goroutine uses it.
+// the first of them and made again when less than half of its moment is
+// left. Handle puts it in the event's context and ends it; only the
+// event's own goroutine uses it.
 type writes struct {
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -365,6 +369,11 @@ func (w *writes) end() {
 	if w.cancel != nil {
 		w.cancel()
 	}
+}
+
+func (w *writes) left() time.Duration {
+	dl, _ := w.ctx.Deadline()
+	return time.Until(dl)
 }
 
 type writesKey struct{}
