@@ -88,6 +88,9 @@ func encodeBody(r Request, model string, completionTokens bool) []byte {
 				b = append(b, '}')
 			}
 			b = append(b, ']')
+		case m.Content != "" && m.Role == RoleSystem:
+			b = append(b, `,"content":`...)
+			b = appendSystem(b, m.Content)
 		case m.Content != "":
 			b = append(b, `,"content":`...)
 			b = appendString(b, m.Content)
@@ -188,6 +191,41 @@ func appendFloat32(b []byte, f float32) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plain holds the ASCII bytes encoding/json writes as they are.
+var plain = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// systems keeps the encoded system messages: a bot's is the same text call
+// after call (its prompt and the contract, a few KB), and encoding it was
+// the body's largest part.
+var systems struct {
+	sync.RWMutex
+	m map[string][]byte
+}
+
+// appendSystem appends s, a system message's content, encoded as
+// appendString does, from systems when it is there.
+func appendSystem(b []byte, s string) []byte {
+	systems.RLock()
+	enc, ok := systems.m[s]
+	systems.RUnlock()
+	if ok {
+		return append(b, enc...)
+	}
+	enc = appendString(nil, s)
+	systems.Lock()
+	if systems.m == nil || len(systems.m) >= 256 { // prompts replaced by reloads go
+		systems.m = map[string][]byte{}
+	}
+	systems.m[s] = enc
+	systems.Unlock()
+	return append(b, enc...)
+}
+
 // appendString encodes s as encoding/json does: HTML-safe, invalid UTF-8
 // as U+FFFD, U+2028 and U+2029 escaped.
 func appendString(b []byte, s string) []byte {
@@ -195,7 +233,7 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plain[c] {
 				i++
 				continue
 			}
