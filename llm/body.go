@@ -204,8 +204,14 @@ var plain = func() (t [utf8.RuneSelf]bool) {
 // the body's largest part.
 var systems struct {
 	sync.RWMutex
-	m map[string][]byte
+	m     map[string][]byte
+	bytes int
 }
+
+// The systems kept: at most 256, 4 MB in all. Prompts with values of their
+// own per conversation (a user's name) are each new: past the bound the
+// map starts over, as it does when reloads replace the prompts.
+const maxSystems, maxSystemBytes = 256, 4 << 20
 
 // appendSystem appends s, a system message's content, encoded as
 // appendString does, from systems when it is there.
@@ -218,10 +224,13 @@ func appendSystem(b []byte, s string) []byte {
 	}
 	enc = appendString(nil, s)
 	systems.Lock()
-	if systems.m == nil || len(systems.m) >= 256 { // prompts replaced by reloads go
-		systems.m = map[string][]byte{}
+	if systems.m == nil || len(systems.m) >= maxSystems || systems.bytes+len(s)+len(enc) > maxSystemBytes {
+		systems.m, systems.bytes = map[string][]byte{}, 0
 	}
-	systems.m[s] = enc
+	if len(s)+len(enc) <= maxSystemBytes/16 {
+		systems.m[s] = enc
+		systems.bytes += len(s) + len(enc)
+	}
 	systems.Unlock()
 	return append(b, enc...)
 }

@@ -158,3 +158,27 @@ func TestBodiesUnderEarlyAnswers(t *testing.T) {
 		t.Errorf("%d request bodies arrived broken", bad.Load())
 	}
 }
+
+// The kept system messages stay within their bound however many prompts
+// there are (one per conversation when a prompt holds a user's name), and
+// a prompt too large to keep is encoded all the same.
+func TestSystemsKeptBounded(t *testing.T) {
+	huge := strings.Repeat("Answer <briefly> & kindly. ", 20_000) // 540 KB
+	for i := range 600 {
+		content := fmt.Sprintf("You help Asha #%d. %s", i, strings.Repeat("é\"", i))
+		if i%100 == 0 {
+			content = huge
+		}
+		r := Request{Messages: []Message{{Role: RoleSystem, Content: content}, {Role: RoleUser, Content: "hi"}}}
+		want, _ := json.Marshal(toOpenAI(r, "m", false))
+		if got := encodeBody(r, "m", false); !bytes.Equal(got, want) {
+			t.Fatalf("prompt %d: body differs from go-openai's", i)
+		}
+		systems.RLock()
+		n, size := len(systems.m), systems.bytes
+		systems.RUnlock()
+		if n > maxSystems || size > maxSystemBytes {
+			t.Fatalf("after %d prompts: %d kept, %d bytes", i+1, n, size)
+		}
+	}
+}
