@@ -238,7 +238,7 @@ func (t *Turn) webhook(bot, conv, key string, chat map[string]string, s *Suite, 
 		var list []any
 		for _, a := range t.Attachments {
 			u := a
-			if !strings.HasPrefix(a, "http://") && !strings.HasPrefix(a, "https://") {
+			if !IsURL(a) {
 				if fileURL == nil {
 					return nil, fmt.Errorf("attachment %s: local files are not served in this run", a)
 				}

@@ -175,7 +175,7 @@ func (s *Suite) validate() error {
 				bad(tw, "needs exactly one of user (with attachments or a form), welcome, talk_to_human or event")
 			}
 			for _, a := range t.Attachments {
-				if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {
+				if IsURL(a) {
 					continue
 				}
 				if _, err := os.Stat(s.Resolve(a)); err != nil {
@@ -210,4 +210,25 @@ func (s *Suite) Resolve(p string) string {
 		return p
 	}
 	return filepath.Join(filepath.Dir(s.Path), p)
+}
+
+// IsURL reports whether an attachment is a URL, fetched as it is; any
+// other is a local file, beside the suite (Resolve).
+func IsURL(attachment string) bool {
+	return strings.HasPrefix(attachment, "http://") || strings.HasPrefix(attachment, "https://")
+}
+
+// LocalFiles are the local files the suite's turns attach, resolved.
+func (s *Suite) LocalFiles() []string {
+	var files []string
+	for _, c := range s.Cases {
+		for _, t := range c.Turns {
+			for _, a := range t.Attachments {
+				if !IsURL(a) {
+					files = append(files, s.Resolve(a))
+				}
+			}
+		}
+	}
+	return files
 }

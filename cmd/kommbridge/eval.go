@@ -214,18 +214,12 @@ func serveFiles(suites []*eval.Suite) (*fileServer, error) {
 	fsrv := &fileServer{paths: map[string]string{}}
 	var files []string
 	for _, s := range suites {
-		for _, c := range s.Cases {
-			for _, t := range c.Turns {
-				for _, a := range t.Attachments {
-					if !strings.HasPrefix(a, "http://") && !strings.HasPrefix(a, "https://") {
-						p, err := filepath.Abs(s.Resolve(a))
-						if err != nil {
-							return nil, err
-						}
-						files = append(files, p)
-					}
-				}
+		for _, f := range s.LocalFiles() {
+			p, err := filepath.Abs(f)
+			if err != nil {
+				return nil, err
 			}
+			files = append(files, p)
 		}
 	}
 	if len(files) == 0 {
@@ -283,46 +277,45 @@ func evalInit(args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	if *from == "" {
-		fmt.Fprintln(stderr, "kommbridge eval init: --from names the transcript file")
+	cannot := func(format string, a ...any) error {
+		fmt.Fprintf(stderr, "kommbridge eval init: "+format+"\n", a...)
 		return errCannotRun
+	}
+	if *from == "" {
+		return cannot("--from names the transcript file")
 	}
 	in, err := os.Open(*from)
 	if err != nil {
-		fmt.Fprintf(stderr, "kommbridge eval init: %v\n", err)
-		return errCannotRun
+		return cannot("%v", err)
 	}
 	defer in.Close()
 	convs, err := eval.ReadTranscripts(in)
 	if err != nil {
-		fmt.Fprintf(stderr, "kommbridge eval init: %s: %v\n", *from, err)
-		return errCannotRun
+		return cannot("%s: %v", *from, err)
 	}
-	w := stdout
-	if *out != "-" {
-		if _, err := os.Stat(*out); err == nil && !*force {
-			fmt.Fprintf(stderr, "kommbridge eval init: %s exists (--force overwrites it)\n", *out)
-			return errCannotRun
+	if *out == "-" {
+		if _, err := eval.WriteStarter(stdout, convs, *bot, filepath.Base(*from), *max); err != nil {
+			return cannot("%v", err)
 		}
-		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
-			fmt.Fprintf(stderr, "kommbridge eval init: %v\n", err)
-			return errCannotRun
-		}
-		f, err := os.Create(*out)
-		if err != nil {
-			fmt.Fprintf(stderr, "kommbridge eval init: %v\n", err)
-			return errCannotRun
-		}
-		defer f.Close()
-		w = f
+		return nil
 	}
-	n, err := eval.WriteStarter(w, convs, *bot, filepath.Base(*from), *max)
+	if _, err := os.Stat(*out); err == nil && !*force {
+		return cannot("%s exists (--force overwrites it)", *out)
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return cannot("%v", err)
+	}
+	f, err := os.Create(*out)
 	if err != nil {
-		fmt.Fprintf(stderr, "kommbridge eval init: %v\n", err)
-		return errCannotRun
+		return cannot("%v", err)
 	}
-	if *out != "-" {
-		fmt.Fprintf(stdout, "wrote %d case(s) from %d conversation(s) to %s\n", n, len(convs), *out)
+	n, err := eval.WriteStarter(f, convs, *bot, filepath.Base(*from), *max)
+	if cerr := f.Close(); err == nil {
+		err = cerr // a write the disk refused shows at Close
 	}
+	if err != nil {
+		return cannot("%s: %v", *out, err)
+	}
+	fmt.Fprintf(stdout, "wrote %d case(s) from %d conversation(s) to %s\n", n, len(convs), *out)
 	return nil
 }

@@ -202,8 +202,17 @@ func TestEvalInitFromTry(t *testing.T) {
 	if err := run(context.Background(), []string{"eval", "--config", cfg, suiteFile}, getenv, nil, &out, &bytes.Buffer{}); err != nil {
 		t.Errorf("the starter suite: %v\n%s", err, out.String())
 	}
-	if err := run(context.Background(), []string{"eval", "init", "--from", transcript, "--out", suiteFile}, getenv, nil, &out, &bytes.Buffer{}); err != errCannotRun {
-		t.Errorf("init over an existing file: %v", err)
+	var errs bytes.Buffer
+	if err := run(context.Background(), []string{"eval", "init", "--from", transcript, "--out", suiteFile}, getenv, nil, &out, &errs); err != errCannotRun || !strings.Contains(errs.String(), "exists (--force overwrites it)") {
+		t.Errorf("init over an existing file: %v, %s", err, errs.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"eval", "init", "--from", transcript, "--out", "-"}, getenv, nil, &out, &bytes.Buffer{}); err != nil || !strings.Contains(out.String(), `- user: "Where is my order 1234?"`) {
+		t.Errorf("init to standard output: %v\n%s", err, out.String())
+	}
+	errs.Reset()
+	if err := run(context.Background(), []string{"eval", "init"}, getenv, nil, &out, &errs); err != errCannotRun || !strings.Contains(errs.String(), "--from names the transcript file") {
+		t.Errorf("init without --from: %v, %s", err, errs.String())
 	}
 }
 
