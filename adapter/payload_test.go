@@ -153,14 +153,7 @@ func validMessage(m map[string]any, seen map[string]bool) []string {
 		v.each(payload, "button", func(o map[string]any) {
 			v.text(o, "name")
 			a := v.object(o, "action")
-			switch a["type"] {
-			case "link":
-				v.https(a, "url", true)
-			case "quickReply":
-				v.text(a, "message")
-			default:
-				bad("button action type %v", a["type"])
-			}
+			v.action("button", a, a, "quickReply", "message")
 		})
 	case "7":
 		l, _ := payload.(map[string]any)
@@ -173,14 +166,7 @@ func validMessage(m map[string]any, seen map[string]bool) []string {
 			v.text(o, "title")
 			v.https(o, "imgSrc", false)
 			a := v.object(o, "action")
-			switch a["type"] {
-			case "quick_reply":
-				v.text(a, "text")
-			case "link":
-				v.https(a, "url", true)
-			default:
-				bad("list action type %v", a["type"])
-			}
+			v.action("list", a, a, "quick_reply", "text")
 		})
 	case "9":
 		v.each(payload, "image", func(o map[string]any) { v.https(o, "url", true) })
@@ -195,15 +181,7 @@ func validMessage(m map[string]any, seen map[string]bool) []string {
 				v.each(bs, "card button", func(b map[string]any) {
 					v.text(b, "name")
 					a := v.object(b, "action")
-					pl := v.object(a, "payload")
-					switch a["type"] {
-					case "link":
-						v.https(pl, "url", true)
-					case "quickReply":
-						v.text(pl, "message")
-					default:
-						bad("card action type %v", a["type"])
-					}
+					v.action("card", a, v.object(a, "payload"), "quickReply", "message")
 				})
 			}
 		})
@@ -256,6 +234,20 @@ func (v validator) each(list any, what string, f func(map[string]any)) {
 			continue
 		}
 		f(o)
+	}
+}
+
+// action checks a button's action: a link with an https url, or a reply
+// of type reply with its text in the key text; what each needs stands in
+// at (the action itself, or its payload in cards).
+func (v validator) action(what string, a, at map[string]any, reply, text string) {
+	switch a["type"] {
+	case "link":
+		v.https(at, "url", true)
+	case reply:
+		v.text(at, text)
+	default:
+		v.bad("%s action type %v", what, a["type"])
 	}
 }
 
