@@ -2,6 +2,7 @@ package kommbridge
 
 import (
 	"strings"
+	"unicode/utf16"
 
 	"github.com/rivo/uniseg"
 )
@@ -19,4 +20,34 @@ func Clip(s string, n int) string {
 		b.WriteString(g.Str())
 	}
 	return strings.TrimSpace(b.String()) + "…"
+}
+
+// ClipUnits cuts s to at most n UTF-16 code units, the way WhatsApp and
+// Messenger count a title (an emoji outside the Basic Multilingual Plane
+// counts 2, a family emoji 11), ending a cut text with "…" and never
+// cutting inside a grapheme cluster.
+func ClipUnits(s string, n int) string {
+	if units(s) <= n {
+		return s
+	}
+	var b strings.Builder
+	used := 1 // the ellipsis
+	g := uniseg.NewGraphemes(s)
+	for g.Next() {
+		u := units(g.Str())
+		if used+u > n {
+			break
+		}
+		used += u
+		b.WriteString(g.Str())
+	}
+	return strings.TrimSpace(b.String()) + "…"
+}
+
+func units(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
 }

@@ -26,8 +26,14 @@ type Event struct {
 	// replyMetadata); "" when the user typed it.
 	Clicked string
 	// Form holds the values of a submitted form (KM_CHAT_CONTEXT.formData),
-	// field name to value; checkbox values are joined with ", ".
+	// field name (or label, as the widget names text inputs) to value;
+	// checkbox values are joined with ", ".
 	Form map[string]string
+	// Secrets are the values of a form's password fields, taken out of
+	// Form once the form is known: they live in this process for this
+	// event only, never reaching the model, the history, a log or a
+	// queued job.
+	Secrets map[string]string `json:"-"`
 	// Channel is where the message came from, when the webhook says
 	// (one of the Channel* values); "" when it does not.
 	Channel     string
@@ -125,6 +131,21 @@ const (
 	ChannelInstagram = "instagram"
 )
 
+// Shows reports which rich parts a channel shows as widgets; the rest
+// reach its users as text, options numbered. The web widget shows all;
+// WhatsApp shows a list (an interactive list message) but no carousel and
+// no form; Messenger and Instagram are taken to show none of them, since
+// Kommunicate documents no mapping of its templates 7, 10 and 12 there.
+func Shows(channel string) (cards, list, form bool) {
+	switch channel {
+	case ChannelWhatsApp:
+		return false, true, false
+	case ChannelMessenger, ChannelInstagram:
+		return false, false, false
+	}
+	return true, true, true
+}
+
 // Outcomes of an event.
 const (
 	OutcomeAnswered  = "answered"
@@ -160,7 +181,7 @@ const (
 var (
 	Outcomes = []string{OutcomeAnswered, OutcomeWelcome, OutcomeHandoff, OutcomeError, OutcomeLimited, OutcomeIgnored,
 		OutcomeSilent, OutcomeDuplicate, OutcomeHeld, OutcomeBusy, OutcomeDegraded, OutcomeCallerGone, OutcomeFiltered,
-		OutcomeTooLong, OutcomeResolved}
+		OutcomeTooLong, OutcomeResolved, OutcomeFormIncomplete}
 	HandoffReasons = []string{HandoffModel, HandoffLowConfidence, HandoffUserRequest, HandoffButton, HandoffError,
 		HandoffTimeout, HandoffRefusal, HandoffContentFilter}
 )
@@ -178,6 +199,8 @@ type Message struct {
 	Resolve bool `json:"resolve,omitempty"`
 	// AskFile shows the widget's attach button: the bot asked for a file.
 	AskFile bool `json:"ask_file,omitempty"`
+	// FilesDone hides the attach button again: the file asked for came.
+	FilesDone bool `json:"files_done,omitempty"`
 	// Rich parts: cards, a list, images, each validated; a message carries
 	// at most one kind (the adapter renders one template per message).
 	Cards  []Card  `json:"cards,omitempty"`
@@ -232,14 +255,19 @@ type Form struct {
 	Text   string      `json:"text,omitempty"`
 	Fields []FormField `json:"fields"`
 	Submit string      `json:"submit"`
+	// ShowValues makes the widget post the submitted values as visible
+	// text too: a form sent with a handoff, whose post-back only the
+	// people taking over read.
+	ShowValues bool `json:"show_values,omitempty"`
 }
 
 // FormField is one field of a Form.
 type FormField struct {
 	Name        string   `json:"name"`
 	Label       string   `json:"label"`
-	Type        string   `json:"type"` // text, textarea, radio, checkbox, dropdown, hidden
+	Type        string   `json:"type"` // text, textarea, password, radio, checkbox, dropdown, hidden
 	Placeholder string   `json:"placeholder,omitempty"`
+	Required    bool     `json:"required,omitempty"`
 	Regex       string   `json:"regex,omitempty"`
 	Error       string   `json:"error,omitempty"`
 	Options     []string `json:"options,omitempty"`
@@ -287,6 +315,10 @@ const (
 	// OutcomeResolved: answered, and the conversation closed as resolved
 	// (bots with resolve: auto, when the model said the issue is solved).
 	OutcomeResolved = "resolved"
+	// OutcomeFormIncomplete: a form came back with required fields empty
+	// (or values its checks refuse); the user was asked again, with the
+	// form, without the model.
+	OutcomeFormIncomplete = "form_incomplete"
 	// OutcomeTooLong: the conversation and message were over the model's
 	// context even with the oldest history dropped; the user got the
 	// bot's too_long_message and the history was cleared.

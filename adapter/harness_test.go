@@ -75,6 +75,13 @@ func newHarness(t *testing.T, bots string, budget string) *harness {
 // to log.
 func newLoggedHarness(t *testing.T, bots string, budget string, log *zap.Logger) *harness {
 	t.Helper()
+	return newHarnessWith(t, bots, budget, log, false)
+}
+
+// newHarnessWith is newLoggedHarness, logging message text and keys when
+// content is set (log.content).
+func newHarnessWith(t *testing.T, bots string, budget string, log *zap.Logger, content bool) *harness {
+	t.Helper()
 	if bots == "" {
 		bots = defaultBots
 	}
@@ -105,6 +112,7 @@ func newLoggedHarness(t *testing.T, bots string, budget string, log *zap.Logger)
 		AuthHeader:   cfg.Server.Auth.Header,
 		AuthValue:    cfg.Server.Auth.Value,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		LogContent:   content,
 	}, log)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)

@@ -66,6 +66,10 @@ func TestPayloadValidatorRefuses(t *testing.T) {
 		`{"message":"x","metadata":{"KM_ASSIGN_TEAM":"1"}}`,
 		`{"message":"x","metadata":{"actionRequest":"closeIt"}}`,
 		`{"message":"x","metadata":{"KM_SOMETHING":"1"}}`,
+		`{"message":"x","metadata":{"contentType":"300","templateId":"12","payload":[{"type":"radio","name":"a","title":"A","options":[{"label":"x","value":"x"}],"validation":{"regex":"x","errorText":"e"}},{"type":"submit","label":"S","requestType":"postBackToBotPlatform"}]}}`,
+		`{"message":"x","metadata":{"contentType":"300","templateId":"12","payload":[{"type":"dropdown","name":"a","label":"A","options":[{"label":"x","value":"x"}]},{"type":"submit","label":"S","requestType":"postBackToBotPlatform"}]}}`,
+		`{"message":"x","metadata":{"contentType":"300","templateId":"6","payload":[{"title":"<b>A</b>","message":"A"}]}}`,
+		`{"message":"x","metadata":{"contentType":"300","templateId":"3","payload":[{"type":"link","url":"https://a.example","name":"&lt;img src=x onerror=y&gt;","openLinkInNewTab":true}]}}`,
 	} {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(bad), &m); err != nil {
@@ -118,6 +122,9 @@ func validMessage(m map[string]any, seen map[string]bool) []string {
 		if _, ok := v.(bool); !ok {
 			bad("KM_ENABLE_ATTACHMENT is not a boolean")
 		}
+	}
+	for _, problem := range markupProblems(md) {
+		bad("%s", problem)
 	}
 	ct, hasCT := md["contentType"]
 	if !hasCT {
@@ -195,11 +202,23 @@ func validMessage(m map[string]any, seen map[string]bool) []string {
 				if o["message"] == nil && o["label"] == nil {
 					bad("submit without message or label")
 				}
-			case "text", "password", "textarea", "hidden":
+			case "text", "password", "hidden":
 				v.text(o, "name")
+			case "textarea":
+				v.text(o, "name")
+				v.text(o, "title") // its caption
 			case "radio", "checkbox", "dropdown":
 				v.text(o, "name")
-				v.each(o["options"], "option", func(op map[string]any) { v.text(op, "label"); v.text(op, "value") })
+				v.text(o, "title") // their caption
+				v.each(o["options"], "option", func(op map[string]any) {
+					v.text(op, "label")
+					if _, ok := op["value"].(string); !ok {
+						bad("option value is not a string")
+					}
+				})
+				if o["type"] == "radio" && o["validation"] != nil {
+					bad("a radio field with validation: the widget's radio template then moves the submit out of the form")
+				}
 			default:
 				bad("form field type %v", o["type"])
 			}
@@ -284,4 +303,27 @@ func (v validator) https(o map[string]any, key string, required bool) {
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		v.bad("%s %q is not an https URL", key, s)
 	}
+}
+
+// markupProblems are the strings of a metadata object (nested payloads
+// included, an operator's regex left out) that break the markup rule.
+func markupProblems(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if k != "regex" {
+				out = append(out, markupProblems(e)...)
+			}
+		}
+	case []any:
+		for _, e := range x {
+			out = append(out, markupProblems(e)...)
+		}
+	case string:
+		if why := markupSafe(x); why != "" {
+			out = append(out, fmt.Sprintf("%q: %s", x, why))
+		}
+	}
+	return out
 }

@@ -88,10 +88,9 @@ func TestChannels(t *testing.T) {
 		name, bot, source, suggested string
 	}{
 		{"web", "", `"source":1,`, five},
-		{"whatsapp_buttons", "", `"source":"WHATSAPP",`, `["Track my order please 🚚","Talk to billing 👩‍👩‍👧‍👦 team","Cancel"]`},
-		{"whatsapp_list", "", `"source":"whatsapp",`, five},
-		{"messenger", "", `"source":"FACEBOOK",`, string(fifteenJSON)},
-		{"bot_setting", "channel: whatsapp", `"source":1,`, five},
+		{"whatsapp_buttons", "channel: whatsapp", `"source":1,`, `["Track my order please 🚚","Talk to billing 👩‍👩‍👧‍👦 team","Cancel"]`},
+		{"whatsapp_list", "channel: whatsapp", `"source":"WHATSAPP",`, five},
+		{"messenger", "channel: messenger", `"source":3,`, string(fifteenJSON)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			bot := []string{"suggested_replies: {max: 20}"}
@@ -133,9 +132,9 @@ func TestFormPostBack(t *testing.T) {
 }
 
 // The webhook's shapes for a click and a channel: a quick reply's
-// replyMetadata comes back in the message's metadata; a textual source
-// naming a platform is that channel, the documented numbers are the
-// widget.
+// replyMetadata comes back in the message's metadata; the channel is never
+// guessed from source (Kommunicate documents it as web or mobile only),
+// whatever it holds.
 func TestDecodeClickAndChannel(t *testing.T) {
 	for _, tt := range []struct {
 		body             string
@@ -143,9 +142,9 @@ func TestDecodeClickAndChannel(t *testing.T) {
 	}{
 		{`{"botId":"b","groupId":1,"message":"Returns","metadata":{"kommbridge_button":"quick_reply"}}`, "quick_reply", ""},
 		{`{"botId":"b","groupId":1,"message":"Returns","source":1}`, "", ""},
-		{`{"botId":"b","groupId":1,"message":"Returns","source":"WHATSAPP"}`, "", "whatsapp"},
-		{`{"botId":"b","groupId":1,"message":"Returns","source":"instagram_dm"}`, "", "instagram"},
-		{`{"botId":"b","groupId":1,"message":"Returns","source":"FACEBOOK"}`, "", "messenger"},
+		{`{"botId":"b","groupId":1,"message":"Returns","source":"WHATSAPP"}`, "", ""},
+		{`{"botId":"b","groupId":1,"message":"Returns","source":"instagram_dm"}`, "", ""},
+		{`{"botId":"b","groupId":1,"message":"Returns","source":"FACEBOOK"}`, "", ""},
 		{`{"botId":"b","groupId":1,"message":"Returns","source":{"x":1}}`, "", ""},
 	} {
 		ev, err := adapter.DecodeEvent([]byte(tt.body), time.Now())

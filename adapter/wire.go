@@ -18,7 +18,8 @@ import (
 // kommbridge reads, each accepting every type seen in real traffic. Every
 // other field (contentType, applicationKey, source, createdAt, ...) is
 // ignored, whatever its type, so that a change nobody reads cannot make a
-// webhook a 400.
+// webhook a 400. The channel is not read from it: Kommunicate documents
+// source only as web or mobile, so a bot's channel setting decides.
 type webhook struct {
 	BotID     flexString      `json:"botId"`
 	Key       flexString      `json:"key"`
@@ -27,9 +28,6 @@ type webhook struct {
 	GroupID   flexString      `json:"groupId"`
 	Metadata  json.RawMessage `json:"metadata"`
 	EventName flexString      `json:"eventName"`
-	// Source is read leniently: any type is accepted, and only a platform
-	// name in it is used.
-	Source json.RawMessage `json:"source"`
 }
 
 // flexString is a JSON string or number (or null), kept as text.
@@ -93,7 +91,6 @@ func DecodeEvent(body []byte, received time.Time) (kommbridge.Event, error) {
 		Name:           string(w.EventName),
 		ReceivedAt:     received,
 	}
-	ev.Channel = sourceChannel(w.Source)
 	decodeMetadata(w.Metadata, &ev)
 	return ev, nil
 }
@@ -143,10 +140,11 @@ func decodeMetadata(raw json.RawMessage, ev *kommbridge.Event) {
 	if len(md.TalkToHuman) > 0 {
 		ev.TalkToHuman = strings.EqualFold(strings.Trim(string(md.TalkToHuman), `"`), "true")
 	}
-	if name := strings.TrimSpace(string(md.TriggerEvent)); name != "" {
+	if name := strings.TrimSpace(string(md.TriggerEvent)); name != "" && eventText(ev.Text, name) {
 		// An event a website triggered the documented way: a hidden
 		// message "Event: <NAME>". It is event NAME; its text is not the
-		// user's words.
+		// user's words. The widget also copies KM_TRIGGER_EVENT onto a
+		// message the user typed: that stays a message, its words kept.
 		ev.Name, ev.Text = name, ""
 	}
 	ev.Clicked = string(md.Clicked)
@@ -191,29 +189,6 @@ func decodeForm(raw json.RawMessage) map[string]string {
 		out[k] = text(v)
 	}
 	return out
-}
-
-// sourceChannel reads the channel from the webhook's source when it names a
-// platform ("WHATSAPP", "facebook", ...); Kommunicate's documented values
-// (1 web, 2 android, 3 ios, 7 mail) are all "" (the widget's rules).
-func sourceChannel(raw json.RawMessage) string {
-	if len(raw) == 0 || raw[0] != '"' {
-		return ""
-	}
-	s, err := unquote(raw)
-	if err != nil {
-		return ""
-	}
-	s = strings.ToLower(s)
-	switch {
-	case strings.Contains(s, "whatsapp"):
-		return kommbridge.ChannelWhatsApp
-	case strings.Contains(s, "instagram"):
-		return kommbridge.ChannelInstagram
-	case strings.Contains(s, "messenger"), strings.Contains(s, "facebook"):
-		return kommbridge.ChannelMessenger
-	}
-	return ""
 }
 
 // objectOrString decodes an object, or a string holding one.
@@ -322,4 +297,15 @@ func nameFromURL(u string) string {
 		u = u[:i]
 	}
 	return u[strings.LastIndexByte(u, '/')+1:]
+}
+
+// eventText reports whether a message carrying KM_TRIGGER_EVENT name is
+// the event itself: no text, or the hidden "Event: NAME" text.
+func eventText(text, name string) bool {
+	t := strings.TrimSpace(text)
+	if t == "" {
+		return true
+	}
+	const prefix = "event:"
+	return len(t) > len(prefix) && strings.EqualFold(t[:len(prefix)], prefix) && strings.EqualFold(strings.TrimSpace(t[len(prefix):]), name)
 }

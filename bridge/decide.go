@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"regexp"
@@ -37,6 +38,11 @@ type Input struct {
 	// Kept is set when the model answered only once the oldest history was
 	// dropped (context overflow): the history keeps its last Kept turns.
 	Kept *int
+	// Form is the bot's form the event posted back, if any; FormMissing
+	// the error texts of its required or checked fields that came empty
+	// or wrong.
+	Form        *kommbridge.Form
+	FormMissing []string
 }
 
 // Decision is what the user gets, and what is to be written.
@@ -85,10 +91,27 @@ var errWaited = errors.New("the reply budget was spent waiting")
 // policy, the busy answer, cooldown, after-handoff silence and
 // include_reply are its cases. It does no I/O: handle reads the facts,
 // asks the model when told to, and writes the effects.
+//
+// Every answer is fitted to the channel it is read on: what the channel
+// does not show as a widget becomes numbered text (fitChannel), and the
+// history keeps that text, so that a reply "2" means something to the
+// model. A file the bot asked for hides the attach button again.
 func decide(p *Profile, in Input) Decision {
 	d := p.decide(in)
 	if d.HandoffReason != "" && p.Hours != nil && !p.Hours.open(in.Now) {
 		d.Offline = true
+	}
+	d.Channel = cmp.Or(p.Channel, in.Event.Channel, kommbridge.ChannelWeb)
+	fitted := false
+	for i := range d.Messages {
+		fitted = fitChannel(&d.Messages[i], d.Channel) || fitted
+	}
+	if fitted && len(d.Turns) > 0 && d.Turns[len(d.Turns)-1].Role == llm.RoleAssistant {
+		d.Turns[len(d.Turns)-1].Text = joinText(d.Messages)
+	}
+	if p.AskFile && len(in.Event.Attachments) > 0 && len(d.Messages) > 0 &&
+		!slices.ContainsFunc(d.Messages, func(m kommbridge.Message) bool { return m.AskFile }) {
+		d.Messages[0].FilesDone = true
 	}
 	return d
 }
@@ -104,6 +127,9 @@ func (p *Profile) decide(in Input) Decision {
 			return p.welcome(in)
 		case ev.TalkToHuman:
 			return p.handoffNow(in, kommbridge.HandoffButton)
+		}
+		if len(in.FormMissing) > 0 && in.Form != nil {
+			return p.formAgain(in)
 		}
 		text := strings.TrimSpace(ev.Text)
 		if text == "" && len(ev.Attachments) == 0 {
@@ -268,12 +294,26 @@ func (p *Profile) welcome(in Input) Decision {
 	return d
 }
 
+// formAgain answers a form posted back with required fields empty (or
+// values its checks refuse): what is missing, and the form again (the
+// widget disables a form once sent). The model is not asked.
+func (p *Profile) formAgain(in Input) Decision {
+	f := *in.Form
+	f.Text = ""
+	return Decision{Reply: reply(kommbridge.OutcomeFormIncomplete, kommbridge.Message{Text: strings.Join(in.FormMissing, " "), Form: &f})}
+}
+
 // handoffNow hands off without asking the model: the user asked, by the
 // button or in words. It always assigns, cooldown or not: the widget
 // disables its "Talk to human" button on a press and enables it again only
-// on a message carrying KM_ASSIGN_TO.
+// on a message carrying KM_ASSIGN_TO "". A bot whose assign_to names
+// another bot sends these requests for a person to Kommunicate's routing
+// rules instead (AssignToBot), which also re-arms the button.
 func (p *Profile) handoffNow(in Input, reason string) Decision {
 	hm, mark, err := p.handoffMessage(in, "", false)
+	if p.AssignToBot && hm.Handoff != nil {
+		hm.Handoff.AssignTo = ""
+	}
 	d := Decision{Reply: reply(kommbridge.OutcomeHandoff, hm), MarkHandoff: mark, TemplateErr: err,
 		Turns: []kommbridge.Turn{{Role: llm.RoleUser, Text: in.Event.Text}, {Role: llm.RoleAssistant, Text: hm.Text}}}
 	d.HandoffReason = reason
@@ -365,6 +405,7 @@ func quickReplies(suggested []string, max int) []string {
 	out := make([]string, 0, min(max, len(suggested)))
 	for _, s := range suggested {
 		s = strings.TrimSpace(s)
+		s = kommbridge.Clip(s, maxRichText)
 		if s == "" || slices.Contains(out, s) {
 			continue
 		}
@@ -381,23 +422,34 @@ var (
 	httpsLink    = regexp.MustCompile(`https://[^\s<>()"'\]\[]+[^\s<>()"'.,;:!?\]\[]`)
 )
 
-// links finds the https links of a reply, for link buttons, at most 5: a
-// Markdown link is named by its own text, a bare URL by its host and last
-// path segment; a link already found is not repeated.
+// links finds the links of a reply that the widget may open, for link
+// buttons, at most 5, in the order they appear: a Markdown link is named
+// by its own text, a bare URL by its host and last path segment; a link
+// already found is not repeated.
 func links(text string) []kommbridge.Link {
+	type found struct {
+		at        int
+		name, url string
+	}
+	var all []found
+	for _, m := range markdownLink.FindAllStringSubmatchIndex(text, -1) {
+		all = append(all, found{m[0], strings.TrimSpace(text[m[2]:m[3]]), text[m[4]:m[5]]})
+	}
+	// Bare URLs, outside the Markdown links (blanked, so positions hold).
+	rest := markdownLink.ReplaceAllStringFunc(text, func(m string) string { return strings.Repeat(" ", len(m)) })
+	for _, m := range httpsLink.FindAllStringIndex(rest, -1) {
+		u := rest[m[0]:m[1]]
+		all = append(all, found{m[0], linkName(u), u})
+	}
+	slices.SortFunc(all, func(a, b found) int { return a.at - b.at })
 	var out []kommbridge.Link
-	seen := map[string]bool{}
-	add := func(name, u string) {
-		if !seen[u] && len(out) < 5 {
-			seen[u] = true
-			out = append(out, kommbridge.Link{Name: name, URL: u})
+	for _, f := range all {
+		if len(out) == 5 {
+			break
 		}
-	}
-	for _, m := range markdownLink.FindAllStringSubmatch(text, -1) {
-		add(strings.TrimSpace(m[1]), m[2])
-	}
-	for _, u := range httpsLink.FindAllString(markdownLink.ReplaceAllString(text, " "), -1) {
-		add(linkName(u), u)
+		if kommbridge.SafeLink(f.url) && !slices.ContainsFunc(out, func(l kommbridge.Link) bool { return l.URL == f.url }) {
+			out = append(out, kommbridge.Link{Name: f.name, URL: f.url})
+		}
 	}
 	return out
 }

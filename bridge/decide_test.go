@@ -65,6 +65,9 @@ type row struct {
 	offline     bool
 	form        string // the form a message carries
 	askFile     bool
+	filesDone   bool   // a message hides the attach button again
+	assignTo    string // whom the handoff assigns to
+	lastTurn    string // the history's new assistant turn, when set
 }
 
 func asked(parsed prompt.Parsed) func(*Input) {
@@ -182,6 +185,41 @@ func TestDecide(t *testing.T) {
 			texts: []string{"Your email?"}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2, form: "contact", askFile: true},
 		{name: "an unknown form and a file the bot does not allow", ev: msg("x"), in: asked(prompt.Parsed{Text: "Your email?", Form: "survey", AskFile: true}),
 			texts: []string{"Your email?"}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2},
+		{name: "the file asked for came: the attach button goes", ev: kommbridge.Event{BotID: "bot", Attachments: []kommbridge.Attachment{{Type: "image/png"}}}, tweak: withForms,
+			in: asked(prompt.Parsed{Text: "Thanks, I see it."}), texts: []string{"Thanks, I see it."}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2, filesDone: true},
+		{name: "a file came and the model asks for another", ev: kommbridge.Event{BotID: "bot", Attachments: []kommbridge.Attachment{{Type: "image/png"}}}, tweak: withForms,
+			in: asked(prompt.Parsed{Text: "And the back?", AskFile: true}), texts: []string{"And the back?"}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2, askFile: true},
+		{name: "a form with a required field left empty is asked for again", ev: msg("Send"), tweak: withForms,
+			in:    func(in *Input) { in.Form, in.FormMissing = contact, []string{"Please choose Topic."} },
+			texts: []string{"Please choose Topic."}, assigned: []bool{false}, outcome: kommbridge.OutcomeFormIncomplete, form: "contact"},
+		{name: "assign_to a bot: the button goes to people by the routing rules", ev: button, tweak: func(p *Profile) { p.AssignTo, p.AssignToBot = "triage-bot", true },
+			texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffButton, turns: 2, mark: true},
+		{name: "assign_to a bot: the model's handoff goes to the bot", ev: msg("x"), tweak: func(p *Profile) { p.AssignTo, p.AssignToBot = "triage-bot", true },
+			in: asked(prompt.Parsed{Handoff: true}), texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffModel, turns: 2, mark: true, assignTo: "triage-bot"},
+
+		// Channels that show no cards, lists or forms: numbered text, kept
+		// in history.
+		{name: "cards on WhatsApp are numbered text", ev: msg("plans?"), tweak: func(p *Profile) {
+			p.Channel = kommbridge.ChannelWhatsApp
+			p.RichKinds = map[string]bool{prompt.RichCards: true}
+		},
+			in:    asked(prompt.Parsed{Text: "Our plans:", Cards: []kommbridge.Card{{Title: "Pro", Subtitle: "$10", Buttons: []kommbridge.Button{{Name: "Buy", URL: "https://acme.example/pro"}, {Name: "More", Reply: "More about Pro"}}}, {Title: "Team"}}}),
+			texts: []string{"Our plans:\n\n1. Pro: $10\n   Buy: https://acme.example/pro\n2. Team"}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2,
+			lastTurn: "Our plans:\n\n1. Pro: $10\n   Buy: https://acme.example/pro\n2. Team"},
+		{name: "a list on Messenger is numbered text", ev: msg("topic?"), tweak: func(p *Profile) {
+			p.Channel = kommbridge.ChannelMessenger
+			p.RichKinds = map[string]bool{prompt.RichLists: true}
+		},
+			in:    asked(prompt.Parsed{Text: "Pick one.", List: &kommbridge.List{Header: "Topics", Items: []kommbridge.ListItem{{Title: "Billing", Description: "Invoices"}, {Title: "Returns"}}}}),
+			texts: []string{"Pick one.\n\nTopics\n1. Billing: Invoices\n2. Returns"}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2},
+		{name: "a list on WhatsApp stays a list", ev: msg("topic?"), tweak: func(p *Profile) {
+			p.Channel = kommbridge.ChannelWhatsApp
+			p.RichKinds = map[string]bool{prompt.RichLists: true}
+		},
+			in:    asked(prompt.Parsed{Text: "Pick one.", List: &kommbridge.List{Items: []kommbridge.ListItem{{Title: "Billing"}}}}),
+			texts: []string{"Pick one."}, assigned: []bool{false}, outcome: kommbridge.OutcomeAnswered, turns: 2, lastTurn: "Pick one."},
+		{name: "a handoff form on WhatsApp is the fields to reply with", ev: button, tweak: func(p *Profile) { open(p); p.Channel = kommbridge.ChannelWhatsApp },
+			texts: []string{handoffText + "\n\nPlease reply with:\n1. Email"}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffButton, turns: 2, mark: true},
 
 		// Failures.
 		{name: "the model failed", ev: msg("x"), in: failedWith(modelErr(llm.ErrUnavailable)),
@@ -215,25 +253,29 @@ func TestDecide(t *testing.T) {
 			}
 			var texts []string
 			var assigned []bool
-			team, form, askFile := "", "", false
+			team, form, askFile, filesDone, assignTo := "", "", false, false, ""
 			for _, m := range d.Messages {
 				texts = append(texts, m.Text)
 				assigned = append(assigned, m.Handoff != nil)
 				if m.Handoff != nil {
-					team = m.Handoff.Team
+					team, assignTo = m.Handoff.Team, m.Handoff.AssignTo
 				}
 				if m.Form != nil {
 					form = m.Form.Name
 				}
 				askFile = askFile || m.AskFile
+				filesDone = filesDone || m.FilesDone
+			}
+			if tt.lastTurn != "" && (len(d.Turns) == 0 || d.Turns[len(d.Turns)-1].Text != tt.lastTurn) {
+				t.Errorf("turns %q, want the last %q", d.Turns, tt.lastTurn)
 			}
 			if texts == nil {
 				texts = []string{}
 			}
-			got := []any{texts, assigned, d.Outcome, d.HandoffReason, len(d.Turns), d.MarkHandoff, d.Reset, team, d.Trim, d.Keep, d.Offline, form, askFile}
-			want := []any{tt.texts, tt.assigned, tt.outcome, tt.reason, tt.turns, tt.mark, tt.reset, tt.team, tt.trim, tt.keep, tt.offline, tt.form, tt.askFile}
+			got := []any{texts, assigned, d.Outcome, d.HandoffReason, len(d.Turns), d.MarkHandoff, d.Reset, team, d.Trim, d.Keep, d.Offline, form, askFile, filesDone, assignTo}
+			want := []any{tt.texts, tt.assigned, tt.outcome, tt.reason, tt.turns, tt.mark, tt.reset, tt.team, tt.trim, tt.keep, tt.offline, tt.form, tt.askFile, tt.filesDone, tt.assignTo}
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("[texts assigned outcome reason turns mark reset team trim keep offline form askFile] (-want +got):\n%s", diff)
+				t.Errorf("[texts assigned outcome reason turns mark reset team trim keep offline form askFile filesDone assignTo] (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -242,21 +284,23 @@ func TestDecide(t *testing.T) {
 		"reason " + kommbridge.HandoffButton, "reason " + kommbridge.HandoffError, "reason " + kommbridge.HandoffTimeout,
 		"reason " + kommbridge.HandoffRefusal, "reason " + kommbridge.HandoffContentFilter, kommbridge.OutcomeFiltered, kommbridge.OutcomeTooLong,
 		kommbridge.OutcomeAnswered, kommbridge.OutcomeWelcome, kommbridge.OutcomeHandoff, kommbridge.OutcomeError,
-		kommbridge.OutcomeLimited, kommbridge.OutcomeIgnored, kommbridge.OutcomeSilent, kommbridge.OutcomeBusy, kommbridge.OutcomeResolved} {
+		kommbridge.OutcomeLimited, kommbridge.OutcomeIgnored, kommbridge.OutcomeSilent, kommbridge.OutcomeBusy, kommbridge.OutcomeResolved,
+		kommbridge.OutcomeFormIncomplete} {
 		if !seen[want] {
 			t.Errorf("no row for %s", want)
 		}
 	}
 }
 
-// Link buttons are named by the link's text, or by host and last segment.
+// Link buttons are named by the link's text, or by host and last segment,
+// in the order the links appear; a link the widget must not open is none.
 func TestLinks(t *testing.T) {
-	text := "See [our returns page](https://acme.example/help/returns) or https://acme.example/help/returns, " +
-		"and https://acme.example/faq/shipping?x=1. Also https://acme.example."
+	text := "See https://acme.example/faq/shipping?x=1 first, then [our returns page](https://acme.example/help/returns) or https://acme.example/help/returns, " +
+		"not [this](https://acme.example/&quot;onclick=x). Also https://acme.example."
 	got := links(text)
 	want := []kommbridge.Link{
-		{Name: "our returns page", URL: "https://acme.example/help/returns"},
 		{Name: "acme.example/shipping", URL: "https://acme.example/faq/shipping?x=1"},
+		{Name: "our returns page", URL: "https://acme.example/help/returns"},
 		{Name: "acme.example", URL: "https://acme.example"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

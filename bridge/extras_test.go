@@ -118,32 +118,6 @@ func TestRich(t *testing.T) {
 	}
 }
 
-// A submitted form reaches the model as labelled facts in the form's
-// order, and joins the chat context without replacing the website's keys.
-func TestFormFacts(t *testing.T) {
-	p := &Profile{Forms: map[string]*kommbridge.Form{
-		"contact": {Name: "contact", Submit: "Send", Fields: []kommbridge.FormField{
-			{Name: "name", Label: "Name"}, {Name: "email", Label: "Email"}, {Name: "topics", Label: "Topics"}, {Name: "src", Type: "hidden"}}},
-		"order": {Name: "order", Fields: []kommbridge.FormField{{Name: "order", Label: "Order number"}}},
-	}}
-	ev := &kommbridge.Event{Text: "Send", Context: map[string]string{"name": "Asha (from the website)"},
-		Form: map[string]string{"email": "asha@example.com", "name": "Asha", "topics": "billing, returns", "src": "offline"}}
-	p.formFacts(ev)
-	want := "(The user filled in the form contact.)\nName: Asha\nEmail: asha@example.com\nTopics: billing, returns"
-	if ev.Text != want {
-		t.Errorf("text:\n%s\nwant:\n%s", ev.Text, want)
-	}
-	if ev.Context["name"] != "Asha (from the website)" || ev.Context["email"] != "asha@example.com" || ev.Context["src"] != "offline" {
-		t.Errorf("context %v", ev.Context)
-	}
-
-	unknown := &kommbridge.Event{Text: "done", Form: map[string]string{"b": "2", "a": ""}}
-	p.formFacts(unknown)
-	if want := "(The user filled in a form.)\na: (left empty)\nb: 2\nThey wrote: done"; unknown.Text != want {
-		t.Errorf("text:\n%s\nwant:\n%s", unknown.Text, want)
-	}
-}
-
 // The system message is built once per rendered prompt, up to a bound;
 // past it every message is still right.
 func TestWholeSystemCached(t *testing.T) {

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,7 +84,7 @@ func (b *Bridge) failed(ctx context.Context, p *Profile, ev *kommbridge.Event, c
 func (b *Bridge) facts(ctx context.Context, p *Profile, ev *kommbridge.Event, conv string) Input {
 	in := Input{Event: ev, Now: b.now()}
 	if len(ev.Form) > 0 {
-		p.formFacts(ev)
+		in.Form, in.FormMissing = p.formFacts(ev)
 	}
 	if tpl, ok := p.Events[ev.Name]; ok && ev.Name != kommbridge.EventMedia && ev.Name != kommbridge.EventWelcome {
 		t, err := tpl.Render(vars(ev, in.Now))
@@ -282,7 +281,6 @@ func (b *Bridge) result(p *Profile, ev *kommbridge.Event, d Decision) Result {
 	if len(d.RichDropped) > 0 {
 		b.log.Info("rich answer parts left out", zap.String("bot", p.ID), zap.Strings("dropped", d.RichDropped))
 	}
-	d.Reply.Channel = cmp.Or(p.Channel, ev.Channel, kommbridge.ChannelWeb)
 	return Result{Reply: d.Reply, ModelReason: d.ModelReason, Err: d.Cause,
 		fx: effects{turns: d.Turns, reset: d.Reset, trim: d.Trim, keep: d.Keep, handoff: d.MarkHandoff}}
 }

@@ -1,9 +1,6 @@
 package bridge
 
 import (
-	"net/url"
-	"strings"
-
 	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/prompt"
 )
@@ -62,7 +59,7 @@ func validCards(in []kommbridge.Card, drop func(string)) []kommbridge.Card {
 		}
 		card := kommbridge.Card{Title: kommbridge.Clip(c.Title, maxRichText), Subtitle: kommbridge.Clip(c.Subtitle, maxRichText)}
 		if c.ImageURL != "" {
-			if httpsURL(c.ImageURL) {
+			if kommbridge.SafeLink(c.ImageURL) {
 				card.ImageURL = c.ImageURL
 			} else {
 				drop("a card image not on https")
@@ -90,7 +87,7 @@ func validButton(b kommbridge.Button) (kommbridge.Button, bool) {
 	}
 	b.Name = kommbridge.Clip(b.Name, maxRichText)
 	if b.URL != "" {
-		if !httpsURL(b.URL) {
+		if !kommbridge.SafeLink(b.URL) {
 			return b, false
 		}
 		b.Reply = ""
@@ -132,18 +129,11 @@ func validImages(in []kommbridge.Image, drop func(string)) []kommbridge.Image {
 			drop("images over 5")
 			break
 		}
-		if !httpsURL(im.URL) {
+		if !kommbridge.SafeLink(im.URL) {
 			drop("an image not on https")
 			continue
 		}
 		out = append(out, kommbridge.Image{URL: im.URL, Caption: kommbridge.Clip(im.Caption, maxRichLong)})
 	}
 	return out
-}
-
-// httpsURL reports whether s is an absolute https URL with a host and no
-// user information: what the widget may load or open.
-func httpsURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil && !strings.ContainsAny(s, " \t\r\n\"<>")
 }

@@ -46,7 +46,10 @@ type Profile struct {
 	MinTokenConfidence float64
 	phrases            [][]string
 
-	AssignTo     string
+	AssignTo string
+	// AssignToBot: AssignTo names a bot; a user's own request for a person
+	// goes to Kommunicate's routing rules instead.
+	AssignToBot  bool
 	Teams        map[string]string // name the model may pick -> Kommunicate team id
 	HandoffOnErr bool              // on_error: handoff
 	IncludeReply bool
@@ -149,7 +152,7 @@ func newProfile(b *config.Bot) (*Profile, []error) {
 		WelcomeReplies: b.Welcome.SuggestedReplies, DefaultHandoff: h.Message, DefaultError: h.ErrorMessage,
 		MaxSuggested: *b.SuggestedReplies.Max, LinkButtons: b.LinkButtons, Vision: b.Vision == nil || *b.Vision,
 		ImageDetail: b.ImageDetail, MinConfidence: *h.MinConfidence, MinTokenConfidence: h.MinTokenConfidence,
-		AssignTo: h.AssignTo, Teams: h.Teams, HandoffOnErr: h.OnError == "handoff", IncludeReply: h.IncludeReply,
+		AssignTo: h.AssignTo, AssignToBot: h.AssignToBot, Teams: h.Teams, HandoffOnErr: h.OnError == "handoff", IncludeReply: h.IncludeReply,
 		SilentAfter: h.After == "silent", Cooldown: h.Cooldown.D(),
 		Async: b.Async.Enabled, HoldAfter: b.Async.HoldAfter.D(), HoldMessage: b.Async.HoldMessage, AsyncMaxWait: b.Async.MaxWait.D(),
 		FilterMessage: b.ContentFilterMessage, TooLongMessage: b.TooLongMessage,
@@ -171,7 +174,7 @@ func newProfile(b *config.Bot) (*Profile, []error) {
 		formNames = append(formNames, name)
 	}
 	sort.Strings(formNames)
-	p.HandoffForm, p.OfflineForm = p.Forms[h.Form], p.Forms[h.OfflineForm]
+	p.HandoffForm, p.OfflineForm = visibleValues(p.Forms[h.Form]), visibleValues(p.Forms[h.OfflineForm])
 	p.contract = prompt.NewContract(prompt.ContractOptions{
 		Format: b.ReplyFormat, Teams: teams, MaxSuggested: p.MaxSuggested, NoVision: !p.Vision, Resolve: p.ResolveAuto,
 		Rich: b.Rich, Forms: formNames, AskFile: p.AskFile,
@@ -221,14 +224,34 @@ func newForm(name string, f config.Form) *kommbridge.Form {
 	out := &kommbridge.Form{Name: name, Text: f.Text, Submit: f.Submit}
 	for _, fd := range f.Fields {
 		field := kommbridge.FormField{Name: fd.Name, Label: fd.Label, Type: fd.Type, Placeholder: fd.Placeholder,
-			Regex: fd.Regex, Error: fd.Error, Options: fd.Options, Value: fd.Value}
-		if fd.Required && field.Regex == "" {
+			Required: fd.Required, Regex: fd.Regex, Error: fd.Error, Options: fd.Options, Value: fd.Value}
+		if fd.Required && field.Regex == "" && textual(fd.Type) {
 			field.Regex = `\S`
 		}
-		if field.Regex != "" && field.Error == "" {
+		if (field.Regex != "" || fd.Required) && field.Error == "" {
 			field.Error = "Please fill in " + fd.Label + "."
+			if !textual(fd.Type) {
+				field.Error = "Please choose " + fd.Label + "."
+			}
 		}
 		out.Fields = append(out.Fields, field)
 	}
 	return out
+}
+
+// textual reports whether a field of type t takes typed text.
+func textual(t string) bool {
+	return t == "text" || t == "textarea" || t == "password"
+}
+
+// visibleValues is a copy of f whose submit posts the values as visible
+// text too: a form sent with a handoff is read by the people taking over,
+// to whom the bot's post-back does not go.
+func visibleValues(f *kommbridge.Form) *kommbridge.Form {
+	if f == nil {
+		return nil
+	}
+	c := *f
+	c.ShowValues = true
+	return &c
 }

@@ -279,16 +279,21 @@ type SuggestedReplies struct {
 
 // Handoff says when and how a conversation goes to people.
 type Handoff struct {
-	MinConfidence      *float64          `yaml:"min_confidence"`
-	MinTokenConfidence float64           `yaml:"min_token_confidence"`
-	AssignTo           string            `yaml:"assign_to"`
-	Teams              map[string]string `yaml:"teams"`
-	Message            string            `yaml:"message"`
-	Phrases            []string          `yaml:"phrases"`
-	OnError            string            `yaml:"on_error"` // handoff | message
-	ErrorMessage       string            `yaml:"error_message"`
-	IncludeReply       bool              `yaml:"include_reply"`
-	After              string            `yaml:"after"` // answer | silent
+	MinConfidence      *float64 `yaml:"min_confidence"`
+	MinTokenConfidence float64  `yaml:"min_token_confidence"`
+	AssignTo           string   `yaml:"assign_to"`
+	// AssignToBot says AssignTo names another bot: a user's own request
+	// for a person (the Talk to human button, a handoff phrase) then goes
+	// to Kommunicate's routing rules, which also re-arms the widget's
+	// button; the other handoffs go to that bot.
+	AssignToBot  bool              `yaml:"assign_to_bot"`
+	Teams        map[string]string `yaml:"teams"`
+	Message      string            `yaml:"message"`
+	Phrases      []string          `yaml:"phrases"`
+	OnError      string            `yaml:"on_error"` // handoff | message
+	ErrorMessage string            `yaml:"error_message"`
+	IncludeReply bool              `yaml:"include_reply"`
+	After        string            `yaml:"after"` // answer | silent
 	// OnRefusal: after showing a model's refusal, "answer" (stay) or
 	// "handoff".
 	OnRefusal string `yaml:"on_refusal"`

@@ -183,6 +183,7 @@ bots:
           - {name: "e mail", label: Email}
           - {name: plan, type: radio}
           - {name: plan, type: slider, regex: "("}
+          - {name: pin, type: password}
       empty: {}
     handoff: {form: survey, offline_form: contact, hours: {time_zone: UTC}}
 `
@@ -202,6 +203,7 @@ bots:
 		`bots[0] (id "a").forms.empty.fields: must list at least one field`,
 		`bots[0] (id "a").handoff.form: names no form in bots[0] (id "a").forms; got "survey"`,
 		`bots[0] (id "a").handoff.hours.weekly: must list the opening hours`,
+		`bots[0] (id "a").handoff.offline_form: form "contact" has a password field: a handoff form's values are posted as visible text`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing problem %q in:\n%v", want, err)

@@ -216,8 +216,12 @@ func (c *Config) Validate() error {
 			validForm(w+".forms."+name, f, bad)
 		}
 		for key, name := range map[string]string{"form": h.Form, "offline_form": h.OfflineForm} {
-			if _, ok := b.Forms[name]; name != "" && !ok {
+			f, ok := b.Forms[name]
+			switch {
+			case name != "" && !ok:
 				bad(w+".handoff."+key, "names no form in %s.forms; got %q", w, name)
+			case slices.ContainsFunc(f.Fields, func(fd FormField) bool { return fd.Type == "password" }):
+				bad(w+".handoff."+key, "form %q has a password field: a handoff form's values are posted as visible text for the people taking over", name)
 			}
 		}
 		if h.Hours != nil && len(h.Hours.Weekly) == 0 {
