@@ -407,6 +407,34 @@ func TestContextOverflow(t *testing.T) {
 	}
 }
 
+// The shortened request starts the history at a user turn: some backends
+// refuse a conversation that opens with the assistant (a welcome, or half
+// of an exchange).
+func TestContextOverflowCutsAtAUserTurn(t *testing.T) {
+	st := newStore()
+	ctx := context.Background()
+	var firsts []string
+	m := &scripted{}
+	m.answer = func(context.Context) (llm.Response, error) {
+		firsts = append(firsts, m.last.Messages[1].Role)
+		if len(firsts) == 1 {
+			return llm.Response{}, &llm.Error{Kind: llm.ErrContextOverflow, Err: errors.New("maximum context length")}
+		}
+		return says("Fits.")(ctx)
+	}
+	b := testBridge(t, m, Deps{Store: st})
+	st.Append(ctx, "bot/c1", kommbridge.Turn{Role: "assistant", Text: "Welcome!"})
+	for i := 0; i < 3; i++ {
+		st.Append(ctx, "bot/c1", kommbridge.Turn{Role: "user", Text: "old"}, kommbridge.Turn{Role: "assistant", Text: "old answer"})
+	}
+	if r, _ := b.Handle(ctx, message("k1", "new question")); r.Outcome != kommbridge.OutcomeAnswered {
+		t.Fatalf("outcome %q (%v)", r.Outcome, r.Err)
+	}
+	if len(firsts) != 2 || firsts[1] != "user" {
+		t.Errorf("the turns after the system message begin with %v, want the retry's with user", firsts)
+	}
+}
+
 // The handoff mark is read only when a decision would assign under the
 // cooldown: a second handoff the model asks for inside the cooldown does
 // not assign again, the user's button always does without reading it, and

@@ -230,6 +230,11 @@ func (b *Bridge) callModel(ctx context.Context, req *llm.Request) (llm.Response,
 //go:noinline
 func (b *Bridge) shorter(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event, in *Input, history []kommbridge.Turn, user []llm.Part) (llm.Response, error) {
 	keep := len(history) / 2
+	// Start at a user turn: some backends refuse a conversation that
+	// opens with the assistant.
+	for keep > 0 && history[len(history)-keep].Role != llm.RoleUser {
+		keep--
+	}
 	b.log.Info("context overflow; asking again with less history", zap.String("bot", p.ID),
 		zap.Int("history_turns", len(history)), zap.Int("kept", keep))
 	req, err := b.request(p, ev, in.Now, history[len(history)-keep:], prompt.Shorten(user))
@@ -257,7 +262,7 @@ func (b *Bridge) asked(ctx context.Context, p *Profile, ev *kommbridge.Event, co
 	r.ModelLatency, r.Model, r.Endpoint, r.Attempts, r.Usage = b.now().Sub(start), resp.Model, resp.Endpoint, resp.Attempts, resp.Usage
 	var lerr *llm.Error
 	if errors.As(err, &lerr) {
-		r.Endpoint, r.Attempts = lerr.Endpoint, lerr.Attempts
+		r.Endpoint, r.Attempts, r.Model = lerr.Endpoint, lerr.Attempts, lerr.Model
 	}
 	r.Format, r.Violation, r.Attachments, r.FinishReason = p.Format, violation, outcomes, resp.FinishReason
 	if resp.FinishReason == "length" {

@@ -64,6 +64,10 @@ type LLM struct {
 	MaxConcurrency int        `yaml:"max_concurrency"`
 	Fallbacks      []Endpoint `yaml:"fallbacks"`
 	Breaker        Breaker    `yaml:"breaker"`
+	// MaxResponseBytes bounds every answer read from a model endpoint (a
+	// completion, a model list, a transcript); a larger one fails that
+	// call.
+	MaxResponseBytes int64 `yaml:"max_response_bytes"`
 }
 
 // Endpoint is one OpenAI-compatible API: the primary or a fallback.
@@ -77,10 +81,21 @@ type Endpoint struct {
 	// OpenAI's reasoning models (o1, o3, gpt-5) require; most other servers
 	// know only max_tokens.
 	MaxCompletionTokens bool `yaml:"max_completion_tokens"`
+	// Headers are sent with every request to this endpoint alone: a
+	// gateway's keys and routing (Portkey's x-portkey-*, Helicone's and
+	// Cloudflare AI Gateway's authentication), OpenRouter's HTTP-Referer
+	// and X-Title. Values may hold ${VAR}; they are treated as secrets.
+	Headers map[string]string `yaml:"headers"`
+	// GatewayRetries says the endpoint is a gateway that retries by
+	// itself (LiteLLM, Portkey, GOModel with retries on): kommbridge then
+	// does not retry on it, so the two do not multiply.
+	GatewayRetries bool `yaml:"gateway_retries"`
 	// KeyFrom says where APIKey came from, for the start log and check:
 	// the key's config path, "${VAR}", or "OPENAI_API_KEY"; "" when there
 	// is none. Never the key.
 	KeyFrom string `yaml:"-"`
+	// HeadersFrom says, per header, where its value came from, as KeyFrom.
+	HeadersFrom map[string]string `yaml:"-"`
 }
 
 // Breaker skips an endpoint that keeps failing. Failures consecutive

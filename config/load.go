@@ -34,9 +34,10 @@ func Default() Config {
 				APIType: "openai",
 				Model:   "gpt-4o-mini",
 			},
-			MaxRetries:     2,
-			MaxConcurrency: 256,
-			Breaker:        Breaker{Failures: 5, Cooldown: Duration(30 * time.Second)},
+			MaxRetries:       2,
+			MaxConcurrency:   256,
+			Breaker:          Breaker{Failures: 5, Cooldown: Duration(30 * time.Second)},
+			MaxResponseBytes: 4 << 20,
 		},
 		Store: Store{
 			URL:              "memory://",
@@ -143,14 +144,22 @@ func (c *Config) secretOrigins() {
 		}
 		return path
 	}
-	c.LLM.KeyFrom = origin(c.LLM.APIKey, "llm.api_key")
+	endpoint := func(e *Endpoint, path string) {
+		e.KeyFrom = origin(e.APIKey, path+".api_key")
+		if len(e.Headers) > 0 {
+			e.HeadersFrom = make(map[string]string, len(e.Headers))
+			for k, v := range e.Headers {
+				e.HeadersFrom[k] = origin(v, path+".headers."+k)
+			}
+		}
+	}
+	endpoint(&c.LLM.Endpoint, "llm")
 	for i := range c.LLM.Fallbacks {
-		f := &c.LLM.Fallbacks[i]
-		f.KeyFrom = origin(f.APIKey, fmt.Sprintf("llm.fallbacks[%d].api_key", i))
+		endpoint(&c.LLM.Fallbacks[i], fmt.Sprintf("llm.fallbacks[%d]", i))
 	}
 	c.Server.Auth.ValueFrom = origin(c.Server.Auth.Value, "server.auth.value")
 	if j := c.Eval.Judge; j != nil {
-		j.KeyFrom = origin(j.APIKey, "eval.judge.api_key")
+		endpoint(j, "eval.judge")
 	}
 }
 

@@ -65,6 +65,9 @@ func (c *Config) Validate() error {
 	if c.LLM.MaxRetries < 0 || c.LLM.MaxRetries > 10 {
 		bad("llm.max_retries", "must be between 0 and 10; got %d", c.LLM.MaxRetries)
 	}
+	if c.LLM.MaxResponseBytes < 4096 {
+		bad("llm.max_response_bytes", "must be at least 4096; got %d", c.LLM.MaxResponseBytes)
+	}
 	if c.LLM.MaxConcurrency < 1 {
 		bad("llm.max_concurrency", "must be at least 1; got %d", c.LLM.MaxConcurrency)
 	}
@@ -256,6 +259,9 @@ func (c *Config) Validate() error {
 	return joinProblems(p)
 }
 
+// headerName is an HTTP header name (RFC 9110 token).
+var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
 // formNameRE is what a form name or field name may be: it travels in
 // markers and as Kommunicate's formData keys.
 var formNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -301,6 +307,16 @@ func validEndpoint(key string, e Endpoint, bad func(key, format string, args ...
 	}
 	if e.Model == "" {
 		bad(key+".model", "must be set, e.g. gpt-4o-mini")
+	}
+	for k, v := range e.Headers {
+		switch {
+		case !headerName.MatchString(k):
+			bad(key+".headers."+k, "is not a header name")
+		case strings.ContainsAny(v, "\r\n"):
+			bad(key+".headers."+k, "must not hold a line break")
+		case strings.EqualFold(k, "Authorization") && e.APIKey != "", strings.EqualFold(k, "Api-Key") && e.APIKey != "":
+			bad(key+".headers."+k, "is set by %s.api_key; set one of them", key)
+		}
 	}
 	switch e.APIType {
 	case "openai":

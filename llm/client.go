@@ -1,15 +1,16 @@
 package llm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
-	openai "github.com/sashabaranov/go-openai"
 	"go.uber.org/zap"
 )
 
@@ -23,6 +24,12 @@ type Endpoint struct {
 	// MaxCompletionTokens sends the token limit as max_completion_tokens
 	// (OpenAI reasoning models) instead of max_tokens.
 	MaxCompletionTokens bool
+	// Headers are sent with every request to this endpoint alone (a
+	// gateway's own keys, OpenRouter's HTTP-Referer ...).
+	Headers map[string]string
+	// GatewayRetries: the endpoint is a gateway that retries by itself,
+	// so the client does not retry on it.
+	GatewayRetries bool
 }
 
 // Config is how the Client calls its endpoints.
@@ -40,7 +47,12 @@ type Config struct {
 	// count: 5xx, 429, network errors, unreadable bodies, and hangs.
 	BreakerFailures int
 	BreakerCooldown time.Duration
-	// HTTPClient makes the calls; nil means a client with sensible pooling.
+	// MaxResponseBytes bounds an answer read from an endpoint; 0 means
+	// DefaultMaxResponseBytes.
+	MaxResponseBytes int64
+	// HTTPClient makes the calls; nil means a client with sensible
+	// pooling. Its redirect policy is replaced: a redirect is followed only
+	// within the endpoint's own origin.
 	HTTPClient *http.Client
 	// Observer, when set, is told of every attempt.
 	Observer Observer
@@ -69,21 +81,11 @@ type Attempt struct {
 // Client calls chat completions with retries, fallbacks and a breaker.
 // It is safe for concurrent use.
 type Client struct {
-	endpoints  []*endpoint
-	maxRetries int
-	sem        chan struct{}
-	observer   Observer
-	log        *zap.Logger
-	now        func() time.Time
-}
-
-type endpoint struct {
-	name    string // host, for logs and metrics
-	model   string
-	tokens  tokenField
-	azure   bool
-	client  *openai.Client
-	breaker *breaker
+	endpoints []*endpoint
+	sem       chan struct{}
+	observer  Observer
+	log       *zap.Logger
+	now       func() time.Time
 }
 
 // New builds a Client for cfg.
@@ -100,42 +102,45 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 			IdleConnTimeout:     90 * time.Second,
 			ForceAttemptHTTP2:   true,
 			// 5 KB per connection held while the model works, instead of
-			// net/http's 8: a write is what costs (the kernel sends the
-			// segment then), and a request whose headers and body fit the
-			// write buffer goes in one, a larger one in two; a read only
-			// copies, so a completion larger than 1 KB costs a second
-			// read, which is cheap (see README, "Performance").
+			// net/http's 8: a request whose headers and body fit the write
+			// buffer goes out in one write (see docs/performance.md).
 			ReadBufferSize:  1 << 10,
 			WriteBufferSize: 4 << 10,
 		}}
 	}
+	own := *hc
+	own.CheckRedirect = sameOrigin
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Client{maxRetries: cfg.MaxRetries, observer: cfg.Observer, log: log, now: cfg.Now}
+	maxBody := cmp.Or(cfg.MaxResponseBytes, DefaultMaxResponseBytes)
+	c := &Client{observer: cfg.Observer, log: log, now: cfg.Now}
 	if cfg.MaxConcurrency > 0 {
 		c.sem = make(chan struct{}, cfg.MaxConcurrency)
 	}
 	for _, e := range cfg.Endpoints {
-		var oc openai.ClientConfig
-		if e.APIType == "azure" {
-			oc = openai.DefaultAzureConfig(e.APIKey, e.BaseURL)
-			oc.APIVersion = e.APIVersion
-			oc.AzureModelMapperFunc = func(model string) string { return model }
-		} else {
-			oc = openai.DefaultConfig(e.APIKey)
-			oc.BaseURL = e.BaseURL
+		headers := http.Header{}
+		for k, v := range e.Headers {
+			headers.Set(k, v)
 		}
-		oc.HTTPClient = throttleDoer{hc}
-		name := EndpointName(e.BaseURL)
-		c.endpoints = append(c.endpoints, &endpoint{
-			name:    name,
+		ep := &endpoint{
+			name:    EndpointName(e.BaseURL),
+			base:    strings.TrimRight(e.BaseURL, "/"),
 			model:   e.Model,
-			tokens:  tokenField{force: e.MaxCompletionTokens},
+			key:     e.APIKey,
 			azure:   e.APIType == "azure",
-			client:  openai.NewClientWithConfig(oc),
+			version: e.APIVersion,
+			headers: headers,
+			retries: cfg.MaxRetries,
+			tokens:  tokenField{force: e.MaxCompletionTokens},
+			hc:      &own,
+			maxBody: maxBody,
 			breaker: newBreaker(cfg.BreakerFailures, cfg.BreakerCooldown),
-		})
+		}
+		if e.GatewayRetries {
+			ep.retries = 0
+		}
+		c.endpoints = append(c.endpoints, ep)
 	}
 	return c, nil
 }
@@ -246,157 +251,102 @@ func (c *Client) slot(ctx context.Context) (func(), error) {
 }
 
 // call is one call to the endpoint at index i: the first try and the
-// retries tryAgain allows. It tells done, from ep's breaker, one outcome,
+// retries tryAgain allows. The breaker hears its outcome once, here,
 // whatever the number of tries. The primary uses req.Model when set.
-//
-// The caller's goroutine waits for the model below call, so call keeps a
-// small frame: go-openai's request and response live in chat, and what
-// happens between tries in functions of their own.
 func (c *Client) call(ctx context.Context, i int, req *Request, done func(error)) (Response, int, *Error) {
 	ep := c.endpoints[i]
 	model := ep.model
 	if i == 0 && req.Model != "" {
 		model = req.Model
 	}
+	resp, tries, took, e := c.tries(ctx, ep, i > 0, req, model)
+	switch {
+	case e == nil:
+		done(nil)
+		resp.Endpoint, resp.Model = ep.name, model
+	case tries == 0:
+		done(errNotCounted)
+	default:
+		done(c.verdict(ctx, e, took))
+	}
+	return resp, tries, e
+}
+
+// tries calls ep until it answers, or tryAgain says no; took is the last
+// try's duration.
+func (c *Client) tries(ctx context.Context, ep *endpoint, fallback bool, req *Request, model string) (Response, int, time.Duration, *Error) {
 	completion := ep.tokens.completion(model)
-	body := withBody(ctx, encodeBody(*req, model, completion))
-	var last *Error
 	relearned := false
-	for try := 0; ; try++ {
+	var last *Error
+	var took time.Duration
+	for try := 0; ; {
 		if !c.roomFor(ctx, 0) {
-			return Response{}, try, c.noRoom(ctx, ep, last, done)
+			if last == nil {
+				last = &Error{Kind: ErrNoTime, Endpoint: ep.name, Model: model, Err: errSpent}
+			}
+			return Response{}, try, took, last
+		}
+		body, err := req.body(model, completion)
+		if err != nil {
+			// A schema or tool that does not encode: a request no
+			// endpoint would take.
+			return Response{}, try, 0, &Error{Kind: ErrRejected, Endpoint: ep.name, Model: model, Err: fmt.Errorf("encoding the request: %w", err)}
 		}
 		start := c.now()
-		out, err := ep.chatApart(body, model)
-		took := c.now().Sub(start)
+		resp, err := ep.chat(ctx, model, body)
+		took = c.now().Sub(start)
+		try++
+		last = nil
 		if err != nil {
-			last = classify(ctx, ep.name, err)
+			last = classify(ctx, ep.name, model, err)
 		}
-		c.attempt(ep, model, try, i > 0, took, last, err)
-		if err == nil {
-			done(nil)
-			out.Endpoint, out.Model = ep.name, model
-			return out, try + 1, nil
+		c.attempt(ep, model, try > 1, fallback, took, last)
+		if last == nil {
+			return resp, try, took, nil
 		}
 		if !relearned && ep.tokens.learn(last, completion) {
 			// The endpoint named the token limit field it wants: send that
 			// one now, and from now on.
 			relearned, completion = true, !completion
-			body = withBody(ctx, encodeBody(*req, model, completion))
 			try--
 			continue
 		}
-		if !c.again(ctx, ep, last, try, took, done) {
-			return Response{}, try + 1, last
+		wait, again := c.tryAgain(ctx, ep, last, try-1)
+		if !again {
+			return Response{}, try, took, last
+		}
+		c.log.Debug("retrying", zap.String("endpoint", ep.name), zap.Int("status", last.Status), zap.Duration("wait", wait))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return Response{}, try, took, last
 		}
 	}
 }
 
-// chatApart is chat on a goroutine of its own, which the caller waits
-// for. The caller's stack is deep (the webhook's whole way down) and a
-// stack's size is a power of two; waiting here, above go-openai and
-// net/http, it stays at 16 KB where it would grow to 32 KB, while chat's
-// own goroutine needs 8 KB: a quarter less memory per webhook waiting
-// for the model (see README, "Performance").
-func (ep *endpoint) chatApart(ctx context.Context, model string) (Response, error) {
-	return apart(func() (Response, error) { return ep.chat(ctx, model) })
-}
-
-// apart runs f on a goroutine of its own and waits for it. A panic there
-// (a client library meeting a body it did not expect) becomes the call's
-// error, as net/http would have contained it on the caller's goroutine.
-func apart(f func() (Response, error)) (Response, error) {
-	type result struct {
-		r   Response
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				ch <- result{err: fmt.Errorf("the model client panicked: %v", p)}
-			}
-		}()
-		r, err := f()
-		ch <- result{r, err}
-	}()
-	res := <-ch
-	return res.r, res.err
-}
-
-// chat is one chat completion through go-openai, with the prepared body
-// in ctx.
-//
-//go:noinline
-func (ep *endpoint) chat(ctx context.Context, model string) (Response, error) {
-	// Only the model: go-openai needs it for the URL (Azure's deployment)
-	// and its checks; the body is the prepared one.
-	resp, err := ep.client.CreateChatCompletion(ctx, openai.ChatCompletionRequest{Model: model})
-	if err != nil {
-		return Response{}, err
-	}
-	if len(resp.Choices) == 0 {
-		return Response{}, errors.New("no choices in the response")
-	}
-	return fromOpenAI(resp), nil
-}
-
-// noRoom is the outcome of a call the deadline left no room for.
-//
-//go:noinline
-func (c *Client) noRoom(ctx context.Context, ep *endpoint, last *Error, done func(error)) *Error {
-	if last == nil {
-		done(errNotCounted)
-		return &Error{Kind: ErrNoTime, Endpoint: ep.name, Err: errSpent}
-	}
-	done(c.verdict(ctx, last, 0))
-	return last
-}
-
 // attempt tells the observer of a try.
-//
-//go:noinline
-func (c *Client) attempt(ep *endpoint, model string, try int, fallback bool, took time.Duration, last *Error, err error) {
+func (c *Client) attempt(ep *endpoint, model string, retry, fallback bool, took time.Duration, failed *Error) {
 	if c.observer == nil {
 		return
 	}
-	a := Attempt{Endpoint: ep.name, Model: model, Retry: try > 0, Fallback: fallback, Duration: took}
-	if err != nil {
-		a.Err = last
+	a := Attempt{Endpoint: ep.name, Model: model, Retry: retry, Fallback: fallback, Duration: took}
+	if failed != nil {
+		a.Err = failed
 	}
 	c.observer.Attempt(a)
 }
 
-// again waits before another try when tryAgain allows one; false means
-// the call is over (and done was told its outcome).
-//
-//go:noinline
-func (c *Client) again(ctx context.Context, ep *endpoint, last *Error, try int, took time.Duration, done func(error)) bool {
-	wait, again := c.tryAgain(ctx, last, try)
-	if !again {
-		done(c.verdict(ctx, last, took))
-		return false
-	}
-	c.log.Debug("retrying", zap.String("endpoint", ep.name), zap.Int("status", last.Status), zap.Duration("wait", wait))
-	t := time.NewTimer(wait)
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		t.Stop()
-		done(c.verdict(ctx, last, took))
-		return false
-	}
-}
-
 // tryAgain decides whether a failed try is repeated on the same endpoint,
 // and after how long. Only failures that may pass are retried (5xx, 429,
-// network errors, unreadable bodies), at most MaxRetries times, after the
+// network errors, unreadable bodies), at most the endpoint's retries
+// (none behind a gateway that retries, or that says it did), after the
 // endpoint's Retry-After or else a jittered backoff, and only when that
 // wait still leaves the deadline room for a call. Otherwise the caller
 // moves on to the next endpoint, if any.
-func (c *Client) tryAgain(ctx context.Context, e *Error, try int) (time.Duration, bool) {
-	if !e.retryable() || try >= c.maxRetries {
+func (c *Client) tryAgain(ctx context.Context, ep *endpoint, e *Error, try int) (time.Duration, bool) {
+	if !e.retryable() || try >= ep.retries || e.GatewayRetried {
 		return 0, false
 	}
 	wait := backoff(try)

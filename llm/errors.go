@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	openai "github.com/sashabaranov/go-openai"
 )
 
 // The kinds of failure callers branch on; match them with errors.Is.
@@ -20,11 +18,11 @@ var (
 	// ErrUnavailable: endpoints failed in ways worth retrying (429, 5xx,
 	// network) and no retry or fallback succeeded in time.
 	ErrUnavailable = errors.New("model unavailable")
-	// ErrRejected: the endpoint refused the request (400, 401, 403, 404);
-	// retrying cannot help.
+	// ErrRejected: the endpoint refused the request (400, 401, 403, 404,
+	// a redirect elsewhere); retrying cannot help.
 	ErrRejected = errors.New("request rejected")
 	// ErrMalformed: the endpoint answered with a body that is not a chat
-	// completion.
+	// completion, or one over llm.max_response_bytes.
 	ErrMalformed = errors.New("malformed response")
 
 	// ErrFiltered: the provider's content filter refused the prompt
@@ -38,31 +36,53 @@ var (
 
 	// The model was not called; these say nothing of its health.
 
-	// ErrBusy: every model call slot stayed taken until the deadline.
+	// ErrBusy: every model call slot stayed taken until the deadline, or
+	// what was left of it was less than the endpoint usually takes.
 	ErrBusy = errors.New("busy")
 	// ErrNoTime: the deadline had passed before a call could start.
 	ErrNoTime = errors.New("no time left")
 )
+
+// Kinds lists every error kind, for metrics' labels and the README.
+var Kinds = []error{ErrTimeout, ErrUnavailable, ErrRejected, ErrMalformed, ErrFiltered, ErrContextOverflow, ErrBusy, ErrNoTime}
 
 // Error is a failed call to one endpoint.
 type Error struct {
 	Kind     error // one of the Err* values above
 	Status   int   // HTTP status, 0 when none
 	Endpoint string
-	Err      error
+	// Model is the model the call asked for.
+	Model string
+	Err   error
 	// Attempts counts the calls made before giving up, retries and
 	// fallbacks included (set on the error Complete returns).
 	Attempts int
 	// RetryAfter is when the endpoint asked to be called again (429, 503);
 	// 0 when it did not say.
 	RetryAfter time.Duration
+	// GatewayRetried: a gateway in front of the model said it had retried
+	// the request already.
+	GatewayRetried bool
 }
 
 func (e *Error) Error() string {
 	if e.Status != 0 {
-		return fmt.Sprintf("llm: %s: %s (HTTP %d): %v", e.Endpoint, e.Kind, e.Status, e.Err)
+		return fmt.Sprintf("llm: %s: %s (HTTP %d): %v", e.Endpoint, e.Kind, e.Status, e.Detail())
 	}
 	return fmt.Sprintf("llm: %s: %s: %v", e.Endpoint, e.Kind, e.Err)
+}
+
+// Detail is the failure in the server's own words (or the underlying
+// error's), without the status.
+func (e *Error) Detail() string {
+	var he *httpError
+	if errors.As(e.Err, &he) {
+		if he.code != "" {
+			return "code " + he.code + ": " + he.msg
+		}
+		return he.msg
+	}
+	return fmt.Sprint(e.Err)
 }
 
 // Unwrap lets errors.Is match both the kind and the cause.
@@ -77,45 +97,31 @@ func (e *Error) refused() bool {
 	return e.Kind == ErrRejected || e.Kind == ErrFiltered || e.Kind == ErrContextOverflow
 }
 
-// classify maps go-openai's and net/http's errors to an Error.
-func classify(ctx context.Context, endpoint string, err error) *Error {
-	e := &Error{Endpoint: endpoint, Err: err}
-	var apiErr *openai.APIError
-	var reqErr *openai.RequestError
-	var th *throttled
+// classify maps a failed call to an Error.
+func classify(ctx context.Context, endpoint, model string, err error) *Error {
+	e := &Error{Endpoint: endpoint, Model: model, Err: err}
+	var he *httpError
 	var be *bodyError
+	var mf *malformed
 	switch {
 	case ctx.Err() != nil:
 		e.Kind = ErrTimeout
-	case errors.As(err, &th):
-		e.Status, e.RetryAfter = th.status, th.after
-		e.Kind = kindOfStatus(e.Status)
+	case errors.As(err, &he):
+		e.Status, e.RetryAfter, e.GatewayRetried = he.status, he.retryAfter, he.gatewayRetried
+		e.Kind = special(kindOfStatus(he.status), he.code, he.msg)
 	case errors.As(err, &be):
 		e.Kind = ErrUnavailable // an upstream's failure passed on
-		if st := be.status(); st >= 400 && st < 500 && st != http.StatusTooManyRequests && st != http.StatusRequestTimeout {
+		if st := be.obj.status(); st >= 400 && st < 500 && st != http.StatusTooManyRequests && st != http.StatusRequestTimeout {
 			e.Kind = ErrRejected
 		}
-		e.Kind = special(e.Kind, fmt.Sprint(be.code), be.msg)
-	case errors.As(err, &apiErr):
-		e.Status = apiErr.HTTPStatusCode
-		e.Kind = kindOfStatus(e.Status)
-		code := fmt.Sprint(apiErr.Code)
-		if apiErr.InnerError != nil && apiErr.InnerError.Code != "" {
-			code += " " + apiErr.InnerError.Code
-		}
-		e.Kind = special(e.Kind, code, apiErr.Message)
-	case errors.As(err, &reqErr):
-		e.Status = reqErr.HTTPStatusCode
-		e.Kind = kindOfStatus(e.Status)
-		if e.Status == 0 || e.Status == http.StatusOK {
-			e.Kind = ErrMalformed
-		}
-		e.Kind = special(e.Kind, "", string(reqErr.Body))
+		e.Kind = special(e.Kind, be.obj.code(), be.obj.Message)
+	case errors.Is(err, errRedirect):
+		e.Kind = ErrRejected
+	case errors.As(err, &mf), errors.Is(err, errTooLarge):
+		e.Kind = ErrMalformed
 	case isNetwork(err):
 		e.Kind = ErrUnavailable
 	default:
-		// go-openai returns plain decoding errors for bodies that are not
-		// JSON or are cut short.
 		e.Kind = ErrMalformed
 	}
 	return e
@@ -162,5 +168,5 @@ func kindOfStatus(status int) error {
 func isNetwork(err error) bool {
 	var ne net.Error
 	var oe *net.OpError
-	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.ErrUnexpectedEOF)
+	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }

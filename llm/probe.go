@@ -49,15 +49,16 @@ func (c *Client) Probe(ctx context.Context, i int, model string) Features {
 			r.Messages = []Message{{Role: RoleUser, Content: "Reply with the single word ok."}}
 		}
 		f.Calls++
-		resp, err := ep.client.CreateChatCompletion(ctx, toOpenAI(r, model, f.CompletionTokens))
+		body, err := r.body(model, f.CompletionTokens)
 		if err != nil {
-			return Response{}, classify(ctx, ep.name, err)
+			return Response{}, err
 		}
-		if len(resp.Choices) == 0 {
-			return Response{}, &Error{Kind: ErrMalformed, Endpoint: ep.name, Err: errors.New("no choices")}
+		resp, err := ep.chat(ctx, model, body)
+		if err != nil {
+			return Response{}, classify(ctx, ep.name, model, err)
 		}
 		f.Tokens += resp.Usage.PromptTokens + resp.Usage.CompletionTokens
-		return fromOpenAI(resp), nil
+		return resp, nil
 	}
 	_, err := ask(Request{})
 	var e *Error

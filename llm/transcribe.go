@@ -1,24 +1,14 @@
 package llm
 
-import (
-	"bytes"
-	"context"
-
-	openai "github.com/sashabaranov/go-openai"
-)
+import "context"
 
 // Transcribe turns speech into text through the primary endpoint's
 // /audio/transcriptions. filename tells the endpoint the audio's format.
 func (c *Client) Transcribe(ctx context.Context, model, filename string, audio []byte) (string, error) {
 	ep := c.endpoints[0]
-	resp, err := ep.client.CreateTranscription(ctx, openai.AudioRequest{
-		Model:    model,
-		FilePath: filename,
-		Reader:   bytes.NewReader(audio),
-		Format:   openai.AudioResponseFormatJSON,
-	})
+	text, err := ep.transcribe(ctx, model, filename, audio)
 	if err != nil {
-		return "", classify(ctx, ep.name, err)
+		return "", classify(ctx, ep.name, model, err)
 	}
-	return resp.Text, nil
+	return text, nil
 }

@@ -11,11 +11,15 @@ const (
 )
 
 // Message is one chat message. Parts, when set, replace Content (text and
-// images in one user message).
+// images in one user message). An assistant message may carry the tool
+// calls the model made (ToolCalls); a tool message answers one of them
+// (ToolCallID), its result in Content.
 type Message struct {
-	Role    string
-	Content string
-	Parts   []Part
+	Role       string
+	Content    string
+	Parts      []Part
+	ToolCalls  []ToolCall
+	ToolCallID string
 }
 
 // Part is one piece of a multi-part user message: text, or an image by URL
@@ -60,8 +64,10 @@ type Tool struct {
 	Parameters  json.RawMessage
 }
 
-// ToolCall is a function call the model made; Arguments is its raw JSON.
+// ToolCall is a function call the model made: its ID (which a tool
+// message answering it names), the function and its raw JSON arguments.
 type ToolCall struct {
+	ID        string
 	Name      string
 	Arguments string
 }

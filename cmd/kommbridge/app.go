@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 
 	"go.uber.org/zap"
@@ -152,27 +154,35 @@ func llmConfig(cfg *config.Config) llm.Config {
 		eps = append(eps, endpoint(f))
 	}
 	return llm.Config{
-		Endpoints:       eps,
-		MaxRetries:      cfg.LLM.MaxRetries,
-		MaxConcurrency:  cfg.LLM.MaxConcurrency,
-		BreakerFailures: cfg.LLM.Breaker.Failures,
-		BreakerCooldown: cfg.LLM.Breaker.Cooldown.D(),
+		Endpoints:        eps,
+		MaxRetries:       cfg.LLM.MaxRetries,
+		MaxConcurrency:   cfg.LLM.MaxConcurrency,
+		BreakerFailures:  cfg.LLM.Breaker.Failures,
+		BreakerCooldown:  cfg.LLM.Breaker.Cooldown.D(),
+		MaxResponseBytes: cfg.LLM.MaxResponseBytes,
 	}
 }
 
 func endpoint(e config.Endpoint) llm.Endpoint {
 	return llm.Endpoint{BaseURL: e.BaseURL, APIKey: e.APIKey, APIType: e.APIType, APIVersion: e.APIVersion,
-		Model: e.Model, MaxCompletionTokens: e.MaxCompletionTokens}
+		Model: e.Model, MaxCompletionTokens: e.MaxCompletionTokens, Headers: e.Headers, GatewayRetries: e.GatewayRetries}
 }
 
-// keySources says, per endpoint, where its API key came from: "host: from
-// X", never the key.
+// keySources says, per endpoint, where its API key and each of its extra
+// headers came from: "host: key from X, header H from Y", never a value.
 func keySources(cfg *config.Config) []string {
 	from := func(e config.Endpoint) string {
+		s := llm.EndpointName(e.BaseURL) + ": key from " + e.KeyFrom
 		if e.APIKey == "" {
-			return llm.EndpointName(e.BaseURL) + ": no key"
+			s = llm.EndpointName(e.BaseURL) + ": no key"
 		}
-		return llm.EndpointName(e.BaseURL) + ": key from " + e.KeyFrom
+		for _, h := range slices.Sorted(maps.Keys(e.Headers)) {
+			s += ", header " + h + " from " + e.HeadersFrom[h]
+			if e.Headers[h] == "" {
+				s += " (empty)"
+			}
+		}
+		return s
 	}
 	out := []string{from(cfg.LLM.Endpoint)}
 	for _, f := range cfg.LLM.Fallbacks {

@@ -69,6 +69,9 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer cancel()
 	eps := append([]config.Endpoint{cfg.LLM.Endpoint}, cfg.LLM.Fallbacks...)
 	for i, st := range a.model.Check(ctx) {
+		if st.Warn != "" {
+			fmt.Fprintf(stdout, "warn  model %s at %s: %s\n", st.Model, st.Endpoint, st.Warn)
+		}
 		if st.Err != nil {
 			failed = true
 			keyPath := "llm.api_key (or OPENAI_API_KEY when the file sets neither llm.api_key nor llm.base_url)"
@@ -86,6 +89,9 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 			for _, st := range jc.Check(ctx) {
 				err = st.Err
 				if err == nil {
+					if st.Warn != "" {
+						fmt.Fprintf(stdout, "warn  eval judge %s at %s: %s\n", st.Model, st.Endpoint, st.Warn)
+					}
 					fmt.Fprintf(stdout, "ok    eval judge %s at %s (%s)\n", st.Model, st.Endpoint, st.Note)
 				}
 			}
@@ -127,7 +133,7 @@ func advice(err error, keyPath string, noKey bool) string {
 	case e.Status == 401 || e.Status == 403:
 		return fmt.Sprintf("HTTP %d: the API key is wrong or lacks access: check %s", e.Status, keyPath)
 	case e.Status == 404:
-		return "HTTP 404: nothing OpenAI-compatible at this base URL, or no such model/deployment: check llm.base_url (it usually ends in /v1) and the model name"
+		return "HTTP 404: nothing OpenAI-compatible at this base URL, or no such model/deployment: check llm.base_url (it usually ends in /v1) and the model name (" + e.Detail() + ")"
 	case errors.Is(e, llm.ErrTimeout):
 		return "no answer in time: is the endpoint up, and reachable from here?"
 	case e.Status == 0 && errors.Is(e, llm.ErrUnavailable):

@@ -42,6 +42,22 @@ func TestCheckEndpoints(t *testing.T) {
 	good.SetModels("gpt-4o-mini", "gpt-4o")
 	wrongModel := llmtest.New(t)
 	wrongModel.SetModels("llama3.1:8b", "qwen2.5:7b")
+	wrongModel.Default(func(r llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Status: 404, Body: `{"error":{"message":"model \"` + r.Chat.Model + `\" not found, try pulling it first"}}`}
+	})
+	// Gateways: Portkey answers /models with 500 and wants its headers;
+	// GOModel lists models under a provider prefix and serves them
+	// without it.
+	portkey := llmtest.New(t)
+	portkey.FailModels(500)
+	portkey.Default(func(r llmtest.Request) llmtest.Reply {
+		if r.Header.Get("X-Portkey-Api-Key") != "pk" {
+			return llmtest.Reply{Status: 400, Body: `{"status":"failure","message":"x-portkey-api-key header is required"}`}
+		}
+		return llmtest.Reply{Content: "ok"}
+	})
+	gomodel := llmtest.New(t)
+	gomodel.SetModels("up/gpt-4o-mini", "up/other")
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	refused := ln.Addr().String()
 	ln.Close()
@@ -62,7 +78,15 @@ func TestCheckEndpoints(t *testing.T) {
 		{"wrong base URL", fmt.Sprintf("base_url: %s/nothing-here\n  api_key: right", good.URL()), "memory://",
 			[]string{"HTTP 404: nothing OpenAI-compatible at this base URL", "check llm.base_url"}, true},
 		{"model not served", fmt.Sprintf("base_url: %s", wrongModel.URL()), "memory://",
-			[]string{`model "gpt-4o-mini" is not served here (it lists llama3.1:8b, qwen2.5:7b): check the model name`}, true},
+			[]string{`warn  model gpt-4o-mini at 127.0.0.1`, `model "gpt-4o-mini" is not in the model list (llama3.1:8b, qwen2.5:7b)`,
+				`FAIL  model gpt-4o-mini`, `HTTP 404: nothing OpenAI-compatible at this base URL, or no such model/deployment`}, true},
+		{"a gateway whose model list fails", fmt.Sprintf("base_url: %s\n  headers: {x-portkey-api-key: \"${PORTKEY_KEY}\"}", portkey.URL()), "memory://",
+			[]string{`header x-portkey-api-key from ${PORTKEY_KEY}`, `warn  model gpt-4o-mini at 127.0.0.1`, `the model list failed (code internal: Internal server error)`,
+				`ok    model gpt-4o-mini at 127.0.0.1`, `(a one-token completion worked)`}, false},
+		{"a gateway without its headers", fmt.Sprintf("base_url: %s", portkey.URL()), "memory://",
+			[]string{`FAIL  model gpt-4o-mini`, `x-portkey-api-key header is required`}, true},
+		{"a gateway listing prefixed names", fmt.Sprintf("base_url: %s", gomodel.URL()), "memory://",
+			[]string{`ok    model gpt-4o-mini at 127.0.0.1`, `(model gpt-4o-mini listed as up/gpt-4o-mini)`}, false},
 		{"nothing listening", "base_url: http://" + refused + "/v1", "memory://",
 			[]string{"cannot connect", "check llm.base_url and the network"}, true},
 		{"redis refused", fmt.Sprintf("base_url: %s\n  api_key: right", good.URL()), "redis://" + refused + "/0",
@@ -72,7 +96,7 @@ func TestCheckEndpoints(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeConfig(t, fmt.Sprintf("llm:\n  %s\nstore: {url: %q}\n", tt.llm, tt.store))
 			var out bytes.Buffer
-			err := run(context.Background(), []string{"check", "--config", path}, env(nil), nil, &out, io.Discard)
+			err := run(context.Background(), []string{"check", "--config", path}, env(map[string]string{"PORTKEY_KEY": "pk"}), nil, &out, io.Discard)
 			if (err != nil) != tt.wantErr {
 				t.Errorf("err %v, want error %v", err, tt.wantErr)
 			}

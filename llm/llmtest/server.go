@@ -37,6 +37,12 @@ type Reply struct {
 	LogProbs     []float64
 	Usage        openai.Usage
 	FinishReason string
+	// Header holds response headers to send (a gateway's own, a
+	// Location with a 3xx Status).
+	Header http.Header
+	// Huge, when set, answers a 200 chat completion whose content is
+	// this many bytes, streamed without holding them.
+	Huge int64
 }
 
 // Request is one request the server received.
@@ -59,7 +65,9 @@ type Server struct {
 	// APIKey, when set, is required as the bearer token (401 otherwise).
 	apiKey string
 	models []string
-	closed chan struct{}
+	// modelsStatus, when set, is /models' answer instead of the list.
+	modelsStatus int
+	closed       chan struct{}
 }
 
 // New starts a fake that answers each call with the next scripted Reply,
@@ -114,6 +122,14 @@ func (s *Server) SetModels(ids ...string) {
 	s.models = ids
 }
 
+// FailModels makes /v1/models answer status (as gateways without a
+// working list do) instead of the list.
+func (s *Server) FailModels(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.modelsStatus = status
+}
+
 // Requests returns a copy of every chat completion request received.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -144,7 +160,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	req := Request{Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
 	s.mu.Lock()
-	key, models := s.apiKey, s.models
+	key, models, modelsStatus := s.apiKey, s.models, s.modelsStatus
 	s.mu.Unlock()
 	if key != "" && r.Header.Get("Authorization") != "Bearer "+key && r.Header.Get("Api-Key") != key {
 		s.record(req)
@@ -160,6 +176,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.record(req)
 		s.answer(w, r, s.next(req), req.Chat.Model)
+	case (p == "/v1/models" || p == "/v1/openai/models") && modelsStatus != 0:
+		s.record(req)
+		writeError(w, modelsStatus, "Internal server error", "internal")
 	case p == "/v1/models" || p == "/v1/openai/models":
 		s.record(req)
 		list := openai.ModelsList{}
@@ -231,6 +250,21 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rep Reply, model
 	}
 	if rep.RetryAfter != "" {
 		w.Header().Set("Retry-After", rep.RetryAfter)
+	}
+	for k, v := range rep.Header {
+		w.Header()[k] = v
+	}
+	if rep.Huge > 0 {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"huge","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"`)
+		chunk := []byte(strings.Repeat("a", 64<<10))
+		for left := rep.Huge; left > 0; left -= int64(len(chunk)) {
+			if _, err := w.Write(chunk[:min(int64(len(chunk)), left)]); err != nil {
+				return // the client stopped reading
+			}
+		}
+		io.WriteString(w, `"},"finish_reason":"stop"}]}`)
+		return
 	}
 	status := rep.Status
 	if status == 0 {
