@@ -181,7 +181,7 @@ const (
 var (
 	Outcomes = []string{OutcomeAnswered, OutcomeWelcome, OutcomeHandoff, OutcomeError, OutcomeLimited, OutcomeIgnored,
 		OutcomeSilent, OutcomeDuplicate, OutcomeHeld, OutcomeBusy, OutcomeDegraded, OutcomeCallerGone, OutcomeFiltered,
-		OutcomeTooLong, OutcomeResolved, OutcomeFormIncomplete}
+		OutcomeTooLong, OutcomeResolved, OutcomeFormIncomplete, OutcomeJoined}
 	HandoffReasons = []string{HandoffModel, HandoffLowConfidence, HandoffUserRequest, HandoffButton, HandoffError,
 		HandoffTimeout, HandoffRefusal, HandoffContentFilter}
 )
@@ -315,6 +315,10 @@ const (
 	// OutcomeResolved: answered, and the conversation closed as resolved
 	// (bots with resolve: auto, when the model said the issue is solved).
 	OutcomeResolved = "resolved"
+	// OutcomeJoined: the message waited for its conversation's previous
+	// one together with a newer message, which answers both in one model
+	// call; this webhook's answer holds no message.
+	OutcomeJoined = "joined"
 	// OutcomeFormIncomplete: a form came back with required fields empty
 	// (or values its checks refuse); the user was asked again, with the
 	// form, without the model.
@@ -323,4 +327,18 @@ const (
 	// context even with the oldest history dropped; the user got the
 	// bot's too_long_message and the history was cleared.
 	OutcomeTooLong = "too_long"
+)
+
+// Queued is what a message that waited for its conversation's lock does
+// once it holds it (see bridge.Store's Dequeue).
+type Queued int
+
+// What a queued message does.
+const (
+	// Alone: answer the message by itself (it was not in the queue).
+	Alone Queued = iota
+	// Answer: answer every message queued up to this one, in one call.
+	Answer
+	// Joined: a newer message answers this one with its own.
+	Joined
 )

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/llm"
 )
 
 // Deliverer posts a message into a conversation as the bot, after the
@@ -32,6 +33,11 @@ type Pending interface {
 	TakePending(ctx context.Context, lease time.Duration) (id string, job []byte, err error)
 }
 
+// DeliveryResults are the fates of a held answer Deps.OnDelivery hears
+// of: delivered, failed, dropped (the conversation was handed off
+// meanwhile), joined (a newer message's answer holds it).
+var DeliveryResults = []string{"delivered", "failed", "dropped", "joined"}
+
 const (
 	waiting int32 = iota
 	answered
@@ -51,10 +57,11 @@ type asyncJob struct {
 // answerAsync starts the answer in the background and waits for it until
 // hold_after. If it is not ready by then, the webhook answers the hold
 // message and the answer is delivered through Kommunicate's API.
-func (b *Bridge) answerAsync(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event, conv string) Result {
+func (e *event) answerAsync(ctx context.Context) Result {
+	b, p, ev := e.b, e.p, e.ev
 	j := &asyncJob{ID: jobID(ev), Event: *ev, Deadline: ev.ReceivedAt.Add(p.AsyncMaxWait), result: make(chan Result, 1)}
 	b.jobs.Add(1)
-	go b.run(j, s, p)
+	go b.run(j, e.s, p)
 	t := time.NewTimer(time.Until(ev.ReceivedAt.Add(p.HoldAfter)))
 	defer t.Stop()
 	select {
@@ -68,9 +75,7 @@ func (b *Bridge) answerAsync(ctx context.Context, s *settings, p *Profile, ev *k
 	}
 	if b.pending != nil {
 		data, _ := json.Marshal(j)
-		sctx, cancel := detached(ctx)
-		defer cancel()
-		if err := b.pending.AddPending(sctx, j.ID, data, b.lease); err != nil {
+		if err := b.pending.AddPending(e.writeCtx(ctx), j.ID, data, b.lease); err != nil {
 			b.log.Warn("held answer not queued durably; it is delivered if this replica lives", zap.Error(err))
 		}
 	}
@@ -94,27 +99,28 @@ func (b *Bridge) run(j *asyncJob, s *settings, p *Profile) {
 		stop := b.renew(j)
 		defer stop()
 	}
-	ev := &j.Event
-	conv := ev.Conversation()
-	var r Result
+	e := b.newEvent(s, p, &j.Event)
+	defer e.end()
 	// Holding the lock until delivery keeps the conversation in order: a
 	// newer message waits for this answer.
-	if lock, err := b.store.Lock(ctx, conv); err != nil {
-		r = b.result(p, ev, b.settle(ctx, p, ev.Conversation(), Input{Event: ev, Now: b.now(), Err: fmt.Errorf("waiting for the conversation's previous message: %w", err)}))
+	lock, early := e.lock(ctx)
+	var r Result
+	if early != nil {
+		r = *early
 	} else {
 		defer lock.Unlock()
-		r = b.answer(ctx, s, p, ev, conv)
-		b.keepIfHeld(lock, conv, &r)
+		r = e.answer(ctx)
+		e.keepIfHeld(lock, &r)
 	}
 	if j.state.CompareAndSwap(waiting, answered) {
-		b.commit(ctx, conv, &r)
+		e.commit(ctx, &r)
 		j.result <- r
 		return
 	}
 	if b.stopped() {
 		return // abandoned at shutdown: it stays queued for another replica
 	}
-	b.deliverHeld(j, conv, &r)
+	e.deliverHeld(j, &r)
 }
 
 // renew keeps j's lease while it runs; the func stops it.
@@ -144,7 +150,8 @@ func (b *Bridge) renew(j *asyncJob) func() {
 // deliverHeld posts a held answer, message by message, each at most once
 // (a record per message survives a replica that dies mid-delivery), then
 // records it in history. A conversation handed off meanwhile gets nothing.
-func (b *Bridge) deliverHeld(j *asyncJob, conv string, r *Result) {
+func (e *event) deliverHeld(j *asyncJob, r *Result) {
+	b, conv := e.b, e.conv
 	ctx, cancel := b.jobContext(later(j.Deadline, b.now()).Add(30 * time.Second))
 	defer cancel()
 	log := b.log.With(zap.String("bot", j.Event.BotID), zap.String("conversation", j.Event.ConversationID), zap.String("outcome", r.Outcome))
@@ -158,11 +165,22 @@ func (b *Bridge) deliverHeld(j *asyncJob, conv string, r *Result) {
 			}
 		}
 	}()
+	if r.Outcome == kommbridge.OutcomeJoined {
+		log.Info("held answer joined a newer message's; nothing to deliver")
+		b.onDeliv("joined")
+		return
+	}
 	if at, err := b.store.HandoffAt(ctx, conv); err == nil && at.After(j.Event.ReceivedAt) {
 		log.Info("held answer dropped: the conversation was handed off meanwhile")
 		r.fx.handoff = false
-		r.fx.turns = r.fx.turns[:min(1, len(r.fx.turns))] // the user's message only
-		b.commit(ctx, conv, r)
+		// The user's messages only.
+		for i, t := range r.fx.turns {
+			if t.Role != llm.RoleUser {
+				r.fx.turns = r.fx.turns[:i]
+				break
+			}
+		}
+		e.commit(ctx, r)
 		b.onDeliv("dropped")
 		return
 	}
@@ -187,7 +205,7 @@ func (b *Bridge) deliverHeld(j *asyncJob, conv string, r *Result) {
 			log.Warn("delivery record not stored", zap.Error(err))
 		}
 	}
-	b.commit(ctx, conv, r)
+	e.commit(ctx, r)
 	log.Info("held answer delivered", zap.Int("messages", len(r.Messages)))
 	b.onDeliv("delivered")
 }

@@ -37,6 +37,14 @@ type Store interface {
 	Claim(ctx context.Context, key string) (answer []byte, claimed bool, err error)
 	Finish(ctx context.Context, key string, answer []byte) error
 	Release(ctx context.Context, key string)
+	// Queue records that message key of conv waits for the conversation's
+	// lock, text being its words as history keeps them. Dequeue, called
+	// with the lock held, says what key's event does: answer the texts
+	// queued up to it, oldest first (it was the newest waiting), leave
+	// them to a newer message (Joined), or answer alone (it was not
+	// queued, or the queue was lost).
+	Queue(ctx context.Context, conv, key, text string) error
+	Dequeue(ctx context.Context, conv, key string) (texts []string, q kommbridge.Queued, err error)
 }
 
 // Model answers chat requests; *llm.Client implements it.
@@ -69,8 +77,8 @@ type Deps struct {
 	// TakeoverAfter is how long a held answer stays with a replica that
 	// stopped renewing it before another takes it over [15s].
 	TakeoverAfter time.Duration
-	// OnDelivery, when set, hears of each held answer's fate: "delivered",
-	// "failed" or "dropped" (the conversation was handed off meanwhile).
+	// OnDelivery, when set, hears of each held answer's fate, one of
+	// DeliveryResults.
 	OnDelivery func(outcome string)
 	// Local, when set, stands in for Store while Store fails (the store
 	// outage policy "degrade"): events are answered without stored history
@@ -202,15 +210,14 @@ func (b *Bridge) Handle(ctx context.Context, ev kommbridge.Event) (Result, error
 	if ev.ReceivedAt.IsZero() {
 		ev.ReceivedAt = b.now()
 	}
-	// One deadline for the work, model call included (modelEnd), and one
-	// for the store writes that follow (see detached): a context each, and
-	// no more for the event.
-	w := new(writes)
-	defer w.end()
-	ctx, cancel := context.WithDeadline(context.WithValue(context.WithoutCancel(ctx), writesKey{}, w), modelEnd(ev.ReceivedAt.Add(s.budget), s.budget))
+	// One deadline for the work, model call included (modelEnd); the
+	// store writes that follow have their own (event.writeCtx).
+	e := b.newEvent(s, p, &ev)
+	defer e.end()
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), modelEnd(ev.ReceivedAt.Add(s.budget), s.budget))
 	defer cancel()
 	start := b.now()
-	r := b.deduped(ctx, s, p, &ev)
+	r := e.deduped(ctx)
 	if b.guard != nil && b.guard.usedLocalSince(start) {
 		r.Degraded = true
 		if r.Outcome == kommbridge.OutcomeAnswered {
@@ -218,57 +225,4 @@ func (b *Bridge) Handle(ctx context.Context, ev kommbridge.Event) (Result, error
 		}
 	}
 	return r, nil
-}
-
-// deduped answers ev once per message key: a repeat gets the first answer.
-func (b *Bridge) deduped(ctx context.Context, s *settings, p *Profile, ev *kommbridge.Event) Result {
-	if ev.Key == "" {
-		return b.handle(ctx, s, p, ev)
-	}
-	dkey := ev.DedupeKey()
-	if r := b.claim(ctx, p, ev, dkey); r != nil {
-		return *r
-	}
-	r := b.handle(ctx, s, p, ev)
-	b.finish(ctx, dkey, &r)
-	return r
-}
-
-// claim claims ev's key; a key answered (or being answered) before gives
-// that answer, a store failure the error policy's. nil: this event answers.
-//
-//go:noinline
-func (b *Bridge) claim(ctx context.Context, p *Profile, ev *kommbridge.Event, dkey string) *Result {
-	prev, claimed, err := b.store.Claim(ctx, dkey)
-	switch {
-	case err != nil:
-		r := b.failed(ctx, p, ev, ev.Conversation(), storeFailure(ctx, err, "for the answer to the same message key"), false)
-		return &r
-	case !claimed:
-		r := new(Result)
-		if err := decodeReply(prev, &r.Reply); err != nil {
-			*r = b.failed(ctx, p, ev, ev.Conversation(), err, false)
-			return r
-		}
-		r.Outcome = kommbridge.OutcomeDuplicate
-		return r
-	}
-	return nil
-}
-
-// finish keeps r as the key's answer, which outlives this request. A busy
-// answer is not kept: a retry of the key deserves a fresh try.
-//
-//go:noinline
-func (b *Bridge) finish(ctx context.Context, dkey string, r *Result) {
-	fctx, fcancel := detached(ctx)
-	defer fcancel()
-	if r.Outcome == kommbridge.OutcomeBusy {
-		b.store.Release(fctx, dkey)
-		return
-	}
-	if err := b.store.Finish(fctx, dkey, encodeReply(r.Reply)); err != nil {
-		b.log.Warn("dedupe record not stored", zap.Error(err))
-		b.store.Release(fctx, dkey)
-	}
 }

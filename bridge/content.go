@@ -27,9 +27,8 @@ const fetchShare = 0.5
 // history, and each attachment's outcome. Attachments are read at once
 // (their URLs expire), in parallel, within fetchShare of what is left of
 // the reply budget.
-//
-//go:noinline
-func (b *Bridge) userContent(ctx context.Context, p *Profile, ev *kommbridge.Event) ([]llm.Part, string, []string) {
+func (e *event) userContent(ctx context.Context) ([]llm.Part, string, []string) {
+	b, p, ev := e.b, e.p, e.ev
 	if len(ev.Attachments) == 0 {
 		parts, standIn := prompt.UserContent(ev.Text, nil, "")
 		return parts, standIn, nil

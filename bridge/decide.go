@@ -33,8 +33,10 @@ type Input struct {
 	// model's (classified by llm), the store's, or a template's.
 	Err error
 	// UserTurn is the user's message as history keeps it; set when the
-	// model was asked.
+	// model was asked. Joined are the user's earlier messages that waited
+	// with it and are answered with it, oldest first.
 	UserTurn string
+	Joined   []string
 	// Kept is set when the model answered only once the oldest history was
 	// dropped (context overflow): the history keeps its last Kept turns.
 	Kept *int
@@ -162,11 +164,10 @@ func (p *Profile) answered(in Input, parsed prompt.Parsed) Decision {
 	if parsed.Text == "" && !parsed.Handoff {
 		return p.failure(in, errNoText)
 	}
-	user := kommbridge.Turn{Role: llm.RoleUser, Text: in.UserTurn}
 	if parsed.Refusal {
 		// The model's own words for declining are the bot's answer.
 		msg := kommbridge.Message{Text: parsed.Text}
-		d := Decision{Reply: reply(kommbridge.OutcomeAnswered, msg), Turns: []kommbridge.Turn{user, {Role: llm.RoleAssistant, Text: parsed.Text}}}
+		d := Decision{Reply: reply(kommbridge.OutcomeAnswered, msg), Turns: in.userTurns(kommbridge.Turn{Role: llm.RoleAssistant, Text: parsed.Text})}
 		if p.HandoffOnRefusal {
 			hm, mark, err := p.handoffMessage(in, "", true)
 			d.Reply = reply(kommbridge.OutcomeHandoff, msg, hm)
@@ -194,7 +195,7 @@ func (p *Profile) answered(in Input, parsed prompt.Parsed) Decision {
 			msg.QuickReplies, msg.Form, msg.AskFile, msg.Resolve, outcome = nil, nil, false, true, kommbridge.OutcomeResolved
 		}
 		d.Reply = reply(outcome, msg)
-		d.Turns = []kommbridge.Turn{user, {Role: llm.RoleAssistant, Text: parsed.Text}}
+		d.Turns = in.userTurns(kommbridge.Turn{Role: llm.RoleAssistant, Text: parsed.Text})
 		return d
 	}
 	d := Decision{ModelReason: parsed.HandoffReason}
@@ -215,8 +216,19 @@ func (p *Profile) answered(in Input, parsed prompt.Parsed) Decision {
 	hm, mark, err := p.handoffMessage(in, team, true)
 	d.Reply = reply(kommbridge.OutcomeHandoff, append(msgs, hm)...)
 	d.HandoffReason, d.MarkHandoff, d.Cooldown, d.TemplateErr = reason, mark, true, err
-	d.Turns = []kommbridge.Turn{user, {Role: llm.RoleAssistant, Text: joinText(d.Messages)}}
+	d.Turns = in.userTurns(kommbridge.Turn{Role: llm.RoleAssistant, Text: joinText(d.Messages)})
 	return d
+}
+
+// userTurns are the turns of the user's messages the model was asked
+// about (the joined ones first), then then.
+func (in Input) userTurns(then ...kommbridge.Turn) []kommbridge.Turn {
+	out := make([]kommbridge.Turn, 0, len(in.Joined)+1+len(then))
+	for _, t := range in.Joined {
+		out = append(out, kommbridge.Turn{Role: llm.RoleUser, Text: t})
+	}
+	out = append(out, kommbridge.Turn{Role: llm.RoleUser, Text: in.UserTurn})
+	return append(out, then...)
 }
 
 func reply(outcome string, msgs ...kommbridge.Message) kommbridge.Reply {
@@ -268,7 +280,7 @@ func (p *Profile) failure(in Input, err error) Decision {
 	}
 	d := Decision{Reply: reply(kommbridge.OutcomeError, kommbridge.Message{Text: text}), Cause: err, TemplateErr: rerr}
 	if in.Asked {
-		d.Turns = []kommbridge.Turn{{Role: llm.RoleUser, Text: in.UserTurn}}
+		d.Turns = in.userTurns()
 	}
 	if p.HandoffOnErr {
 		d.HandoffReason = kommbridge.HandoffError

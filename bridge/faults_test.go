@@ -555,25 +555,18 @@ func TestWritesAfterTheModelsTime(t *testing.T) {
 
 // An event's store writes share one context, with a moment of its own
 // from the first write; one made long before (a read early in the event)
-// is made again; outside an event every call gets its own.
+// is made again.
 func TestWritesShareAMoment(t *testing.T) {
-	w := new(writes)
-	defer w.end()
-	ctx := context.WithValue(context.Background(), writesKey{}, w)
-	first, _ := detached(ctx)
-	if again, _ := detached(ctx); again != first {
+	e := &event{}
+	defer e.end()
+	ctx := context.Background()
+	first := e.writeCtx(ctx)
+	if again := e.writeCtx(ctx); again != first {
 		t.Error("the event's writes did not share a context")
 	}
-	w.ctx, w.cancel = context.WithTimeout(context.Background(), 10*time.Millisecond)
-	later, _ := detached(ctx)
+	e.writes, e.cancelWrites = context.WithTimeout(context.Background(), 10*time.Millisecond)
+	later := e.writeCtx(ctx)
 	if dl, _ := later.Deadline(); time.Until(dl) < writeTime/2 || later.Err() != nil {
 		t.Errorf("a write after a context nearly spent got %v", time.Until(dl))
-	}
-	a, cancelA := detached(context.Background())
-	defer cancelA()
-	b, cancelB := detached(context.Background())
-	defer cancelB()
-	if a == b {
-		t.Error("calls outside an event shared a context")
 	}
 }

@@ -139,3 +139,20 @@ func (g *guarded) Release(ctx context.Context, key string) {
 		g.shared.Release(ctx, key)
 	}
 }
+
+func (g *guarded) Queue(ctx context.Context, conv, key, text string) error {
+	_, err := through(ctx, g, func(s Store) (struct{}, error) { return struct{}{}, s.Queue(ctx, conv, key, text) })
+	return err
+}
+
+func (g *guarded) Dequeue(ctx context.Context, conv, key string) ([]string, kommbridge.Queued, error) {
+	type dq struct {
+		texts []string
+		q     kommbridge.Queued
+	}
+	v, err := through(ctx, g, func(s Store) (dq, error) {
+		t, q, err := s.Dequeue(ctx, conv, key)
+		return dq{t, q}, err
+	})
+	return v.texts, v.q, err
+}

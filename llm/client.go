@@ -267,7 +267,7 @@ func (c *Client) call(ctx context.Context, i int, req *Request, done func(error)
 	case tries == 0:
 		done(errNotCounted)
 	default:
-		done(c.verdict(ctx, e, took))
+		done(c.verdict(ctx, ep, e, took))
 	}
 	return resp, tries, e
 }
@@ -280,9 +280,14 @@ func (c *Client) tries(ctx context.Context, ep *endpoint, fallback bool, req *Re
 	var last *Error
 	var took time.Duration
 	for try := 0; ; {
-		if !c.roomFor(ctx, 0) {
+		if usual := ep.usual.median(); !c.roomFor(ctx, usual) {
 			if last == nil {
-				last = &Error{Kind: ErrNoTime, Endpoint: ep.name, Model: model, Err: errSpent}
+				// Not called: too late for the time it usually takes.
+				err := errSpent
+				if usual > 0 && c.roomFor(ctx, 0) {
+					err = fmt.Errorf("%v left, less than the %v this endpoint usually takes", c.left(ctx).Round(time.Millisecond), usual.Round(time.Millisecond))
+				}
+				last = &Error{Kind: ErrNoTime, Endpoint: ep.name, Model: model, Err: err}
 			}
 			return Response{}, try, took, last
 		}
@@ -302,6 +307,7 @@ func (c *Client) tries(ctx context.Context, ep *endpoint, fallback bool, req *Re
 		}
 		c.attempt(ep, model, try > 1, fallback, took, last)
 		if last == nil {
+			ep.usual.add(took)
 			return resp, try, took, nil
 		}
 		if !relearned && ep.tokens.learn(last, completion) {
@@ -353,7 +359,7 @@ func (c *Client) tryAgain(ctx context.Context, ep *endpoint, e *Error, try int) 
 	if e.RetryAfter > 0 {
 		wait = e.RetryAfter
 	}
-	if !c.roomFor(ctx, wait) {
+	if !c.roomFor(ctx, wait+ep.usual.median()) {
 		c.log.Debug("no room to retry", zap.String("endpoint", e.Endpoint), zap.Duration("wait", wait))
 		return 0, false
 	}
@@ -361,22 +367,32 @@ func (c *Client) tryAgain(ctx context.Context, ep *endpoint, e *Error, try int) 
 }
 
 // hangAfter is how long a call must have been given before a deadline
-// cutting it counts against the endpoint: a call started with little of
-// the budget left says nothing of the endpoint's health.
+// cutting it counts against the endpoint (and twice the time the endpoint
+// usually takes, when that is longer): a call started with little of the
+// budget left says nothing of the endpoint's health.
 const hangAfter = 5 * time.Second
 
 // verdict is what a failed call tells the breaker: the failure itself
 // when the endpoint is to blame, errNotCounted when it is not (a refused
 // request, a caller that went away, a deadline that left the call little
 // time).
-func (c *Client) verdict(ctx context.Context, e *Error, took time.Duration) error {
+func (c *Client) verdict(ctx context.Context, ep *endpoint, e *Error, took time.Duration) error {
 	switch {
 	case e.refused():
 		return errNotCounted
-	case e.Kind == ErrTimeout && (errors.Is(ctx.Err(), context.Canceled) || took < hangAfter):
+	case e.Kind == ErrTimeout && (errors.Is(ctx.Err(), context.Canceled) || took < max(hangAfter, 2*ep.usual.median())):
 		return errNotCounted
 	}
 	return e
+}
+
+// left is the time ctx's deadline leaves.
+func (c *Client) left(ctx context.Context) time.Duration {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return time.Duration(1<<63 - 1)
+	}
+	return dl.Sub(c.now())
 }
 
 // minCall is the least time worth starting a call with.

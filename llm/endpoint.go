@@ -32,6 +32,8 @@ type endpoint struct {
 	hc      *http.Client
 	maxBody int64
 	breaker *breaker
+	// usual is how long its calls recently took.
+	usual latencies
 }
 
 // DefaultMaxResponseBytes bounds an answer read from a model endpoint

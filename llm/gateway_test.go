@@ -172,3 +172,32 @@ func TestRedirectsKeepKeysHome(t *testing.T) {
 		t.Errorf("the redirect to another port was followed")
 	}
 }
+
+// A call that cannot get the time the endpoint usually takes is not
+// started: the caller gets ErrNoTime (busy for the user), the endpoint
+// is not called and its breaker not told. A timeout after less than twice
+// that time does not count against the endpoint either.
+func TestNoCallThatCannotFinish(t *testing.T) {
+	fake := llmtest.New(t)
+	fake.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Content: "ok", Delay: 100 * time.Millisecond} })
+	c, _ := llm.New(llm.Config{Endpoints: []llm.Endpoint{{BaseURL: fake.URL(), Model: "m"}}, BreakerFailures: 1, BreakerCooldown: time.Hour}, zap.NewNop())
+	for range 8 {
+		if _, err := c.Complete(within(t, 5*time.Second), hello); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := fake.Calls()
+	_, err := c.Complete(within(t, 90*time.Millisecond), hello)
+	if !errors.Is(err, llm.ErrNoTime) || !strings.Contains(err.Error(), "usually takes") || fake.Calls() != calls {
+		t.Errorf("error %v, calls %d -> %d", err, calls, fake.Calls())
+	}
+	// Time for the usual answer, not for a slow one: it times out, and the
+	// breaker (1 failure opens it) stays closed.
+	fake.Enqueue(llmtest.Reply{Content: "slow", Delay: time.Second})
+	if _, err := c.Complete(within(t, 200*time.Millisecond), hello); !errors.Is(err, llm.ErrTimeout) {
+		t.Errorf("error %v, want a timeout", err)
+	}
+	if c.Open(0) {
+		t.Error("a call cut short of twice the usual time opened the breaker")
+	}
+}

@@ -130,7 +130,7 @@ func New() *Metrics {
 	for _, o := range attachmentOutcomes {
 		m.attachments.WithLabelValues(o)
 	}
-	for _, r := range []string{"delivered", "failed", "dropped"} {
+	for _, r := range bridge.DeliveryResults {
 		m.deliveries.WithLabelValues(r)
 	}
 	for _, r := range []string{"ok", "rejected"} {
@@ -228,7 +228,7 @@ var Catalog = []Metric{
 	{"kommbridge_reply_contract_violations_total", "Model replies that broke their format's contract.", []string{"format", "violation"}},
 	{"kommbridge_config_reloads_total", "Configuration reloads by result (ok, rejected).", []string{"result"}},
 	{"kommbridge_breaker_open", "1 while the endpoint is skipped after repeated failures.", []string{"endpoint", "position"}},
-	{"kommbridge_deliveries_total", "Held answers posted later through Kommunicate's API, by result (delivered, failed, dropped).", []string{"result"}},
+	{"kommbridge_deliveries_total", "Held answers posted later through Kommunicate's API, by result (delivered, failed, dropped: handed off meanwhile, joined: answered with a newer message).", []string{"result"}},
 	{"kommbridge_store_degraded", "1 while the shared store is unreachable and webhooks are answered without stored history.", nil},
 	{"kommbridge_store_outages_total", "Times the shared store became unreachable.", nil},
 	{"kommbridge_callers_gone_total", "Webhook callers that closed the connection before their answer, counted as they leave (the answer is made anyway and kept for the retry).", nil},

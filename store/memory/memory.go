@@ -42,6 +42,10 @@ type shard struct {
 	byKey map[string]*list.Element
 	cap   int
 	locks map[string]*convLock
+	// queues are the messages waiting for each conversation's lock;
+	// taken, the keys a newer message took from a queue, and when.
+	queues map[string][]queued
+	taken  map[string]time.Time
 }
 
 type conversation struct {
@@ -73,6 +77,8 @@ func New(o Options) *Store {
 	for i := range s.shards {
 		s.shards[i].byKey = make(map[string]*list.Element)
 		s.shards[i].locks = make(map[string]*convLock)
+		s.shards[i].queues = make(map[string][]queued)
+		s.shards[i].taken = make(map[string]time.Time)
 		s.shards[i].cap = o.MaxConversations / shards
 		if i < o.MaxConversations%shards {
 			s.shards[i].cap++

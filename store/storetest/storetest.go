@@ -25,6 +25,33 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	ctx := context.Background()
 	turn := func(s string) kommbridge.Turn { return kommbridge.Turn{Role: "user", Text: s} }
 
+	t.Run("messages waiting for the lock join the newest", func(t *testing.T) {
+		s := newStore(t)
+		if texts, q, err := s.Dequeue(ctx, "c", "never-queued"); err != nil || q != kommbridge.Alone || texts != nil {
+			t.Errorf("a message never queued: %v %v %v", texts, q, err)
+		}
+		for _, k := range []string{"a", "b", "c"} {
+			if err := s.Queue(ctx, "c", k, "text "+k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Queue(ctx, "other", "x", "text x")
+		if texts, q, _ := s.Dequeue(ctx, "c", "a"); q != kommbridge.Joined || texts != nil {
+			t.Errorf("a, with newer messages waiting: %v %v", texts, q)
+		}
+		if texts, q, _ := s.Dequeue(ctx, "c", "c"); q != kommbridge.Answer || fmt.Sprint(texts) != "[text a text b text c]" {
+			t.Errorf("c, the newest: %v %v", texts, q)
+		}
+		if texts, q, _ := s.Dequeue(ctx, "c", "b"); q != kommbridge.Joined || texts != nil {
+			t.Errorf("b, taken by c: %v %v", texts, q)
+		}
+		if _, q, _ := s.Dequeue(ctx, "c", "b"); q != kommbridge.Alone {
+			t.Errorf("b again: %v", q)
+		}
+		if texts, q, _ := s.Dequeue(ctx, "other", "x"); q != kommbridge.Answer || fmt.Sprint(texts) != "[text x]" {
+			t.Errorf("another conversation's queue: %v %v", texts, q)
+		}
+	})
 	t.Run("history in order, trimmed", func(t *testing.T) {
 		s := newStore(t)
 		for _, m := range []string{"1", "2", "3", "4"} {
