@@ -179,7 +179,9 @@ func TestRedirectsKeepKeysHome(t *testing.T) {
 // that time does not count against the endpoint either.
 func TestNoCallThatCannotFinish(t *testing.T) {
 	fake := llmtest.New(t)
-	fake.Default(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Content: "ok", Delay: 100 * time.Millisecond} })
+	fake.Default(func(llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Content: "ok", Delay: 100 * time.Millisecond}
+	})
 	c, _ := llm.New(llm.Config{Endpoints: []llm.Endpoint{{BaseURL: fake.URL(), Model: "m"}}, BreakerFailures: 1, BreakerCooldown: time.Hour}, zap.NewNop())
 	for range 8 {
 		if _, err := c.Complete(within(t, 5*time.Second), hello); err != nil {
