@@ -174,6 +174,9 @@ const (
 	// HandoffContentFilter: the provider filtered the prompt or the answer,
 	// and the bot hands that off.
 	HandoffContentFilter = "content_filter"
+	// HandoffDelivery: a held answer could not be delivered through
+	// Kommunicate's API; the user was promised one.
+	HandoffDelivery = "delivery_failed"
 )
 
 // Outcomes lists every outcome of an event; HandoffReasons every handoff
@@ -183,7 +186,7 @@ var (
 		OutcomeSilent, OutcomeDuplicate, OutcomeHeld, OutcomeBusy, OutcomeDegraded, OutcomeCallerGone, OutcomeFiltered,
 		OutcomeTooLong, OutcomeResolved, OutcomeFormIncomplete, OutcomeJoined}
 	HandoffReasons = []string{HandoffModel, HandoffLowConfidence, HandoffUserRequest, HandoffButton, HandoffError,
-		HandoffTimeout, HandoffRefusal, HandoffContentFilter}
+		HandoffTimeout, HandoffRefusal, HandoffContentFilter, HandoffDelivery}
 )
 
 // Message is one chat message of a Reply.

@@ -3,6 +3,7 @@ package adapter_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -159,4 +160,30 @@ func TestWhatsAppFits(t *testing.T) {
 		`"suggested_replies":["Start a return","Track","Talk to billing"],` +
 		`"cards":[{"title":"Pro","subtitle":"$10","buttons":[{"label":"Buy","url":"https://acme.example/buy"}]}],"form":"contact"}`})
 	golden(t, "channel_whatsapp_fits.golden", h.postRaw(msg("help")))
+}
+
+// A provider's error that echoes what it was sent puts neither the user's
+// words nor the key in the log when content logging is off; the key never.
+func TestErrorsRedactedInLogs(t *testing.T) {
+	const words = "my order 1234 never came and I am upset"
+	for _, content := range []bool{false, true} {
+		core, logs := observer.New(zap.InfoLevel)
+		h := newHarnessWith(t, botsWith("json_schema", nil, nil), "", zap.New(core), content)
+		h.model.Enqueue(llmtest.Reply{Status: 400, Body: `{"error":{"message":"Invalid 'messages[1].content': '` + words + `' (key test-key)"}}`})
+		h.post(msg(words))
+		lines := logs.FilterMessage("webhook").All()
+		if len(lines) != 1 {
+			t.Fatalf("%d webhook lines", len(lines))
+		}
+		logged := fmt.Sprint(lines[0].ContextMap()["model_error"])
+		if strings.Contains(logged, "test-key") {
+			t.Errorf("content %v: the key reached the log: %s", content, logged)
+		}
+		if strings.Contains(logged, words) != content {
+			t.Errorf("content %v: the user's words in the log: %v (%s)", content, strings.Contains(logged, words), logged)
+		}
+		if !strings.Contains(logged, "HTTP 400") {
+			t.Errorf("content %v: the error itself is gone: %s", content, logged)
+		}
+	}
 }

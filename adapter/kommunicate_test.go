@@ -14,7 +14,7 @@ import (
 func TestAPIBodies(t *testing.T) {
 	m := kommbridge.Message{Text: "Done. Anything else?", QuickReplies: []string{"No, thanks"}, Resolve: true, AskFile: true,
 		Handoff: &kommbridge.Handoff{Team: "2841"}, Images: []kommbridge.Image{{URL: "https://acme.example/a.png"}}}
-	bodies, err := adapter.APIBodies("bot", "7", kommbridge.ChannelWeb, m)
+	bodies, err := adapter.APIBodies("", "bot", "7", kommbridge.ChannelWeb, m)
 	if err != nil {
 		t.Fatal(err)
 	}

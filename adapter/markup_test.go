@@ -238,7 +238,7 @@ func TestHostileRichFields(t *testing.T) {
 				{Name: "b", Label: bad, Type: "radio", Options: []string{bad, "ok"}, Required: true, Error: bad}, {Name: "c", Label: bad, Type: "dropdown", Options: []string{bad}, Required: true, Error: bad},
 				{Name: "d", Type: "hidden", Value: bad}}}}
 		for _, channel := range []string{kommbridge.ChannelWeb, kommbridge.ChannelWhatsApp} {
-			bodies, err := adapter.APIBodies("bot", "1", channel, m)
+			bodies, err := adapter.APIBodies("deliver/x/0", "bot", "1", channel, m)
 			if err != nil {
 				t.Fatal(err)
 			}

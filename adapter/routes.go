@@ -136,7 +136,11 @@ func webhookFields(id string, ev kommbridge.Event, res *bridge.Result, latency t
 		fields = append(fields, zap.String("contract_violation", res.Violation))
 	}
 	if res.Err != nil {
-		fields = append(fields, zap.NamedError("model_error", res.Err))
+		msg := res.Err.Error()
+		if !content {
+			msg = kommbridge.Redact(msg, ev.Text)
+		}
+		fields = append(fields, zap.String("model_error", msg))
 	}
 	if content {
 		fields = append(fields, zap.String("key", ev.Key), zap.String("text", ev.Text), zap.ByteString("answer", out))

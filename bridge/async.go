@@ -1,8 +1,10 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -15,11 +17,19 @@ import (
 )
 
 // Deliverer posts a message into a conversation as the bot, after the
-// webhook's window; adapter.KommunicateAPI implements it. Send retries
-// what is worth retrying and returns the final error.
+// webhook's window; adapter.KommunicateAPI implements it. mark names the
+// delivery (unique per message of an answer), so that a send whose
+// outcome is unknown is not repeated blindly. Send retries what surely
+// did not arrive while ctx allows, and returns the final error:
+// ErrDeliveryUnsure when the message may have arrived.
 type Deliverer interface {
-	Send(ctx context.Context, botID, groupID, channel string, m kommbridge.Message) error
+	Send(ctx context.Context, mark, botID, groupID, channel string, m kommbridge.Message) error
 }
+
+// ErrDeliveryUnsure is a send that went out and got no answer, and that
+// could not be found in the conversation: it is not sent again, since the
+// user may have it.
+var ErrDeliveryUnsure = errors.New("not known whether the message arrived")
 
 // Pending is a durable queue of held answers, so that an answer a replica
 // promised survives that replica; store/redis implements it. Entries carry
@@ -34,9 +44,11 @@ type Pending interface {
 }
 
 // DeliveryResults are the fates of a held answer Deps.OnDelivery hears
-// of: delivered, failed, dropped (the conversation was handed off
-// meanwhile), joined (a newer message's answer holds it).
-var DeliveryResults = []string{"delivered", "failed", "dropped", "joined"}
+// of: delivered, failed (handed off, since the user was promised an
+// answer), dropped (the conversation was handed off meanwhile), joined (a
+// newer message's answer holds it), unsure (a send went out unanswered
+// and could not be found; not repeated).
+var DeliveryResults = []string{"delivered", "failed", "dropped", "joined", "unsure"}
 
 const (
 	waiting int32 = iota
@@ -152,7 +164,9 @@ func (b *Bridge) renew(j *asyncJob) func() {
 // records it in history. A conversation handed off meanwhile gets nothing.
 func (e *event) deliverHeld(j *asyncJob, r *Result) {
 	b, conv := e.b, e.conv
-	ctx, cancel := b.jobContext(later(j.Deadline, b.now()).Add(30 * time.Second))
+	// Sends are retried until the job's own deadline, and for at least
+	// minDelivery after the answer was made.
+	ctx, cancel := b.jobContext(later(j.Deadline, b.now().Add(minDelivery)))
 	defer cancel()
 	log := b.log.With(zap.String("bot", j.Event.BotID), zap.String("conversation", j.Event.ConversationID), zap.String("outcome", r.Outcome))
 	defer func() {
@@ -188,17 +202,26 @@ func (e *event) deliverHeld(j *asyncJob, r *Result) {
 		key := "deliver/" + j.ID + "/" + strconv.Itoa(i)
 		_, claimed, err := b.store.Claim(ctx, key)
 		if err != nil {
-			log.Error("held answer not delivered", zap.Error(err))
-			b.onDeliv("failed")
+			log.Error("held answer not delivered: the store failed", zap.Error(err))
+			e.deliveryFailed(j, err)
 			return
 		}
 		if !claimed {
 			continue // delivered before, by a replica that did not finish
 		}
-		if err := b.deliver.Send(ctx, j.Event.BotID, j.Event.ConversationID, r.Channel, m); err != nil {
+		err = b.deliver.Send(ctx, key, j.Event.BotID, j.Event.ConversationID, r.Channel, m)
+		switch {
+		case errors.Is(err, ErrDeliveryUnsure):
+			// The user may have it: not sent again, and kept as sent.
+			b.store.Finish(ctx, key, []byte("unsure"))
+			log.Warn("held answer may not have arrived; not sent again", zap.Int("message", i), b.errField(err, m.Text))
+			e.commit(ctx, r)
+			b.onDeliv("unsure")
+			return
+		case err != nil:
 			b.store.Release(ctx, key)
-			log.Error("held answer not delivered", zap.Int("message", i), zap.Error(err))
-			b.onDeliv("failed")
+			log.Error("held answer not delivered; handing the conversation to a person", zap.Int("message", i), b.errField(err, m.Text))
+			e.deliveryFailed(j, err)
 			return
 		}
 		if err := b.store.Finish(ctx, key, []byte("sent")); err != nil {
@@ -209,6 +232,38 @@ func (e *event) deliverHeld(j *asyncJob, r *Result) {
 	log.Info("held answer delivered", zap.Int("messages", len(r.Messages)))
 	b.onDeliv("delivered")
 }
+
+// deliveryFailed hands the conversation of a held answer that could not
+// be delivered to a person: the user was promised an answer. It sends the
+// handoff message (one try: Kommunicate's API just failed) and records the
+// handoff whether or not that went through.
+func (e *event) deliveryFailed(j *asyncJob, cause error) {
+	b := e.b
+	b.onDeliv("failed")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	in := Input{Event: e.ev, Now: b.now()}
+	msg, _, _ := e.p.handoffMessage(in, "", false)
+	if msg.Handoff == nil {
+		msg.Handoff = &kommbridge.Handoff{AssignTo: e.p.AssignTo}
+	}
+	log := b.log.With(zap.String("bot", j.Event.BotID), zap.String("conversation", j.Event.ConversationID),
+		zap.String("handoff_reason", kommbridge.HandoffDelivery))
+	if err := b.deliver.Send(ctx, "handoff/"+j.ID, j.Event.BotID, j.Event.ConversationID, cmp.Or(e.p.Channel, kommbridge.ChannelWeb), msg); err != nil {
+		log.Error("handoff after a failed delivery not sent either", zap.NamedError("delivery_error", cause), zap.Error(err))
+	} else {
+		log.Info("handed off after a failed delivery", zap.NamedError("delivery_error", cause))
+	}
+	if b.onHandoff != nil {
+		b.onHandoff(kommbridge.HandoffDelivery)
+	}
+	if err := b.store.MarkHandoff(ctx, e.conv, b.now()); err != nil {
+		log.Warn("handoff not recorded", zap.Error(err))
+	}
+}
+
+// minDelivery is the least time a held answer's delivery is tried for.
+const minDelivery = 15 * time.Second
 
 func later(a, b time.Time) time.Time {
 	if a.After(b) {

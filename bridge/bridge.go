@@ -80,6 +80,9 @@ type Deps struct {
 	// OnDelivery, when set, hears of each held answer's fate, one of
 	// DeliveryResults.
 	OnDelivery func(outcome string)
+	// OnHandoff, when set, hears of a handoff made outside a webhook's
+	// answer (a held answer that could not be delivered), by reason.
+	OnHandoff func(reason string)
 	// Local, when set, stands in for Store while Store fails (the store
 	// outage policy "degrade"): events are answered without stored history
 	// instead of failing. nil makes a store failure an error.
@@ -88,6 +91,9 @@ type Deps struct {
 	// reachable again (false); only with Local.
 	OnOutage func(down bool)
 	Log      *zap.Logger
+	// LogContent: log message text (log.content); otherwise the error
+	// messages of servers, which may echo it, are logged redacted.
+	LogContent bool
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -108,8 +114,11 @@ type Bridge struct {
 	stopOnce sync.Once
 	lease    time.Duration
 	onDeliv  func(string)
-	log      *zap.Logger
-	now      func() time.Time
+	// onHandoff hears of handoffs made outside a webhook's answer; nil: no one.
+	onHandoff  func(string)
+	log        *zap.Logger
+	logContent bool // log message text; see errField
+	now        func() time.Time
 }
 
 // New builds a Bridge for cfg.
@@ -129,7 +138,7 @@ func New(cfg *config.Config, d Deps) (*Bridge, error) {
 	if d.Local != nil {
 		d.Store = newGuarded(d.Store, d.Local, d.Now, d.Log, d.OnOutage)
 	}
-	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, media: d.Media, deliver: d.Deliver, onDeliv: d.OnDelivery, log: d.Log, now: d.Now}
+	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, media: d.Media, deliver: d.Deliver, onDeliv: d.OnDelivery, onHandoff: d.OnHandoff, log: d.Log, logContent: d.LogContent, now: d.Now}
 	b.stopping = make(chan struct{})
 	b.pending = d.Pending
 	b.lease = d.TakeoverAfter
@@ -189,6 +198,8 @@ type Result struct {
 	ModelReason string
 	// FinishReason is why the model stopped ("stop", "length", ...).
 	FinishReason string
+	// Cut lists what of the message was cut to its bounds (CutKinds).
+	Cut []string
 
 	fx effects // writes still to make; see commit
 }
@@ -225,4 +236,14 @@ func (b *Bridge) Handle(ctx context.Context, ev kommbridge.Event) (Result, error
 		}
 	}
 	return r, nil
+}
+
+// errField is err for a log line: redacted (kommbridge.Redact, texts
+// among what is taken out) unless content logging is on, since a
+// server's error may echo what it was sent.
+func (b *Bridge) errField(err error, texts ...string) zap.Field {
+	if b.logContent || err == nil {
+		return zap.Error(err)
+	}
+	return zap.String("error", kommbridge.Redact(err.Error(), texts...))
 }

@@ -19,6 +19,15 @@ type Media interface {
 	ReadAll(ctx context.Context, atts []kommbridge.Attachment, vision bool) []media.Item
 }
 
+// What an incoming message may have cut to its bounds (Result.Cut).
+const (
+	CutMessage     = "message"     // text over limits.max_message_chars
+	CutAttachments = "attachments" // files past media.max_attachments, named together
+)
+
+// CutKinds lists them, for metrics.
+var CutKinds = []string{CutMessage, CutAttachments}
+
 // fetchShare is the part of the remaining budget attachments may take:
 // the model always keeps the rest to answer in.
 const fetchShare = 0.5
@@ -42,10 +51,12 @@ func (e *event) userContent(ctx context.Context) ([]llm.Part, string, []string) 
 	}
 	items := b.media.ReadAll(fctx, ev.Attachments, vision)
 	outcomes := make([]string, len(items))
+	skipped := 0
 	for i, it := range items {
 		switch {
 		case errors.Is(it.Err, media.ErrSkipped):
 			outcomes[i] = "skipped"
+			skipped++
 		case it.Err != nil:
 			outcomes[i] = "failed"
 			b.log.Warn("attachment not read", zap.String("bot", ev.BotID), zap.String("conversation", ev.ConversationID),
@@ -55,6 +66,9 @@ func (e *event) userContent(ctx context.Context) ([]llm.Part, string, []string) 
 		default:
 			outcomes[i] = "ok"
 		}
+	}
+	if skipped > prompt.MaxSkippedNamed {
+		e.cut = append(e.cut, CutAttachments)
 	}
 	parts, standIn := prompt.UserContent(ev.Text, items, p.ImageDetail)
 	return parts, standIn, outcomes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -37,6 +38,8 @@ type event struct {
 	// joined are the words of earlier messages of the conversation that
 	// waited with this one and are answered with it, oldest first.
 	joined []string
+	// cut lists what of the message was cut to its bounds.
+	cut []string
 }
 
 func (b *Bridge) newEvent(s *settings, p *Profile, ev *kommbridge.Event) *event {
@@ -216,6 +219,12 @@ func (e *event) failed(ctx context.Context, err error, commit bool) Result {
 func (e *event) facts(ctx context.Context) Input {
 	ev, p := e.ev, e.p
 	in := Input{Event: ev, Now: e.b.now()}
+	if max := e.s.maxMessage; max > 0 && len(ev.Text) > max && utf8.RuneCountInString(ev.Text) > max {
+		// A message this long would go again with every later request
+		// of the conversation.
+		ev.Text = kommbridge.Clip(ev.Text, max) + fmt.Sprintf("\n[cut: the message was longer than %d characters]", max)
+		e.cut = append(e.cut, CutMessage)
+	}
 	if len(ev.Form) > 0 {
 		in.Form, in.FormMissing = p.formFacts(ev)
 	}
@@ -415,7 +424,7 @@ func (e *event) result(d Decision) Result {
 	if len(d.RichDropped) > 0 {
 		log.Info("rich answer parts left out", zap.String("bot", id), zap.Strings("dropped", d.RichDropped))
 	}
-	return Result{Reply: d.Reply, ModelReason: d.ModelReason, Err: d.Cause,
+	return Result{Reply: d.Reply, ModelReason: d.ModelReason, Err: d.Cause, Cut: e.cut,
 		fx: effects{turns: d.Turns, reset: d.Reset, trim: d.Trim, keep: d.Keep, handoff: d.MarkHandoff}}
 }
 

@@ -3,8 +3,10 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/llm"
@@ -97,5 +99,43 @@ func TestQuickMessagesJoin(t *testing.T) {
 	// A retry of b's key gets its (empty) answer again, without the model.
 	if r, _ := b.Handle(ctx, message("b", "It's order 1234.")); r.Outcome != kommbridge.OutcomeDuplicate || len(r.Messages) != 0 || m.calls.Load() != 2 {
 		t.Errorf("retry of b: %q %+v after %d calls", r.Outcome, r.Messages, m.calls.Load())
+	}
+}
+
+// Nothing that comes in is unbounded: a 1 MB message reaches the model,
+// and the history, cut to limits.max_message_chars, and 9,000 attachments
+// (most past media.max_attachments) become a short request; both are
+// reported for the metrics.
+func TestIncomingBounded(t *testing.T) {
+	m := &scripted{answer: says("Got it.")}
+	st := newStore()
+	b := testBridge(t, m, Deps{Store: st})
+	ctx := context.Background()
+	huge := strings.Repeat("paste ", 1<<20/6)
+	r, _ := b.Handle(ctx, message("k1", huge))
+	user := m.last.Messages[len(m.last.Messages)-1].Content
+	if n := utf8.RuneCountInString(user); n > 8100 || !strings.Contains(user, "[cut: the message was longer than 8000 characters]") || fmt.Sprint(r.Cut) != "[message]" {
+		t.Errorf("the model read %d characters; cut %v", n, r.Cut)
+	}
+	h, _ := st.History(ctx, "bot/c1")
+	if len(h) == 0 || len(h[0].Text) > 8100 {
+		t.Errorf("history kept %d bytes of the message", len(h[0].Text))
+	}
+	atts := make([]kommbridge.Attachment, 9000)
+	for i := range atts {
+		atts[i] = kommbridge.Attachment{Type: "application/zip", Name: fmt.Sprintf("f%d.zip", i), URL: "https://example.com/f.zip"}
+	}
+	ev := message("k2", "")
+	ev.Name, ev.ConversationID, ev.Attachments = kommbridge.EventMedia, "c2", atts
+	r, _ = b.Handle(ctx, ev)
+	size := 0
+	for _, msg := range m.last.Messages[1:] {
+		size += len(msg.Content)
+		for _, p := range msg.Parts {
+			size += len(p.Text)
+		}
+	}
+	if size > 20_000 || fmt.Sprint(r.Cut) != "[attachments]" {
+		t.Errorf("9,000 attachments made a %d-byte request; cut %v", size, r.Cut)
 	}
 }

@@ -18,6 +18,8 @@ type settings struct {
 	byID     map[string]*Profile
 	fallback *Profile // the "*" bot, nil if none
 	budget   time.Duration
+	// maxMessage bounds the characters of a message's text (0: none).
+	maxMessage int
 }
 
 // Profile is one bot, compiled: its templates parsed, its phrases
@@ -121,8 +123,9 @@ func CheckTemplates(cfg *config.Config) []error {
 // compile builds the settings of cfg; errors name the keys at fault.
 func compile(cfg *config.Config) (*settings, []error) {
 	s := &settings{
-		byID:   make(map[string]*Profile, len(cfg.Bots)),
-		budget: cfg.Server.ReplyBudget.D(),
+		byID:       make(map[string]*Profile, len(cfg.Bots)),
+		budget:     cfg.Server.ReplyBudget.D(),
+		maxMessage: cfg.Limits.MaxMessageChars,
 	}
 	var errs []error
 	for i := range cfg.Bots {

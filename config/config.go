@@ -136,6 +136,10 @@ type Limits struct {
 	// the reply budget (llm.max_concurrency): a burst, not a failure, so
 	// nobody is handed off.
 	BusyMessage string `yaml:"busy_message"`
+	// MaxMessageChars bounds the text of one message, as the model reads
+	// it and as history keeps it (a long paste would otherwise go with
+	// every later request of the conversation).
+	MaxMessageChars int `yaml:"max_message_chars"`
 }
 
 // Log configures the zap logger.

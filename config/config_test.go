@@ -210,3 +210,21 @@ bots:
 		}
 	}
 }
+
+// ${VAR} works in any value, numbers, booleans and durations included;
+// a variable holding more than a plain value is refused, never written
+// into the file's structure.
+func TestVariablesInNonStrings(t *testing.T) {
+	yml := "server: {reply_budget: ${BUDGET}}\nllm:\n  max_retries: \"${RETRIES}\"\n  breaker: {cooldown: ${COOLDOWN}}\nstore: {history_ttl: ${TTL}}\n"
+	cfg, err := config.Parse([]byte(yml), "c.yaml", env(map[string]string{"BUDGET": "20s", "RETRIES": "4", "COOLDOWN": "1m", "TTL": "48h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.ReplyBudget.D() != 20*time.Second || cfg.LLM.MaxRetries != 4 || cfg.LLM.Breaker.Cooldown.D() != time.Minute || cfg.Store.HistoryTTL.D() != 48*time.Hour {
+		t.Errorf("got %v %d %v %v", cfg.Server.ReplyBudget.D(), cfg.LLM.MaxRetries, cfg.LLM.Breaker.Cooldown.D(), cfg.Store.HistoryTTL.D())
+	}
+	_, err = config.Parse([]byte("server:\n  reply_budget: ${BUDGET}\n"), "c.yaml", env(map[string]string{"BUDGET": "1s\nllm: {api_key: x}"}))
+	if err == nil || !strings.Contains(err.Error(), `c.yaml:2: "${BUDGET}" is not a duration`) {
+		t.Errorf("a variable holding YAML: %v", err)
+	}
+}

@@ -50,8 +50,9 @@ func Default() Config {
 			Lease:            Duration(5 * time.Second),
 		},
 		Limits: Limits{
-			Message:     "You're sending messages faster than I can read them. Give me a moment.",
-			BusyMessage: "I'm answering a lot of people right now. Please send that again in a moment.",
+			Message:         "You're sending messages faster than I can read them. Give me a moment.",
+			BusyMessage:     "I'm answering a lot of people right now. Please send that again in a moment.",
+			MaxMessageChars: 8000,
 		},
 		Log: Log{Level: "info", Format: "json"},
 		Media: Media{
@@ -104,6 +105,7 @@ func Parse(data []byte, path string, getenv func(string) string, checks ...func(
 	cfg.Path = path
 	// Filled after decoding, so that what the file itself says is known.
 	cfg.LLM.BaseURL = ""
+	data = expandScalars(data, getenv)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var problems []error
@@ -395,6 +397,64 @@ func expandEnv(v reflect.Value, getenv func(string) string) {
 			}
 		}
 	}
+}
+
+// scalarRef is a key of a number, boolean or duration written as
+// "${VAR}", in block or flow style.
+var scalarRef = regexp.MustCompile(`([A-Za-z_]+)(\s*:\s*)"?\$\{([A-Za-z_][A-Za-z0-9_]*)\}"?`)
+
+// plainScalar is what such a variable may hold to be written in place: a
+// number, a duration or a word, nothing that could change the YAML's
+// structure.
+var plainScalar = regexp.MustCompile(`^[A-Za-z0-9._+-]+$`)
+
+// expandScalars writes ${VAR} in place where it stands for a number, a
+// boolean or a duration (keys of such fields only), which YAML must read
+// as such; every string is expanded after decoding instead (expandEnv),
+// so that a value cannot change the file's structure. Lines stay where
+// they are, for error messages.
+func expandScalars(data []byte, getenv func(string) string) []byte {
+	if !bytes.Contains(data, []byte("${")) {
+		return data
+	}
+	keys := scalarKeys(reflect.TypeFor[Config](), map[string]bool{})
+	return scalarRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		g := scalarRef.FindSubmatch(m)
+		v := getenv(string(g[3]))
+		if !keys[string(g[1])] || !plainScalar.MatchString(v) {
+			return m
+		}
+		return append(append(append([]byte{}, g[1]...), g[2]...), v...)
+	})
+}
+
+// scalarKeys collects the YAML keys of t's fields (and its nested
+// structs') that are not strings.
+func scalarKeys(t reflect.Type, keys map[string]bool) map[string]bool {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return keys
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch ft.Kind() {
+		case reflect.Struct, reflect.Slice, reflect.Map:
+			scalarKeys(ft, keys)
+		case reflect.String:
+		default:
+			if name != "" && name != "-" {
+				keys[name] = true
+			}
+		}
+	}
+	return keys
 }
 
 var lineN = regexp.MustCompile(`^line (\d+): (.*)$`)

@@ -102,6 +102,9 @@ func (c *Config) Validate() error {
 	if c.Store.Lease < Duration(300*time.Millisecond) {
 		bad("store.lease", "must be at least 300ms (renewed every lease/3); got %s", c.Store.Lease.D())
 	}
+	if c.Limits.MaxMessageChars < 100 {
+		bad("limits.max_message_chars", "must be at least 100; got %d", c.Limits.MaxMessageChars)
+	}
 	if strings.TrimSpace(c.Limits.BusyMessage) == "" {
 		bad("limits.busy_message", "must not be empty: it is what users get during a burst")
 	}

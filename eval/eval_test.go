@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -485,5 +486,39 @@ func TestInterrupted(t *testing.T) {
 	runs := eval.RunSuites(ctx, b, s, eval.Options{Concurrency: 1})
 	if len(runs) != 1 || !runs[0].Passed() || model.Calls() != 1 {
 		t.Errorf("%d runs, %d model calls; want the one under way, finished", len(runs), model.Calls())
+	}
+}
+
+// A suite's local attachments stay in its folder: an absolute path, a ".."
+// out of it and a symbolic link leading out are refused, unless allowed.
+func TestAttachmentsStayInTheSuitesFolder(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "suites")
+	os.Mkdir(dir, 0o755)
+	secret := filepath.Join(root, "secret.txt")
+	os.WriteFile(secret, []byte("not for the model"), 0o600)
+	os.WriteFile(filepath.Join(dir, "ok {1}.txt"), []byte("fine"), 0o644)
+	os.Symlink(secret, filepath.Join(dir, "link.txt"))
+	for _, tt := range []struct {
+		attach string
+		ok     bool
+	}{
+		{"ok {1}.txt", true},
+		{"../secret.txt", false},
+		{secret, false},
+		{"link.txt", false},
+	} {
+		path := filepath.Join(dir, "s.yaml")
+		os.WriteFile(path, []byte(fmt.Sprintf("cases:\n  - name: a\n    turns: [{user: x, attachments: [%q]}]\n", tt.attach)), 0o644)
+		_, err := eval.Load(path)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: error %v, want ok %v", tt.attach, err, tt.ok)
+		}
+		if !tt.ok && !strings.Contains(fmt.Sprint(err), "--allow-files") {
+			t.Errorf("%s: the error does not say how to allow it: %v", tt.attach, err)
+		}
+		if _, err := eval.LoadWith(eval.LoadOptions{AllowFiles: true}, path); err != nil {
+			t.Errorf("%s with AllowFiles: %v", tt.attach, err)
+		}
 	}
 }

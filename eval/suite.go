@@ -89,8 +89,19 @@ type ButtonsExpect struct {
 
 // Load reads suite files; a directory stands for the .yaml and .yml files
 // in it. Every problem of every file is reported at once, each naming its
-// file, case and turn.
-func Load(paths ...string) ([]*Suite, error) {
+// file, case and turn. A suite's local attachments must be inside its
+// folder (LoadWith allows others).
+func Load(paths ...string) ([]*Suite, error) { return LoadWith(LoadOptions{}, paths...) }
+
+// LoadOptions change what Load accepts.
+type LoadOptions struct {
+	// AllowFiles lets a suite attach local files outside its own folder
+	// (absolute paths, "..", symbolic links leading out).
+	AllowFiles bool
+}
+
+// LoadWith is Load with options.
+func LoadWith(o LoadOptions, paths ...string) ([]*Suite, error) {
 	var files []string
 	for _, p := range paths {
 		st, err := os.Stat(p)
@@ -113,7 +124,7 @@ func Load(paths ...string) ([]*Suite, error) {
 	var suites []*Suite
 	var errs []error
 	for _, f := range slices.Compact(files) {
-		s, err := loadFile(f)
+		s, err := loadFile(f, o)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -123,7 +134,7 @@ func Load(paths ...string) ([]*Suite, error) {
 	return suites, errors.Join(errs...)
 }
 
-func loadFile(path string) (*Suite, error) {
+func loadFile(path string, o LoadOptions) (*Suite, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -134,10 +145,10 @@ func loadFile(path string) (*Suite, error) {
 	if err := dec.Decode(s); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return s, s.validate()
+	return s, s.validate(o)
 }
 
-func (s *Suite) validate() error {
+func (s *Suite) validate(o LoadOptions) error {
 	var errs []error
 	bad := func(where, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s: %s", s.Path, where, fmt.Sprintf(format, args...)))
@@ -180,6 +191,8 @@ func (s *Suite) validate() error {
 				}
 				if _, err := os.Stat(s.Resolve(a)); err != nil {
 					bad(tw+".attachments", "%s: %v", a, err)
+				} else if err := s.inside(a); err != nil && !o.AllowFiles {
+					bad(tw+".attachments", "%s: %v (run with --allow-files to attach it anyway)", a, err)
 				}
 			}
 			e := &t.Expect
@@ -210,6 +223,27 @@ func (s *Suite) Resolve(p string) string {
 		return p
 	}
 	return filepath.Join(filepath.Dir(s.Path), p)
+}
+
+// inside reports why the local attachment p is not a file within the
+// suite's folder, nil when it is: an absolute path, a ".." out of it, or a
+// symbolic link leading out.
+func (s *Suite) inside(p string) error {
+	if filepath.IsAbs(p) || !filepath.IsLocal(filepath.Clean(p)) {
+		return fmt.Errorf("outside the suite's folder")
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(s.Path))
+	if err != nil {
+		return err
+	}
+	real, err := filepath.EvalSymlinks(s.Resolve(p))
+	if err != nil {
+		return err
+	}
+	if rel, err := filepath.Rel(dir, real); err != nil || !filepath.IsLocal(rel) {
+		return fmt.Errorf("a link to %s, outside the suite's folder", real)
+	}
+	return nil
 }
 
 // IsURL reports whether an attachment is a URL, fetched as it is; any

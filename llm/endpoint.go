@@ -91,9 +91,25 @@ func (ep *endpoint) do(ctx context.Context, method, path, model, contentType str
 		text, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		e := &httpError{status: resp.StatusCode, retryAfter: retryAfter(resp.Header, time.Now()), gatewayRetried: gatewayRetried(resp.Header)}
 		e.msg, e.code = errorText(text)
+		e.msg = ep.withoutSecrets(e.msg)
 		return nil, e
 	}
 	return readCapped(resp, ep.maxBody)
+}
+
+// withoutSecrets is s with the endpoint's key and header values replaced,
+// should a server echo them in an error.
+func (ep *endpoint) withoutSecrets(s string) string {
+	secrets := []string{ep.key}
+	for _, v := range ep.headers {
+		secrets = append(secrets, v...)
+	}
+	for _, v := range secrets {
+		if len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	return s
 }
 
 // errTooLarge is an answer over the endpoint's size cap.

@@ -37,6 +37,7 @@ type Metrics struct {
 	violations   *prometheus.CounterVec
 	reloads      *prometheus.CounterVec
 	deliveries   *prometheus.CounterVec
+	cut          *prometheus.CounterVec
 	storeDown    prometheus.Gauge
 	outages      prometheus.Counter
 	callersGone  prometheus.Counter
@@ -108,6 +109,7 @@ func New() *Metrics {
 	m.violations = counterOf("kommbridge_reply_contract_violations_total")
 	m.reloads = counterOf("kommbridge_config_reloads_total")
 	m.deliveries = counterOf("kommbridge_deliveries_total")
+	m.cut = counterOf("kommbridge_cut_total")
 	down := named("kommbridge_store_degraded")
 	m.storeDown = prometheus.NewGauge(prometheus.GaugeOpts{Name: down.Name, Help: down.Help})
 	reg.MustRegister(m.storeDown)
@@ -132,6 +134,9 @@ func New() *Metrics {
 	}
 	for _, r := range bridge.DeliveryResults {
 		m.deliveries.WithLabelValues(r)
+	}
+	for _, what := range bridge.CutKinds {
+		m.cut.WithLabelValues(what)
 	}
 	for _, r := range []string{"ok", "rejected"} {
 		m.reloads.WithLabelValues(r)
@@ -228,7 +233,8 @@ var Catalog = []Metric{
 	{"kommbridge_reply_contract_violations_total", "Model replies that broke their format's contract.", []string{"format", "violation"}},
 	{"kommbridge_config_reloads_total", "Configuration reloads by result (ok, rejected).", []string{"result"}},
 	{"kommbridge_breaker_open", "1 while the endpoint is skipped after repeated failures.", []string{"endpoint", "position"}},
-	{"kommbridge_deliveries_total", "Held answers posted later through Kommunicate's API, by result (delivered, failed, dropped: handed off meanwhile, joined: answered with a newer message).", []string{"result"}},
+	{"kommbridge_deliveries_total", "Held answers posted later through Kommunicate's API, by result (delivered; failed: handed off instead; dropped: handed off meanwhile; joined: answered with a newer message; unsure: a send went out unanswered and was not found, not repeated).", []string{"result"}},
+	{"kommbridge_cut_total", "Parts of incoming messages cut to their bounds, by what (message: text over limits.max_message_chars; attachments: files past media.max_attachments named together).", []string{"what"}},
 	{"kommbridge_store_degraded", "1 while the shared store is unreachable and webhooks are answered without stored history.", nil},
 	{"kommbridge_store_outages_total", "Times the shared store became unreachable.", nil},
 	{"kommbridge_callers_gone_total", "Webhook callers that closed the connection before their answer, counted as they leave (the answer is made anyway and kept for the retry).", nil},
@@ -268,12 +274,11 @@ func (m *Metrics) Attempt(a llm.Attempt) {
 		m.fallbacks.WithLabelValues(a.Endpoint).Inc()
 	}
 	if a.Err != nil {
+		// The failure's own kind, not any sentinel its cause wraps.
 		kind := Other
-		for _, k := range errorKinds {
-			if errors.Is(a.Err, k) {
-				kind = k.Error()
-				break
-			}
+		var e *llm.Error
+		if errors.As(a.Err, &e) && slices.Contains(errorKinds, e.Kind) {
+			kind = e.Kind.Error()
 		}
 		m.modelErrors.WithLabelValues(a.Endpoint, kind).Inc()
 	}
@@ -306,6 +311,9 @@ func (m *Metrics) Webhook(bot, event string, status int, d time.Duration, r *bri
 	}
 	for _, o := range r.Attachments {
 		m.attachments.WithLabelValues(o).Inc()
+	}
+	for _, what := range r.Cut {
+		m.cut.WithLabelValues(what).Inc()
 	}
 	if r.Violation != "" {
 		m.violations.WithLabelValues(r.Format, r.Violation).Inc()
@@ -344,3 +352,6 @@ func (m *Metrics) LeaseLost(kind string) { m.leasesLost.WithLabelValues(kind).In
 
 // Delivery records a held answer's fate; it is the bridge's OnDelivery.
 func (m *Metrics) Delivery(result string) { m.deliveries.WithLabelValues(result).Inc() }
+
+// Handoff counts a handoff made outside a webhook's answer.
+func (m *Metrics) Handoff(reason string) { m.handoffs.WithLabelValues(reason).Inc() }

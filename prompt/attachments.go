@@ -6,12 +6,18 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/llm"
 	"github.com/kommbridge/kommbridge/media"
 )
 
 // TruncatedMarker ends a document cut to media.max_document_chars.
 const TruncatedMarker = "[truncated]"
+
+// MaxSkippedNamed is how many attachments past media.max_attachments are
+// named to the model one by one; the rest are counted in one line, so a
+// message with thousands of files stays a small request.
+const MaxSkippedNamed = 5
 
 // UserContent is the user's message for the model: the caption (or the
 // voice note's transcript) with every attachment in order. It also
@@ -28,8 +34,14 @@ func UserContent(text string, items []media.Item, detail string) ([]llm.Part, st
 		parts = append(parts, llm.Part{Text: text})
 		history = append(history, text)
 	}
+	skipped := 0
 	for _, it := range items {
-		name := strconv.Quote(it.Name)
+		name := strconv.Quote(kommbridge.Clip(it.Name, 100))
+		if errors.Is(it.Err, media.ErrSkipped) {
+			if skipped++; skipped > MaxSkippedNamed {
+				continue
+			}
+		}
 		switch {
 		case it.Kind == media.Location:
 			lat, lon := coord(it.Lat), coord(it.Lon)
@@ -37,7 +49,7 @@ func UserContent(text string, items []media.Item, detail string) ([]llm.Part, st
 			history = append(history, fmt.Sprintf("[location: %s, %s]", lat, lon))
 		case errors.Is(it.Err, media.ErrSkipped):
 			parts = append(parts, llm.Part{Text: fmt.Sprintf("The user also attached %s, which was not opened: only the first attachments of a message are read. If it matters, ask them to send it in another message.", name)})
-			history = append(history, fmt.Sprintf("[skipped file: %s]", it.Name))
+			history = append(history, fmt.Sprintf("[skipped file: %s]", kommbridge.Clip(it.Name, 100)))
 		case it.Err != nil:
 			parts = append(parts, llm.Part{Text: fmt.Sprintf("The user attached %s, but it could not be read. Tell them, and ask them to paste the important part or try another file.", name)})
 			history = append(history, fmt.Sprintf("[unreadable file: %s]", it.Name))
@@ -60,6 +72,10 @@ func UserContent(text string, items []media.Item, detail string) ([]llm.Part, st
 			parts = append(parts, llm.Part{Text: fmt.Sprintf("The user attached %s (%s), a kind of file that cannot be opened here. Tell them so politely and offer to help another way.", name, it.Type)})
 			history = append(history, fmt.Sprintf("[file: %s]", it.Name))
 		}
+	}
+	if more := skipped - MaxSkippedNamed; more > 0 {
+		parts = append(parts, llm.Part{Text: fmt.Sprintf("The user also attached %d more files, which were not opened.", more)})
+		history = append(history, fmt.Sprintf("[%d more files not opened]", more))
 	}
 	return parts, strings.Join(history, "\n")
 }

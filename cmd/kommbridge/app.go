@@ -98,13 +98,14 @@ func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, erro
 		st.Close()
 		return nil, err
 	}
-	deps := bridge.Deps{Store: st, Local: local, Pending: pending, Model: model, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge"),
+	deps := bridge.Deps{Store: st, Local: local, Pending: pending, Model: model, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge"), LogContent: cfg.Log.Content,
 		TakeoverAfter: cfg.Kommunicate.TakeoverAfter.D()}
 	if cfg.Kommunicate.APIKey != "" {
 		deps.Deliver = adapter.NewKommunicateAPI(cfg.Kommunicate.APIBase, cfg.Kommunicate.APIKey)
 	}
 	if m != nil {
 		deps.OnDelivery = m.Delivery
+		deps.OnHandoff = m.Handoff
 		deps.OnOutage = m.StoreOutage
 	}
 	b, err := bridge.New(cfg, deps)

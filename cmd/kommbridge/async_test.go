@@ -20,13 +20,17 @@ import (
 )
 
 // fakeKommunicate is Kommunicate's REST API: it records every send and
-// answers the scripted statuses first, then 200.
+// answers the scripted replies first, then 200; it lists what it took at
+// /rest/ws/message/list.
 type fakeKommunicate struct {
 	*httptest.Server
-	mu       sync.Mutex
-	calls    []apiCall
-	statuses []int
-	got      chan apiCall // every successful send
+	mu     sync.Mutex
+	calls  []apiCall
+	script []apiReply
+	taken  []map[string]any // the messages it took, as the list shows them
+	noList bool             // answer 404 to the list
+	got    chan apiCall     // every send that was taken
+	listed atomic.Int32
 }
 
 type apiCall struct {
@@ -36,18 +40,59 @@ type apiCall struct {
 	Status int
 }
 
+// apiReply is a scripted answer to a send: a status (with Retry-After),
+// or drop: take the message, then close the connection unanswered.
+type apiReply struct {
+	status     int
+	retryAfter string
+	drop       bool
+}
+
 func newFakeKommunicate(t *testing.T, statuses ...int) *fakeKommunicate {
-	f := &fakeKommunicate{statuses: statuses, got: make(chan apiCall, 100)}
+	var script []apiReply
+	for _, s := range statuses {
+		script = append(script, apiReply{status: s})
+	}
+	return newScriptedKommunicate(t, script...)
+}
+
+func newScriptedKommunicate(t *testing.T, script ...apiReply) *fakeKommunicate {
+	f := &fakeKommunicate{script: script, got: make(chan apiCall, 100)}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/rest/ws/message/list" {
+			f.listed.Add(1)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.noList {
+				http.NotFound(w, r)
+				return
+			}
+			json.NewEncoder(w).Encode(map[string]any{"status": "success", "response": map[string]any{"message": f.taken}})
+			return
+		}
 		b, _ := io.ReadAll(r.Body)
 		c := apiCall{Path: r.URL.Path, APIKey: r.Header.Get("Api-Key"), Status: 200}
 		json.Unmarshal(b, &c.Body)
 		f.mu.Lock()
-		if len(f.statuses) > 0 {
-			c.Status, f.statuses = f.statuses[0], f.statuses[1:]
+		rep := apiReply{status: 200}
+		if len(f.script) > 0 {
+			rep, f.script = f.script[0], f.script[1:]
+		}
+		c.Status = rep.status
+		if rep.drop || rep.status == 200 {
+			f.taken = append(f.taken, map[string]any{"message": c.Body["message"], "metadata": c.Body["metadata"]})
 		}
 		f.calls = append(f.calls, c)
 		f.mu.Unlock()
+		if rep.drop {
+			f.got <- c
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+			return
+		}
+		if rep.retryAfter != "" {
+			w.Header().Set("Retry-After", rep.retryAfter)
+		}
 		w.WriteHeader(c.Status)
 		if c.Status == 200 {
 			io.WriteString(w, `{"status":"success"}`)
@@ -131,7 +176,8 @@ func TestAsyncDelivery(t *testing.T) {
 	got := <-api.got
 	want := apiCall{Path: "/rest/ws/message/v2/send", APIKey: "km-secret", Status: 200, Body: map[string]any{
 		"groupId": "7", "fromUserName": "bot", "message": "re: slow question (2 in history)",
-		"metadata": map[string]any{"contentType": "300", "templateId": "6", "payload": `[{"title":"Track my order","message":"Track my order","replyMetadata":{"kommbridge_button":"quick_reply"}}]`},
+		"metadata": map[string]any{"contentType": "300", "templateId": "6", "payload": `[{"title":"Track my order","message":"Track my order","replyMetadata":{"kommbridge_button":"quick_reply"}}]`,
+			"kommbridge_delivery": "deliver/bot/s1/0/0"},
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("delivery (-want +got):\n%s", diff)
@@ -252,5 +298,80 @@ func TestAsyncTakeoverWithRedis(t *testing.T) {
 	b.stderr.waitFor(t, "held answer delivered", 0)
 	if n := len(api.all()); n != 1 {
 		t.Errorf("%d deliveries, want 1", n)
+	}
+}
+
+// Kommunicate's API answering 429 with Retry-After for seconds: the held
+// answer is sent again when it says, until it is taken, once.
+func TestAsyncHonoursRetryAfter(t *testing.T) {
+	api := newScriptedKommunicate(t, apiReply{status: 429, retryAfter: "1"}, apiReply{status: 429, retryAfter: "1"}, apiReply{status: 503, retryAfter: "1"})
+	model := newSlowModel(t, func(last string, n int) string { return llmtest.Contract("here it is", 0.9) })
+	p := startProcess(t, asyncConfig(t, api.URL, "memory://"), env(map[string]string{"OPENAI_BASE_URL": model.URL(), "KOMMBRIDGE_ADDR": "127.0.0.1:0"}))
+	defer func() { p.cancel(); <-p.errc }()
+	post(t, p.base, `{"botId":"bot","key":"1","groupId":20,"message":"slow"}`)
+	close(model.release)
+	start := time.Now()
+	if got := <-api.got; got.Body["message"] != "here it is" {
+		t.Errorf("delivered %v", got.Body)
+	}
+	p.stderr.waitFor(t, "held answer delivered", 0)
+	if took := time.Since(start); took < 2500*time.Millisecond {
+		t.Errorf("sent again after %v, before the Retry-After of three answers", took)
+	}
+	if calls := api.all(); len(calls) != 4 {
+		t.Errorf("%d sends, want 3 refused and 1 taken", len(calls))
+	}
+}
+
+// A send Kommunicate takes but never answers (the connection drops): the
+// conversation's latest messages are looked at, the message is there, and
+// it is not sent again. Without a list to look at, it is not sent again
+// either: the user may have it.
+func TestAsyncTakenThenDropped(t *testing.T) {
+	for _, list := range []bool{true, false} {
+		t.Run(fmt.Sprintf("list %v", list), func(t *testing.T) {
+			api := newScriptedKommunicate(t, apiReply{drop: true})
+			api.noList = !list
+			model := newSlowModel(t, func(last string, n int) string { return llmtest.Contract("only once", 0.9) })
+			p := startProcess(t, asyncConfig(t, api.URL, "memory://"), env(map[string]string{"OPENAI_BASE_URL": model.URL(), "KOMMBRIDGE_ADDR": "127.0.0.1:0"}))
+			defer func() { p.cancel(); <-p.errc }()
+			post(t, p.base, `{"botId":"bot","key":"1","groupId":21,"message":"slow"}`)
+			close(model.release)
+			<-api.got
+			want, result := "held answer delivered", `kommbridge_deliveries_total{result="delivered"} 1`
+			if !list {
+				want, result = "held answer may not have arrived; not sent again", `kommbridge_deliveries_total{result="unsure"} 1`
+			}
+			p.stderr.waitFor(t, want, 0)
+			if calls := api.all(); len(calls) != 1 || api.listed.Load() != 1 {
+				t.Errorf("%d sends and %d looks, want 1 and 1", len(calls), api.listed.Load())
+			}
+			if m := scrape(t, p.base); !strings.Contains(m, result) {
+				t.Errorf("metrics lack %s", result)
+			}
+		})
+	}
+}
+
+// A held answer that cannot be delivered hands the conversation to a
+// person (the user was promised an answer), counted and logged.
+func TestAsyncUndeliverableHandsOff(t *testing.T) {
+	api := newFakeKommunicate(t, 400)
+	model := newSlowModel(t, func(last string, n int) string { return llmtest.Contract("never seen", 0.9) })
+	p := startProcess(t, asyncConfig(t, api.URL, "memory://"), env(map[string]string{"OPENAI_BASE_URL": model.URL(), "KOMMBRIDGE_ADDR": "127.0.0.1:0"}))
+	defer func() { p.cancel(); <-p.errc }()
+	post(t, p.base, `{"botId":"bot","key":"1","groupId":22,"message":"slow"}`)
+	close(model.release)
+	got := <-api.got // the handoff, after the refused answer
+	md, _ := got.Body["metadata"].(map[string]any)
+	if got.Body["message"] != "Let me connect you with a teammate." || md["KM_ASSIGN_TO"] != "" {
+		t.Errorf("after the failed delivery: %v", got.Body)
+	}
+	p.stderr.waitFor(t, "handed off after a failed delivery", 0)
+	m := scrape(t, p.base)
+	for _, want := range []string{`kommbridge_deliveries_total{result="failed"} 1`, `kommbridge_handoffs_total{reason="delivery_failed"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

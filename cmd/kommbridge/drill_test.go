@@ -168,8 +168,8 @@ func TestFaultDrill(t *testing.T) {
 
 	// A burst past the model slots, at the default configuration (25 s
 	// budget, default llm.max_concurrency), against a healthy 2 s model.
+	c := startReplica(t, bin, writeConfig(t, "log: {level: warn}\n"), m.URL())
 	d.phase("2,000 webhooks at once, 2 s model, defaults", 0, func(p *phase) {
-		c := startReplica(t, bin, writeConfig(t, "log: {level: warn}\n"), m.URL())
 		m.delay.Store(int64(2 * time.Second))
 		defer m.delay.Store(int64(20 * time.Millisecond))
 		var wg sync.WaitGroup
@@ -180,7 +180,113 @@ func TestFaultDrill(t *testing.T) {
 		wg.Wait()
 	})
 
+	// People send two or three messages in a row: on a healthy 10 s model
+	// at the default 25 s budget, messages 2 s apart wait for the first
+	// answer, then the newest answers the others with its own in one call.
+	d.phase("3 messages 2 s apart, 10 s model, defaults (x4)", 0, func(p *phase) {
+		m.delay.Store(int64(10 * time.Second))
+		defer m.delay.Store(int64(20 * time.Millisecond))
+		var wg sync.WaitGroup
+		for conv := range 4 {
+			for i := range 3 {
+				msg := d.next(p, conv)
+				wg.Go(func() {
+					time.Sleep(time.Duration(i) * 2 * time.Second)
+					p.add(d.send(c.base, msg))
+				})
+			}
+		}
+		wg.Wait()
+		if n := p.count("answered"); n != 8 || p.count("joined") != 4 {
+			t.Errorf("quick messages: %d answered and %d joined, want 8 and 4", n, p.count("joined"))
+		}
+	})
+
+	// A model that answers 100 MB: the call fails at llm.max_response_bytes
+	// (a model failure: the user is handed off), and the process's memory
+	// stays bounded.
+	d.phase("a 100 MB completion", 1, func(p *phase) {
+		idle := rss(t, c.cmd.Process.Pid, "VmRSS")
+		m.huge.Store(100 << 20)
+		defer m.huge.Store(0)
+		p.add(d.send(c.base, d.next(p, 0)))
+		if peak := rss(t, c.cmd.Process.Pid, "VmHWM"); peak-idle > 200<<20 {
+			t.Errorf("a 100 MB completion took the process from %d MB to %d MB", idle>>20, peak>>20)
+		} else {
+			t.Logf("a 100 MB completion: %d MB idle, %d MB at the peak", idle>>20, peak>>20)
+		}
+		m.huge.Store(0)
+		p.recovered(d.probe(p, c.base))
+	})
+
+	// Held answers through Kommunicate's hiccups: 429 with Retry-After for
+	// about 5 s, and a send taken whose connection drops unanswered.
+	for _, fault := range []struct {
+		name   string
+		script []apiReply
+	}{
+		{"Kommunicate's API 429 for 5 s (Retry-After: 1), held answers", []apiReply{{status: 429, retryAfter: "1"}, {status: 429, retryAfter: "1"},
+			{status: 429, retryAfter: "1"}, {status: 429, retryAfter: "1"}, {status: 429, retryAfter: "1"}}},
+		{"Kommunicate's API takes a send, drops the connection", []apiReply{{drop: true}}},
+	} {
+		d.phase(fault.name, 0, func(p *phase) {
+			api := newScriptedKommunicate(t, fault.script...)
+			h := startReplica(t, bin, writeConfig(t, fmt.Sprintf(`log: {level: warn}
+kommunicate: {api_base: %q, api_key: k}
+bots: [{id: "*", async: {enabled: true, hold_after: 100ms, max_wait: 20s}}]
+`, api.URL)), m.URL())
+			m.delay.Store(int64(300 * time.Millisecond))
+			defer m.delay.Store(int64(20 * time.Millisecond))
+			msg := d.next(p, 0)
+			p.add(d.send(h.base, msg))
+			got := <-api.got
+			if got.Body["message"] != "re: "+msg.text {
+				t.Errorf("%s: delivered %v", fault.name, got.Body["message"])
+			}
+			deliveries := d.waitMetric(h.base, `kommbridge_deliveries_total{result="delivered"} 1`)
+			taken := 0
+			for _, c := range api.all() {
+				if c.Status == 200 || c.Status == 0 {
+					taken++
+				}
+			}
+			if taken != 1 || !deliveries {
+				t.Errorf("%s: the answer was taken %d times (want once), delivered counted %v", fault.name, taken, deliveries)
+			}
+		})
+	}
+
 	d.report()
+}
+
+// rss is a process's resident memory ("VmRSS") or its peak ("VmHWM"), in
+// bytes, from /proc.
+func rss(t *testing.T, pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb << 10
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// waitMetric waits up to 20 s for base's metrics to show line.
+func (d *drill) waitMetric(base, line string) bool {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(scrape(d.t, base), line) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
 }
 
 const (
@@ -197,6 +303,7 @@ type drillModel struct {
 	*llmtest.Server
 	mode  atomic.Int32
 	delay atomic.Int64
+	huge  atomic.Int64 // when set, every answer is a completion this large
 	calls atomic.Int64
 	seen  sync.Map // messages called for, in modeFirstBroken
 	// arrived holds, per message text, an event set when a call for it
@@ -234,6 +341,9 @@ func newDrillModel(t *testing.T) *drillModel {
 			}
 		case modeHang:
 			return llmtest.Reply{Hang: true}
+		}
+		if n := m.huge.Load(); n > 0 {
+			return llmtest.Reply{Huge: n}
 		}
 		return llmtest.Reply{Delay: time.Duration(m.delay.Load()), Content: llmtest.Contract("re: "+last, 0.9)}
 	})
@@ -345,6 +455,19 @@ func (p *phase) add(r result) {
 
 func (p *phase) recovered(d time.Duration) { p.recovery = d }
 
+// count is how many webhooks of the phase got kind.
+func (p *phase) count(kind string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, r := range p.results {
+		if r.kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
 func (d *drill) next(p *phase, i int) drillMsg {
 	n := d.seq.Add(1)
 	return drillMsg{key: fmt.Sprintf("k%d", n), conv: fmt.Sprintf("%s-%d", p.id, i), text: fmt.Sprintf("question %d", n)}
@@ -395,8 +518,12 @@ func (d *drill) load(p *phase, dur time.Duration, workers int) {
 
 // probe sends one message right after a fault cleared and returns how
 // long its real answer took.
-func (d *drill) probe(p *phase) time.Duration {
-	r := d.send(d.replicas[0], d.next(p, 99))
+func (d *drill) probe(p *phase, base ...string) time.Duration {
+	to := d.replicas[0]
+	if len(base) > 0 {
+		to = base[0]
+	}
+	r := d.send(to, d.next(p, 99))
 	p.add(r)
 	if r.kind != "answered" {
 		d.t.Errorf("%s: the first message after the fault got %s", p.name, r.kind)
@@ -416,7 +543,10 @@ func (d *drill) sameConversation(p *phase) time.Duration {
 	return r.latency
 }
 
-const drillBusy = "I'm answering a lot of people right now. Please send that again in a moment."
+const (
+	drillBusy = "I'm answering a lot of people right now. Please send that again in a moment."
+	drillHold = "Give me a moment, I'm looking into this."
+)
 
 func (d *drill) send(base string, msg drillMsg) result {
 	start := time.Now()
@@ -434,8 +564,12 @@ func (d *drill) send(base string, msg drillMsg) result {
 		Message  string         `json:"message"`
 		Metadata map[string]any `json:"metadata"`
 	}
-	if resp.StatusCode != 200 || json.Unmarshal(body, &out) != nil || len(out) == 0 {
+	if resp.StatusCode != 200 || json.Unmarshal(body, &out) != nil {
 		res.kind = "failed"
+		return res
+	}
+	if len(out) == 0 {
+		res.kind = "joined" // answered with a newer message of the conversation
 		return res
 	}
 	for _, m := range out {
@@ -449,6 +583,8 @@ func (d *drill) send(base string, msg drillMsg) result {
 		res.kind = "answered"
 	case drillBusy:
 		res.kind = "busy"
+	case drillHold:
+		res.kind = "held"
 	default:
 		res.kind = "other"
 	}
@@ -458,7 +594,7 @@ func (d *drill) send(base string, msg drillMsg) result {
 // report logs what each fault cost users, for the README.
 func (d *drill) report() {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-52s %8s %8s %6s %8s %9s %9s %10s\n", "fault", "webhooks", "answered", "busy", "handoffs", "p50", "max", "recovery")
+	fmt.Fprintf(&b, "\n%-62s %8s %8s %6s %8s %9s %9s %10s\n", "fault", "webhooks", "answered", "busy", "handoffs", "p50", "max", "recovery")
 	for _, p := range d.phases {
 		var lat []time.Duration
 		n := map[string]int{}
@@ -471,7 +607,7 @@ func (d *drill) report() {
 		if p.recovery > 0 {
 			rec = p.recovery.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(&b, "%-52s %8d %8d %6d %8d %9s %9s %10s\n", p.name, len(p.results), n["answered"], n["busy"], n["handoff"],
+		fmt.Fprintf(&b, "%-62s %8d %8d %6d %8d %9s %9s %10s\n", p.name, len(p.results), n["answered"]+n["joined"]+n["held"], n["busy"], n["handoff"],
 			lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), rec)
 	}
 	d.t.Log(b.String())

@@ -43,6 +43,7 @@ func evalCmd(ctx context.Context, args []string, getenv func(string) string, std
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
 	junitOut := fs.String("junit", "", "write the results as JUnit XML to this file")
 	htmlOut := fs.String("html", "", "write a self-contained HTML report to this file")
+	allowFiles := fs.Bool("allow-files", false, "let suites attach local files outside their own folder")
 	suitesArgs, err := parseFlags(fs, args, true, stdout, stderr)
 	if err != nil || suitesArgs == nil {
 		if err == errSilent {
@@ -58,7 +59,7 @@ func evalCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if len(suitesArgs) == 0 {
 		suitesArgs = []string{"evals"}
 	}
-	suites, err := eval.Load(suitesArgs...)
+	suites, err := eval.LoadWith(eval.LoadOptions{AllowFiles: *allowFiles}, suitesArgs...)
 	if err != nil {
 		fmt.Fprintf(stderr, "kommbridge eval: %v\n", err)
 		return errCannotRun
@@ -235,7 +236,7 @@ func serveFiles(suites []*eval.Suite) (*fileServer, error) {
 		if _, ok := fsrv.paths[p]; ok {
 			continue
 		}
-		route := fmt.Sprintf("/f/%d/%s", i, filepath.Base(p))
+		route := fmt.Sprintf("/f/%d", i) // the name travels in the attachment, not the path
 		fsrv.paths[p] = "http://" + fsrv.host + route
 		mux.HandleFunc("GET "+route, func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, p) })
 	}

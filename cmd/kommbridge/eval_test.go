@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	openai "github.com/sashabaranov/go-openai"
 
+	"github.com/kommbridge/kommbridge/eval"
 	"github.com/kommbridge/kommbridge/llm/llmtest"
 )
 
@@ -246,5 +249,35 @@ func TestEvalJudgeEndpointAndPrices(t *testing.T) {
 	// 8 model turns of 300 tokens in and 30 out at $1000/$2000 a million.
 	if !strings.Contains(out, "estimated cost $2.8800") {
 		t.Errorf("cost:\n%s", out)
+	}
+}
+
+// A local attachment whose name holds braces is served (the route is its
+// number; it once became a ServeMux pattern and panicked).
+func TestEvalServesOddFileNames(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "receipt {copy}.txt"), []byte("Receipt 55120"), 0o644)
+	path := filepath.Join(dir, "s.yaml")
+	os.WriteFile(path, []byte("cases:\n  - name: a\n    turns: [{user: read it, attachments: [\"receipt {copy}.txt\"]}]\n"), 0o644)
+	suites, err := eval.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := serveFiles(suites)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer files.close()
+	u, err := files.url(filepath.Join(dir, "receipt {copy}.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); string(b) != "Receipt 55120" {
+		t.Errorf("served %q", b)
 	}
 }
