@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,22 +45,22 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s is not taken from the environment", key)
 		}
 	}
-	// A directory, not the file: editors that save by rename replace the
-	// file's inode, and a single-file bind mount keeps the old one.
-	mounted := false
+	// Only what the container needs: config.yaml, never the directory
+	// with its .env and .git.
 	for _, v := range kb.Volumes {
-		parts := strings.Split(v, ":")
-		if len(parts) >= 2 && parts[1] == "/etc/kommbridge" {
-			if fi, err := os.Stat(parts[0]); err != nil || !fi.IsDir() {
-				t.Errorf("%s is not a directory", parts[0])
-			} else if _, err := os.Stat(parts[0] + "/config.yaml"); err != nil {
-				t.Errorf("no config.yaml in the mounted directory %s", parts[0])
-			}
-			mounted = true
+		src, _, _ := strings.Cut(v, ":")
+		if src == "." || src == "./" {
+			t.Errorf("the whole directory is mounted: %s", v)
 		}
 	}
-	if !mounted {
-		t.Errorf("no directory mounted at /etc/kommbridge: %v", kb.Volumes)
+	if !slices.Contains(kb.Volumes, "./config.yaml:/etc/kommbridge/config.yaml:ro") {
+		t.Errorf("config.yaml is not mounted read-only: %v", kb.Volumes)
+	}
+	for _, ignore := range []string{".gitignore", ".dockerignore"} {
+		b, _ := os.ReadFile(ignore)
+		if !slices.Contains(strings.Fields(string(b)), ".env") {
+			t.Errorf("%s does not ignore .env", ignore)
+		}
 	}
 }
 

@@ -166,10 +166,11 @@ func (c *Config) secretOrigins() {
 }
 
 // environment applies the variables that stand in for keys the file leaves
-// out. A key goes only to the endpoint it was written for: OPENAI_API_KEY
-// is the primary's key only when the file names neither a key nor a base
-// URL for it (the base URL is then OPENAI_BASE_URL's, or OpenAI's), as the
-// OpenAI SDKs read them. A fallback's key comes from its own entry alone.
+// out. OPENAI_BASE_URL is the primary's base URL when the file names none
+// (else OpenAI's); OPENAI_API_KEY is its key only when the file names
+// neither a key nor a base URL, as the OpenAI SDKs read the pair: a key
+// written for a URL never goes to another. A fallback's key comes from its
+// own entry alone.
 func (c *Config) environment(getenv func(string) string) {
 	fileURL := c.LLM.BaseURL != ""
 	if !fileURL {

@@ -41,6 +41,12 @@ bots:
 // webhook runs it.
 func pipeline(t *testing.T) (*bridge.Bridge, *llmtest.Server, *llm.Client) {
 	t.Helper()
+	return pipelineWith(t, bots)
+}
+
+// pipelineWith is pipeline with other bots.
+func pipelineWith(t *testing.T, bots string) (*bridge.Bridge, *llmtest.Server, *llm.Client) {
+	t.Helper()
 	model := llmtest.New(t)
 	yml := "llm: {base_url: " + model.URL() + ", api_key: k, max_retries: 0}\n" + bots
 	cfg, err := config.Parse([]byte(yml), "test.yaml", func(string) string { return "" })
@@ -415,8 +421,16 @@ cases:
 		}
 	}
 	os.WriteFile(path, []byte("cases:\n  - name: a\n    turns: [{user: x, expect: {handoff: yes, contain: [y]}}]\n"), 0o644)
-	if _, err := eval.Load(path); err == nil || !strings.Contains(err.Error(), "field contain not found") {
-		t.Errorf("an unknown key: %v", err)
+	_, err = eval.Load(path)
+	if want := `bad.yaml:3: unknown key "contain" in case "a", turn 1, expect: did you mean "contains"? (valid: attach, buttons,`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("an unknown key: %v\nwant %s", err, want)
+	}
+	os.WriteFile(path, []byte("cases:\n  - name: b\n    turns: [{usr: x}]\n    tags: [y]\n"), 0o644)
+	_, err = eval.Load(path)
+	for _, want := range []string{`unknown key "usr" in case "b", turn 1: did you mean "user"?`, `bad.yaml:4: unknown key "tags" in case "b" (valid: bot, context, name, turns)`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("unknown keys: %v\nwant %s", err, want)
+		}
 	}
 }
 
@@ -520,5 +534,138 @@ func TestAttachmentsStayInTheSuitesFolder(t *testing.T) {
 		if _, err := eval.LoadWith(eval.LoadOptions{AllowFiles: true}, path); err != nil {
 			t.Errorf("%s with AllowFiles: %v", tt.attach, err)
 		}
+	}
+}
+
+// Expectations on what kommbridge renders beyond text: the form shown, the
+// attach button, cards, a list, images, link buttons; each met, and each
+// failing with what was seen.
+func TestRenderedExpectations(t *testing.T) {
+	b, model, _ := pipelineWith(t, `
+bots:
+  - id: "*"
+    reply_format: json_object
+    link_buttons: true
+    rich: [cards, lists, images]
+    ask_for_files: true
+    forms: {contact: {fields: [{name: email, label: Email}]}}
+`)
+	model.Default(func(llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Content: `{"reply":"See [returns](https://acme.example/returns).","confidence":0.9,` +
+			`"cards":[{"title":"Pro","subtitle":"$10","image_url":"https://acme.example/pro.png","buttons":[{"label":"Buy","url":"https://acme.example/buy"}]},{"title":"Team"}],` +
+			`"list":{"header":"Topics","items":[{"title":"Billing"},{"title":"Returns"}]},"images":[{"url":"https://acme.example/a.png","caption":"Side by side"}],` +
+			`"form":"contact","request_file":true}`}
+	})
+	s := suite(t, `
+cases:
+  - name: met
+    turns:
+      - user: "plans?"
+        expect:
+          form: contact
+          attach: true
+          cards: {count: 2, titles: [Pro]}
+          list: {count: 2, titles: [Billing]}
+          images: {count: 1, titles: [Side by side]}
+          links: ["https://acme.example/returns"]
+  - name: not met
+    turns:
+      - user: "plans?"
+        expect:
+          form: survey
+          attach: false
+          cards: {count: 3, titles: [Enterprise]}
+          list: {titles: [Shipping]}
+          images: {count: 0}
+          links: ["https://acme.example/shipping"]
+`)
+	sum := eval.Summarize("c.yaml", eval.RunSuites(context.Background(), b, s, eval.Options{}), nil, 1)
+	if sum.Cases[0].Passed != 1 {
+		t.Errorf("met: %+v", sum.Cases[0].Failed)
+	}
+	var got []string
+	for _, f := range sum.Cases[1].Failed[0].Turns[0].Failures {
+		got = append(got, f.Check+": "+f.Reason)
+	}
+	want := []string{
+		"form: want form survey shown, got contact",
+		"attach: want the attach button opened false, got true",
+		"cards: want 3, got 2 (Pro, Team)",
+		`cards: none titled "Enterprise" (Pro, Team)`,
+		`list: none titled "Shipping" (Billing, Returns)`,
+		"images: want 0, got 1 (Side by side, https://acme.example/a.png)",
+		"links: no link button to https://acme.example/shipping (links: https://acme.example/returns)",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("failures (-want +got):\n%s", diff)
+	}
+}
+
+// With eval.prices, the reports show the estimated cost as a figure (the
+// HTML report once printed a pointer).
+func TestCostInReports(t *testing.T) {
+	b, model, _ := pipeline(t)
+	model.Default(func(llmtest.Request) llmtest.Reply { return reply("Shipped.", false, "") })
+	s := suite(t, "cases:\n  - name: a\n    turns: [{user: hi, expect: {handoff: true}}]\n")
+	sum := eval.Summarize("c.yaml", eval.RunSuites(context.Background(), b, s, eval.Options{}),
+		map[string]config.Price{"gpt-4o-mini": {Input: 0.15, Output: 0.6}}, 1)
+	var html, text bytes.Buffer
+	if err := sum.WriteHTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	sum.WriteText(&text)
+	// 40 tokens in at $0.15/M and 12 out at $0.60/M.
+	for _, out := range []string{html.String(), text.String()} {
+		if !strings.Contains(out, "$0.0000") || strings.Contains(out, "%!") {
+			t.Errorf("no cost figure in:\n%s", out)
+		}
+	}
+	if !strings.Contains(html.String(), "estimated cost<b>$0.0000</b>") {
+		t.Error("the HTML report's cost is not the figure")
+	}
+}
+
+// --cache: the second run of an unchanged suite asks the model nothing,
+// the judge included; another configuration (salt) shares no answer.
+func TestCacheAsksNothingTwice(t *testing.T) {
+	_, model, client := pipeline(t)
+	model.Default(func(r llmtest.Request) llmtest.Reply {
+		if strings.Contains(r.Chat.Messages[0].Content, "grade") {
+			return llmtest.Reply{Content: `{"pass": true, "reason": "ok"}`}
+		}
+		return reply("Shipped on Monday.", false, "")
+	})
+	cfg, err := config.Parse([]byte(bots), "test.yaml", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := &eval.Cache{Dir: t.TempDir()}
+	s := suite(t, "cases:\n  - name: a\n    turns: [{user: where is my order, expect: {judge: says when}}]\n")
+	run := func() {
+		// A fresh bridge (and store) each run, as each kommbridge eval is.
+		b, err := bridge.New(cfg, bridge.Deps{Store: memory.New(memory.Options{}), Model: cache.Wrap(client, "chat"), Media: media.New(media.Options{})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := eval.Options{Judge: eval.ModelJudge{Model: cache.Wrap(client, "judge")}}
+		sum := eval.Summarize("c.yaml", eval.RunSuites(context.Background(), b, s, opts), nil, 1)
+		if sum.Totals.RunsPassed != 1 {
+			t.Fatalf("%+v", sum.Cases[0].Failed)
+		}
+	}
+	run()
+	calls := model.Calls()
+	if calls != 2 || cache.Misses.Load() != 2 {
+		t.Fatalf("first run: %d model calls, %d misses", calls, cache.Misses.Load())
+	}
+	run()
+	if model.Calls() != calls || cache.Hits.Load() != 2 {
+		t.Errorf("second run: %d more calls, %d hits", model.Calls()-calls, cache.Hits.Load())
+	}
+	req := llm.Request{Messages: []llm.Message{{Role: "user", Content: "x"}}}
+	cache.Wrap(client, "one endpoint").Complete(context.Background(), req)
+	cache.Wrap(client, "another endpoint").Complete(context.Background(), req)
+	if model.Calls() != calls+2 {
+		t.Errorf("two salts shared an answer: %d calls", model.Calls()-calls)
 	}
 }

@@ -68,7 +68,61 @@ func check(e *Expect, tr *TurnResult) []Failure {
 	if e.MaxTokens > 0 && tr.TokensOut > e.MaxTokens {
 		fail("max_tokens", "the answer used %d tokens, over %d", tr.TokensOut, e.MaxTokens)
 	}
+	if e.Form != "" {
+		switch {
+		case tr.Form == nil:
+			fail("form", "want form %s shown, got none", e.Form)
+		case tr.Form.Name != e.Form:
+			fail("form", "want form %s shown, got %s", e.Form, tr.Form.Name)
+		}
+	}
+	if e.Attach != nil && *e.Attach != tr.Attach {
+		fail("attach", "want the attach button opened %v, got %v", *e.Attach, tr.Attach)
+	}
+	var cards, items, images []string
+	for _, c := range tr.Cards {
+		cards = append(cards, c.Title)
+	}
+	if tr.List != nil {
+		for _, it := range tr.List.Items {
+			items = append(items, it.Title)
+		}
+	}
+	for _, im := range tr.Images {
+		images = append(images, im.Caption, im.URL)
+	}
+	parts(fail, "cards", e.Cards, len(tr.Cards), cards)
+	parts(fail, "list", e.List, len(items), items)
+	parts(fail, "images", e.Images, len(tr.Images), images)
+	for _, want := range e.Links {
+		found := false
+		for _, l := range tr.Links {
+			found = found || l.URL == want
+		}
+		if !found {
+			var got []string
+			for _, l := range tr.Links {
+				got = append(got, l.URL)
+			}
+			fail("links", "no link button to %s (links: %s)", want, list(got))
+		}
+	}
 	return out
+}
+
+// parts checks a kind of rich part: its count and the titles it includes.
+func parts(fail func(check, format string, args ...any), check string, e *PartsExpect, n int, titles []string) {
+	if e == nil {
+		return
+	}
+	if e.Count != nil && n != *e.Count {
+		fail(check, "want %d, got %d (%s)", *e.Count, n, list(titles))
+	}
+	for _, want := range e.Titles {
+		if !hasButton(titles, want) {
+			fail(check, "none titled %q (%s)", want, list(titles))
+		}
+	}
 }
 
 func hasButton(buttons []string, want string) bool {

@@ -2,9 +2,11 @@ package eval
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,6 +26,11 @@ type Line struct {
 	// Handoff: the bot's answer handed off; nil when the export does not
 	// say.
 	Handoff *bool `json:"handoff,omitempty"`
+	// Attachments are the files a user line sent (URLs), and Context the
+	// chat context it was sent with (try's /attach and /context), so that
+	// a case made from it sends the same.
+	Attachments []string          `json:"attachments,omitempty"`
+	Context     map[string]string `json:"context,omitempty"`
 }
 
 // Conversation is a transcript's messages of one conversation, in order.
@@ -69,7 +76,20 @@ func ReadTranscripts(r io.Reader) ([]Conversation, error) {
 		if h, ok := m["handoff"].(bool); ok {
 			l.Handoff = &h
 		}
-		if l.Text == "" && l.Event == "" {
+		if as, ok := m["attachments"].([]any); ok {
+			for _, a := range as {
+				if u, ok := a.(string); ok && u != "" {
+					l.Attachments = append(l.Attachments, u)
+				}
+			}
+		}
+		if ctx, ok := m["context"].(map[string]any); ok {
+			l.Context = map[string]string{}
+			for k, v := range ctx {
+				l.Context[k] = fmt.Sprint(v)
+			}
+		}
+		if l.Text == "" && l.Event == "" && len(l.Attachments) == 0 {
 			continue
 		}
 		i, ok := index[l.Conversation]
@@ -119,6 +139,7 @@ func WriteStarter(w io.Writer, convs []Conversation, bot, source string, max int
 		}
 		var turns strings.Builder
 		first := ""
+		context := map[string]string{}
 		for i, l := range c.Lines {
 			if l.Role != "user" {
 				continue
@@ -126,13 +147,28 @@ func WriteStarter(w io.Writer, convs []Conversation, bot, source string, max int
 			switch {
 			case strings.EqualFold(l.Event, "WELCOME"):
 				turns.WriteString("      - welcome: true\n")
-			case l.Text == "":
+			case l.Text == "" && len(l.Attachments) == 0:
 				continue
 			default:
 				if first == "" {
-					first = l.Text
+					first = cmp.Or(l.Text, "(attachments)")
 				}
 				fmt.Fprintf(&turns, "      - user: %s\n", strconv.Quote(l.Text))
+				if len(l.Attachments) > 0 {
+					quoted := make([]string, len(l.Attachments))
+					for j, a := range l.Attachments {
+						quoted[j] = strconv.Quote(a)
+					}
+					fmt.Fprintf(&turns, "        attachments: [%s]\n", strings.Join(quoted, ", "))
+				}
+			}
+			if changed := newKeys(context, l.Context); len(changed) > 0 {
+				var kv []string
+				for _, k := range changed {
+					kv = append(kv, strconv.Quote(k)+": "+strconv.Quote(l.Context[k]))
+					context[k] = l.Context[k]
+				}
+				fmt.Fprintf(&turns, "        context: {%s}\n", strings.Join(kv, ", "))
 			}
 			if i+1 < len(c.Lines) && c.Lines[i+1].Role == "bot" {
 				answer := c.Lines[i+1]
@@ -160,6 +196,18 @@ func WriteStarter(w io.Writer, convs []Conversation, bot, source string, max int
 	}
 	_, err := io.WriteString(w, b.String())
 	return cases, err
+}
+
+// newKeys are the keys of next whose values differ from was, sorted.
+func newKeys(was, next map[string]string) []string {
+	var out []string
+	for k, v := range next {
+		if old, ok := was[k]; !ok || old != v {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // oneLine is s on one line, cut to n characters.

@@ -293,3 +293,6 @@ func dur(d time.Duration) string {
 	}
 	return d.Round(100 * time.Microsecond).String()
 }
+
+// formatMoney writes dollars with four decimals, as the text report does.
+func formatMoney(f float64) string { return fmt.Sprintf("%.4f", f) }

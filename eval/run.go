@@ -3,7 +3,6 @@ package eval
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"mime"
 	"path"
@@ -73,6 +72,15 @@ type TurnResult struct {
 	Handoff  bool     `json:"handoff"`
 	Team     string   `json:"team,omitempty"`
 	Resolved bool     `json:"resolved,omitempty"`
+	// What kommbridge rendered beyond text and buttons: the form shown,
+	// whether the attach button was opened, cards, a list, images, link
+	// buttons.
+	Form   *kommbridge.Form   `json:"form,omitempty"`
+	Attach bool               `json:"attach,omitempty"`
+	Cards  []kommbridge.Card  `json:"cards,omitempty"`
+	List   *kommbridge.List   `json:"list,omitempty"`
+	Images []kommbridge.Image `json:"images,omitempty"`
+	Links  []kommbridge.Link  `json:"links,omitempty"`
 	// From the pipeline.
 	Outcome   string        `json:"outcome"`
 	Reason    string        `json:"reason,omitempty"`
@@ -179,6 +187,7 @@ func runOne(ctx context.Context, p Pipeline, r *Run, conv string, opts Options) 
 		}
 		tr.Messages = adapter.Render(res.Reply)
 		tr.see()
+		tr.rich(res.Reply)
 		tr.Outcome, tr.Reason, tr.Model = res.Outcome, res.HandoffReason, res.Model
 		tr.TokensIn, tr.TokensOut = res.Usage.PromptTokens, res.Usage.CompletionTokens
 		if res.Err != nil {
@@ -216,53 +225,43 @@ func (t *Turn) describe() string {
 	return strings.Join(parts, " ")
 }
 
-// webhook is the JSON Kommunicate would post for the turn.
+// webhook is the JSON Kommunicate would post for the turn (written by
+// adapter.EncodeEvent, the webhook's one writer).
 func (t *Turn) webhook(bot, conv, key string, chat map[string]string, s *Suite, fileURL func(string) (string, error)) ([]byte, error) {
-	ctx := map[string]any{}
+	ev := kommbridge.Event{BotID: bot, Key: key, UserID: "eval-user", ConversationID: conv, Text: t.User, Context: map[string]string{}}
 	for k, v := range chat {
-		ctx[k] = v
+		ev.Context[k] = v
 	}
-	w := map[string]any{"botId": bot, "key": key, "from": "eval-user", "groupId": conv, "message": t.User, "contentType": 0, "source": 1}
-	md := map[string]any{}
 	switch {
 	case t.Welcome:
-		w["eventName"] = kommbridge.EventWelcome
+		ev.Name = kommbridge.EventWelcome
 	case t.TalkToHuman:
-		w["message"] = "Talk to human"
-		md["TALK_TO_HUMAN"] = "true"
+		ev.Text, ev.TalkToHuman = "Talk to human", true
 	case t.Event != "":
-		w["eventName"] = t.Event
+		ev.Name = t.Event
 	}
-	if len(t.Attachments) > 0 {
-		w["eventName"] = kommbridge.EventMedia
-		var list []any
-		for _, a := range t.Attachments {
-			u := a
-			if !IsURL(a) {
-				if fileURL == nil {
-					return nil, fmt.Errorf("attachment %s: local files are not served in this run", a)
-				}
-				var err error
-				if u, err = fileURL(s.Resolve(a)); err != nil {
-					return nil, err
-				}
+	for _, a := range t.Attachments {
+		u := a
+		if !IsURL(a) {
+			if fileURL == nil {
+				return nil, fmt.Errorf("attachment %s: local files are not served in this run", a)
 			}
-			typ := mime.TypeByExtension(filepath.Ext(a))
-			if typ == "" {
-				typ = "application/octet-stream"
+			var err error
+			if u, err = fileURL(s.Resolve(a)); err != nil {
+				return nil, err
 			}
-			typ, _, _ = strings.Cut(typ, ";")
-			list = append(list, map[string]any{"type": typ, "payload": map[string]any{"name": path.Base(a), "url": u}})
 		}
-		ctx["attachments"] = list
+		typ := mime.TypeByExtension(filepath.Ext(a))
+		if typ == "" {
+			typ = "application/octet-stream"
+		}
+		typ, _, _ = strings.Cut(typ, ";")
+		ev.Attachments = append(ev.Attachments, kommbridge.Attachment{Type: typ, Name: path.Base(a), URL: u})
 	}
 	if len(t.Form) > 0 {
-		ctx["formData"] = t.Form
-		ctx["formMsgKey"] = key + "-form"
+		ev.Form = t.Form
 	}
-	md["KM_CHAT_CONTEXT"] = ctx
-	w["metadata"] = md
-	return json.Marshal(w)
+	return adapter.EncodeEvent(ev), nil
 }
 
 // see reads what the user sees off the rendered messages: the text, the
@@ -280,4 +279,21 @@ func (tr *TurnResult) see() {
 		tr.Buttons = append(tr.Buttons, m.Buttons()...)
 	}
 	tr.Text = strings.Join(texts, "\n")
+}
+
+// rich notes the parts of the reply beyond text and buttons, as
+// kommbridge rendered them.
+func (tr *TurnResult) rich(r kommbridge.Reply) {
+	for _, m := range r.Messages {
+		if m.Form != nil {
+			tr.Form = m.Form
+		}
+		tr.Attach = tr.Attach || m.AskFile
+		tr.Cards = append(tr.Cards, m.Cards...)
+		if m.List != nil {
+			tr.List = m.List
+		}
+		tr.Images = append(tr.Images, m.Images...)
+		tr.Links = append(tr.Links, m.Links...)
+	}
 }

@@ -74,8 +74,23 @@ type Expect struct {
 	Judge      string          `yaml:"judge"`
 	MaxLatency config.Duration `yaml:"max_latency"`
 	MaxTokens  int             `yaml:"max_tokens"`
+	// What kommbridge renders beyond text: the form shown (its name), the
+	// attach button opened, cards, a list, images, link buttons (URLs).
+	Form   string       `yaml:"form"`
+	Attach *bool        `yaml:"attach"`
+	Cards  *PartsExpect `yaml:"cards"`
+	List   *PartsExpect `yaml:"list"`
+	Images *PartsExpect `yaml:"images"`
+	Links  []string     `yaml:"links"`
 
 	matches *regexp.Regexp
+}
+
+// PartsExpect checks rich parts: how many, and the titles (a card's, a
+// list item's, an image's caption or URL) they include.
+type PartsExpect struct {
+	Count  *int     `yaml:"count"`
+	Titles []string `yaml:"titles"`
 }
 
 // ButtonsExpect checks the answer's buttons (quick replies, links, list
@@ -140,6 +155,13 @@ func loadFile(path string, o LoadOptions) (*Suite, error) {
 		return nil, err
 	}
 	s := &Suite{Path: path}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if errs := unknownKeys(path, &doc); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(s); err != nil {

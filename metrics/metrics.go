@@ -156,14 +156,14 @@ func (m *Metrics) Build(version, commit, goVersion string) {
 }
 
 // Labels sets the bot ids and custom event names the configuration names
-// (at start and on each reload); their series are created at zero.
+// (at start and on each reload); their series are created at zero. A bot
+// id the configuration does not name is counted under "*" when a "*" bot
+// answers it, else under Other: both bounded by the configuration.
 func (m *Metrics) Labels(bots, events []string) {
 	ls := &labelSet{bots: map[string]bool{Other: true}, events: map[string]bool{Other: true, "message": true, "invalid": true,
 		kommbridge.EventWelcome: true, kommbridge.EventMedia: true}}
 	for _, b := range bots {
-		if b != "*" {
-			ls.bots[b] = true
-		}
+		ls.bots[b] = true
 	}
 	for _, e := range events {
 		ls.events[e] = true
@@ -191,8 +191,12 @@ func (m *Metrics) Endpoints(names []string) {
 }
 
 func (m *Metrics) bot(id string) string {
-	if m.labels.Load().bots[id] {
+	ls := m.labels.Load()
+	switch {
+	case ls.bots[id]:
 		return id
+	case ls.bots["*"]:
+		return "*"
 	}
 	return Other
 }

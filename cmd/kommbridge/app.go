@@ -40,6 +40,12 @@ type app struct {
 // newApp wires the store, the model client, media and the bridge from
 // cfg. m, when not nil, counts model calls and deliveries.
 func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, error) {
+	return newAppWith(cfg, log, m, nil)
+}
+
+// newAppWith is newApp with the bridge asking wrap(model) instead of the
+// model client itself (eval's answer cache), when wrap is set.
+func newAppWith(cfg *config.Config, log *zap.Logger, m *metrics.Metrics, wrap func(bridge.Model) bridge.Model) (*app, error) {
 	l := cfg.Limits
 	limited := l.Conversation.Per > 0 || l.User.Per > 0 || l.Global.Per > 0
 	var st Store
@@ -98,7 +104,11 @@ func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, erro
 		st.Close()
 		return nil, err
 	}
-	deps := bridge.Deps{Store: st, Local: local, Pending: pending, Model: model, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge"), LogContent: cfg.Log.Content,
+	var bm bridge.Model = model
+	if wrap != nil {
+		bm = wrap(model)
+	}
+	deps := bridge.Deps{Store: st, Local: local, Pending: pending, Model: bm, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge"), LogContent: cfg.Log.Content,
 		TakeoverAfter: cfg.Kommunicate.TakeoverAfter.D()}
 	if cfg.Kommunicate.APIKey != "" {
 		deps.Deliver = adapter.NewKommunicateAPI(cfg.Kommunicate.APIBase, cfg.Kommunicate.APIKey)

@@ -44,6 +44,9 @@ func evalCmd(ctx context.Context, args []string, getenv func(string) string, std
 	junitOut := fs.String("junit", "", "write the results as JUnit XML to this file")
 	htmlOut := fs.String("html", "", "write a self-contained HTML report to this file")
 	allowFiles := fs.Bool("allow-files", false, "let suites attach local files outside their own folder")
+	baseline := fs.Bool("baseline", false, "with --against: the first configuration is the baseline, and only its regressions fail")
+	cacheDir := fs.String("cache", "", "keep model answers (the judge's too) in this directory, by request: a rerun of an unchanged suite calls no model")
+	rerun := fs.String("rerun-failures", "", "run only the cases that failed in this JSON report (--json)")
 	suitesArgs, err := parseFlags(fs, args, true, stdout, stderr)
 	if err != nil || suitesArgs == nil {
 		if err == errSilent {
@@ -59,10 +62,35 @@ func evalCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if len(suitesArgs) == 0 {
 		suitesArgs = []string{"evals"}
 	}
+	if *baseline && *against == "" {
+		fmt.Fprintln(stderr, "kommbridge eval: --baseline goes with --against")
+		return errCannotRun
+	}
 	suites, err := eval.LoadWith(eval.LoadOptions{AllowFiles: *allowFiles}, suitesArgs...)
 	if err != nil {
 		fmt.Fprintf(stderr, "kommbridge eval: %v\n", err)
 		return errCannotRun
+	}
+	if *rerun != "" {
+		f, err := os.Open(*rerun)
+		if err != nil {
+			fmt.Fprintf(stderr, "kommbridge eval: --rerun-failures: %v\n", err)
+			return errCannotRun
+		}
+		failed, err := eval.FailedIn(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "kommbridge eval: --rerun-failures %s: %v\n", *rerun, err)
+			return errCannotRun
+		}
+		if suites = eval.Only(suites, failed); len(suites) == 0 {
+			fmt.Fprintf(stdout, "no case failed in %s: nothing to run\n", *rerun)
+			return nil
+		}
+	}
+	var cache *eval.Cache
+	if *cacheDir != "" {
+		cache = &eval.Cache{Dir: *cacheDir}
 	}
 	files, err := serveFiles(suites)
 	if err != nil {
@@ -78,7 +106,7 @@ func evalCmd(ctx context.Context, args []string, getenv func(string) string, std
 			reportConfig(stderr, cfgPath, err)
 			return nil, errCannotRun
 		}
-		a, judge, err := evalApp(cfg, files.host, stderr)
+		a, judge, err := evalApp(cfg, files.host, cache, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "kommbridge eval: %s: %v\n", cfgPath, err)
 			return nil, errCannotRun
@@ -106,21 +134,20 @@ func evalCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	report := eval.Report{Summary: sum}
-	sum.WriteText(stdout)
+	report := eval.Report{Summary: sum, Baseline: *baseline}
 	if *against != "" {
-		other, err := runWith(*against)
-		if err != nil {
+		if report.Against, err = runWith(*against); err != nil {
 			return err
 		}
-		report.Against = other
-		fmt.Fprintln(stdout)
-		eval.WriteCompare(stdout, sum, other)
+	}
+	report.WriteText(stdout)
+	if cache != nil {
+		fmt.Fprintf(stdout, "cache %s: %d answer(s) reused, %d asked\n", cache.Dir, cache.Hits.Load(), cache.Misses.Load())
 	}
 	for _, out := range []struct {
 		path  string
 		write func(io.Writer) error
-	}{{*jsonOut, report.WriteJSON}, {*junitOut, sum.WriteJUnit}, {*htmlOut, sum.WriteHTML}} {
+	}{{*jsonOut, report.WriteJSON}, {*junitOut, report.WriteJUnit}, {*htmlOut, report.WriteHTML}} {
 		if out.path == "" {
 			continue
 		}
@@ -129,7 +156,10 @@ func evalCmd(ctx context.Context, args []string, getenv func(string) string, std
 			return errCannotRun
 		}
 	}
-	if len(sum.Below()) > 0 {
+	if failing := report.Failing(); len(failing) > 0 {
+		if report.Against != nil {
+			fmt.Fprintf(stdout, "\nfails: %s\n", strings.Join(failing, "; "))
+		}
 		return errEvalFailed
 	}
 	return nil
@@ -139,7 +169,7 @@ func evalCmd(ctx context.Context, args []string, getenv func(string) string, std
 // model, with an in-process memory store (each case its own
 // conversation), no rate limits and no delivery through Kommunicate; and
 // the judge: eval.judge, else the primary endpoint.
-func evalApp(cfg *config.Config, fileHost string, stderr io.Writer) (*app, eval.Judge, error) {
+func evalApp(cfg *config.Config, fileHost string, cache *eval.Cache, stderr io.Writer) (*app, eval.Judge, error) {
 	cfg.Store.URL = "memory://"
 	cfg.Limits.Conversation, cfg.Limits.User, cfg.Limits.Global = kommbridge.Rate{}, kommbridge.Rate{}, kommbridge.Rate{}
 	for i := range cfg.Bots {
@@ -152,20 +182,40 @@ func evalApp(cfg *config.Config, fileHost string, stderr io.Writer) (*app, eval.
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := newApp(cfg, log, nil)
+	var wrap func(bridge.Model) bridge.Model
+	if cache != nil {
+		wrap = func(m bridge.Model) bridge.Model {
+			return cache.Wrap(m, endpointsSalt(append([]config.Endpoint{cfg.LLM.Endpoint}, cfg.LLM.Fallbacks...)...))
+		}
+	}
+	a, err := newAppWith(cfg, log, nil, wrap)
 	if err != nil {
 		return nil, nil, err
 	}
-	judge := eval.ModelJudge{Model: a.model}
+	var judgeModel eval.Completer = a.model
+	salt := endpointsSalt(append([]config.Endpoint{cfg.LLM.Endpoint}, cfg.LLM.Fallbacks...)...)
 	if j := cfg.Eval.Judge; j != nil {
 		c, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{endpoint(*j)}, MaxRetries: cfg.LLM.MaxRetries}, log.Named("judge"))
 		if err != nil {
 			a.store.Close()
 			return nil, nil, err
 		}
-		judge = eval.ModelJudge{Model: c}
+		judgeModel, salt = c, endpointsSalt(*j)
 	}
-	return a, judge, nil
+	if cache != nil {
+		judgeModel = cache.Wrap(judgeModel, "judge "+salt)
+	}
+	return a, eval.ModelJudge{Model: judgeModel}, nil
+}
+
+// endpointsSalt names what answers a request beyond it: each endpoint's
+// URL and default model, for the answer cache.
+func endpointsSalt(eps ...config.Endpoint) string {
+	var b strings.Builder
+	for _, e := range eps {
+		fmt.Fprintf(&b, "%s %s %s;", e.BaseURL, e.APIType, e.Model)
+	}
+	return b.String()
 }
 
 func parseMinPass(s string) (float64, error) {

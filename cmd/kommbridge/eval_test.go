@@ -158,9 +158,31 @@ func TestEvalExitCodesAndAgainst(t *testing.T) {
 	other := filepath.Join(t.TempDir(), "other.yaml")
 	os.WriteFile(other, []byte(strings.Replace(string(cfg), `phrases: ["talk to a human", "real person", "speak to an agent"]`, `phrases: []`, 1)), 0o644)
 	good := supportModel(t, false)
-	out, _, err = evalRun(t, good, "--config", "config.yaml", "--against", other, "evals/example.yaml")
-	if err != nil {
-		t.Fatalf("--against: %v\n%s", err, out)
+	dir := t.TempDir()
+	out, _, err = evalRun(t, good, "--config", "config.yaml", "--against", other, "--junit", filepath.Join(dir, "r.xml"), "--html", filepath.Join(dir, "r.html"), "evals/example.yaml")
+	if err != errEvalFailed {
+		t.Fatalf("--against, B below --min-pass: %v, want errEvalFailed\n%s", err, out)
+	}
+	for _, want := range []string{"== A: ", "== B: ", "FAIL asks for a person in words (run 1)", "fails: " + other + ": below 100%: asks for a person in words"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--against output lacks %q:\n%s", want, out)
+		}
+	}
+	xmlOut, _ := os.ReadFile(filepath.Join(dir, "r.xml"))
+	htmlOut, _ := os.ReadFile(filepath.Join(dir, "r.html"))
+	if strings.Count(string(xmlOut), "<testsuite ") != 2 || !strings.Contains(string(xmlOut), other+": ") {
+		t.Errorf("JUnit holds not a suite per configuration:\n%s", xmlOut)
+	}
+	if !strings.Contains(string(htmlOut), "Side by side") || !strings.Contains(string(htmlOut), "B: "+other) {
+		t.Error("the HTML report does not show both configurations")
+	}
+	// With A the baseline, B's failure of a case A passes is a regression;
+	// the other way round, B improves on A, and nothing fails.
+	if out, _, err := evalRun(t, good, "--config", "config.yaml", "--against", other, "--baseline", "evals/example.yaml"); err != errEvalFailed || !strings.Contains(out, "1 regression(s) against the baseline (A)") {
+		t.Errorf("--baseline with a regression: %v\n%s", err, out)
+	}
+	if out, _, err := evalRun(t, good, "--config", other, "--against", "config.yaml", "--baseline", "evals/example.yaml"); err != nil || !strings.Contains(out, "0 regression(s)") {
+		t.Errorf("--baseline with none: %v\n%s", err, out)
 	}
 	var marked []string
 	for _, l := range strings.Split(out, "\n") {
@@ -183,7 +205,7 @@ func TestEvalInitFromTry(t *testing.T) {
 	shipped, _ := os.ReadFile("../../config.yaml")
 	os.WriteFile(cfg, shipped, 0o644)
 	getenv := env(map[string]string{"OPENAI_BASE_URL": fake.URL(), "OPENAI_API_KEY": "k"})
-	stdin := strings.NewReader("Where is my order 1234?\nCan I speak to an agent please\n/quit\n")
+	stdin := strings.NewReader("/context kmUserLocale=de plan=Pro\nWhere is my order 1234?\n/attach https://example.com/receipt.png\nWhat about this one?\nCan I speak to an agent please\n/quit\n")
 	if err := run(context.Background(), []string{"try", "--config", cfg, "--transcript", transcript}, getenv, stdin, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +218,8 @@ func TestEvalInitFromTry(t *testing.T) {
 		t.Errorf("init: %s", out.String())
 	}
 	written, _ := os.ReadFile(suiteFile)
-	for _, want := range []string{`- user: "Where is my order 1234?"`, "# the bot answered: Your order 1234 shipped", "expect: {handoff: true}"} {
+	for _, want := range []string{`- user: "Where is my order 1234?"`, "# the bot answered: Your order 1234 shipped", "expect: {handoff: true}",
+		`context: {"kmUserLocale": "de", "plan": "Pro"}`, `attachments: ["https://example.com/receipt.png"]`} {
 		if !strings.Contains(string(written), want) {
 			t.Errorf("starter lacks %q:\n%s", want, written)
 		}
@@ -279,5 +302,26 @@ func TestEvalServesOddFileNames(t *testing.T) {
 	defer resp.Body.Close()
 	if b, _ := io.ReadAll(resp.Body); string(b) != "Receipt 55120" {
 		t.Errorf("served %q", b)
+	}
+}
+
+// --rerun-failures runs only the cases a JSON report shows failing; --cache
+// makes an unchanged rerun ask the model nothing.
+func TestEvalRerunAndCache(t *testing.T) {
+	dir := t.TempDir()
+	report := filepath.Join(dir, "r.json")
+	broken := supportModel(t, true)
+	if _, _, err := evalRun(t, broken, "--config", "config.yaml", "--json", report, "evals/example.yaml"); err != errEvalFailed {
+		t.Fatalf("broken: %v", err)
+	}
+	good := supportModel(t, false)
+	out, _, err := evalRun(t, good, "--config", "config.yaml", "--rerun-failures", report, "--cache", filepath.Join(dir, "cache"), "evals/example.yaml")
+	if err != nil || !strings.Contains(out, "2/2 cases at or above 100%") {
+		t.Fatalf("rerun of the 2 failures: %v\n%s", err, out)
+	}
+	calls := good.Calls()
+	out, _, err = evalRun(t, good, "--config", "config.yaml", "--rerun-failures", report, "--cache", filepath.Join(dir, "cache"), "evals/example.yaml")
+	if err != nil || good.Calls() != calls || !strings.Contains(out, "answer(s) reused, 0 asked") {
+		t.Errorf("the cached rerun asked the model %d times: %v\n%s", good.Calls()-calls, err, out)
 	}
 }

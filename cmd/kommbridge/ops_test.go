@@ -64,8 +64,8 @@ bots:
 		`kommbridge_rate_limited_total 1`,
 		`kommbridge_deduplicated_total 1`,
 		`kommbridge_reply_contract_violations_total{format="json_schema",violation="not_json"} 1`,
-		`kommbridge_tokens_total{bot="other",direction="in"} 30`,
-		`kommbridge_tokens_total{bot="other",direction="out"} 15`,
+		`kommbridge_tokens_total{bot="*",direction="in"} 30`, // the "*" bot answered botId b
+		`kommbridge_tokens_total{bot="*",direction="out"} 15`,
 		`kommbridge_tokens_total{bot="shop",direction="in"} 0`,
 		`kommbridge_webhooks_total{event="other",status="200"} 1`,
 		`kommbridge_model_errors_total{endpoint="127.0.0.1`,

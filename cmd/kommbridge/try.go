@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"os"
 	"path"
@@ -223,7 +224,12 @@ func (s *session) record(ev kommbridge.Event, res bridge.Result) error {
 	if s.transcript == nil {
 		return nil
 	}
-	user := eval.Line{Conversation: s.conv, Role: "user", Text: ev.Text}
+	user := eval.Line{Conversation: s.conv, Role: "user", Text: ev.Text, Context: maps.Clone(ev.Context)}
+	for _, a := range ev.Attachments {
+		if a.URL != "" {
+			user.Attachments = append(user.Attachments, a.URL)
+		}
+	}
 	if ev.Name == kommbridge.EventWelcome {
 		user.Event = ev.Name
 	}
