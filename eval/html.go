@@ -121,11 +121,11 @@ td.bad{color:#b91c1c;font-weight:600}td.good{color:#15803d}
 <div class="chat">
 {{range .Turns}}<div class="row user"><div class="bubble user">{{.Input}}</div></div>
 {{range .Messages}}{{if .Message}}<div class="row bot"><div class="bubble bot">{{.Message}}</div></div>{{end}}{{end}}
-{{if .Buttons}}<div class="buttons">{{range .Buttons}}<span class="button">{{.}}</span>{{end}}</div>{{end}}
+{{with .Replies}}<div class="buttons">{{range .}}<span class="button">{{.}}</span>{{end}}</div>{{end}}
 {{if .Cards}}<div class="cards">{{range .Cards}}<div class="card">{{with .ImageURL}}<div class="img">{{.}}</div>{{end}}<div class="body"><div class="title">{{.Title}}</div>{{with .Subtitle}}<div class="sub">{{.}}</div>{{end}}</div>{{range .Buttons}}<span class="cbtn">{{.Name}}</span>{{end}}</div>{{end}}</div>{{end}}
 {{with .List}}<div class="list">{{with .Header}}<div class="head">{{.}}</div>{{end}}{{range .Items}}<div class="item">{{.Title}}{{with .Description}}<div class="sub">{{.}}</div>{{end}}</div>{{end}}</div>{{end}}
 {{if .Images}}<div class="images">{{range .Images}}<div class="image"><div class="img">{{.URL}}</div>{{with .Caption}}<div class="cap">{{.}}</div>{{end}}</div>{{end}}</div>{{end}}
-{{with .Form}}<div class="form">{{with .Text}}<div>{{.}}</div>{{end}}{{range .Fields}}{{if ne .Type "hidden"}}<label>{{.Label}}{{if .Required}} *{{end}}</label>{{if .Options}}<div class="opts">{{range $j, $o := .Options}}{{if $j}} · {{end}}{{$o}}{{end}}</div>{{else}}<div class="field">{{.Placeholder}}</div>{{end}}{{end}}{{end}}<span class="submit">{{.Submit}}</span></div>{{end}}
+{{with .Form}}<div class="form">{{range .Fields}}{{if ne .Type "hidden"}}<label>{{.Label}}{{if .Required}} *{{end}}</label>{{if .Options}}<div class="opts">{{range $j, $o := .Options}}{{if $j}} · {{end}}{{$o}}{{end}}</div>{{else}}<div class="field">{{.Placeholder}}</div>{{end}}{{end}}{{end}}<span class="submit">{{.Submit}}</span></div>{{end}}
 <div>{{if .Handoff}}<span class="badge handoff">handed off{{with .Reason}}: {{.}}{{end}}{{with .Team}}, team {{.}}{{end}}</span>{{end}}{{if .Resolved}}<span class="badge resolved">resolved</span>{{end}}{{if .Attach}}<span class="badge attach">attach button shown</span>{{end}}<span class="badge meta">{{.Outcome}} · {{dur .Latency}}{{if .TokensOut}} · {{plus .TokensIn .TokensOut}} tokens{{end}}</span></div>
 {{range .Failures}}<div class="failure"><b>{{.Check}}</b>: {{.Reason}}</div>{{end}}
 {{end}}</div>

@@ -51,7 +51,7 @@ cases:
 	}
 	f.Close()
 	html, _ := os.ReadFile(page)
-	for _, external := range []string{"<script src", "<link", "http://", "https://", "@import"} {
+	for _, external := range []string{"<script src", "<link", `src="http`, `href="http`, "url(http", "@import"} {
 		if strings.Contains(string(html), external) {
 			t.Errorf("the report refers to an external asset (%s)", external)
 		}
@@ -91,6 +91,59 @@ cases:
 	}
 	if !t.Failed() {
 		t.Logf("screenshot %s: %d bubble pixels, %d button pixels", shot, blue, violet)
+	}
+}
+
+// The rich parts of a failing answer drawn as the widget shows them (the
+// DOM of the page chromium renders): cards, a list, an image (by its URL:
+// the report loads nothing) and a form with its fields.
+func TestHTMLDrawsRichParts(t *testing.T) {
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is needed (apt-get install chromium; scripts/test installs it)")
+	}
+	b, model, _ := pipelineWith(t, `
+bots:
+  - id: "*"
+    reply_format: json_object
+    rich: [cards, lists, images]
+    forms: {contact: {text: "Your details, please.", fields: [{name: email, label: Email, required: true}, {name: topic, label: Topic, type: radio, options: [Billing, Returns]}]}}
+`)
+	model.Default(func(llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Content: `{"reply":"Our plans.","confidence":0.9,` +
+			`"cards":[{"title":"Pro plan","subtitle":"$10 a month","image_url":"https://acme.example/pro.png","buttons":[{"label":"Buy Pro","url":"https://acme.example/buy"}]},{"title":"Team plan"}],` +
+			`"list":{"header":"Or pick a topic","items":[{"title":"Billing questions","description":"Invoices"}]},` +
+			`"images":[{"url":"https://acme.example/compare.png","caption":"Side by side"}],"form":"contact"}`}
+	})
+	s := suite(t, "cases:\n  - name: plans\n    turns: [{user: \"plans?\", expect: {handoff: true}}]\n")
+	sum := eval.Summarize("config.yaml", eval.RunSuites(context.Background(), b, s, eval.Options{}), nil, 1)
+	page := filepath.Join(t.TempDir(), "report.html")
+	f, _ := os.Create(page)
+	if err := sum.WriteHTML(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--user-data-dir="+t.TempDir(), "--dump-dom", "file://"+page).Output()
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	dom := string(out)
+	if shot := os.Getenv("KOMMBRIDGE_SHOT"); shot != "" {
+		exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+			"--user-data-dir="+t.TempDir(), "--screenshot="+shot, "--window-size=1100,1300", "file://"+page).Run()
+	}
+	for what, want := range map[string]int{`class="card"`: 2, `class="list"`: 1, `class="image"`: 1, `class="form"`: 1, `class="cbtn"`: 1} {
+		if got := strings.Count(dom, what); got != want {
+			t.Errorf("the rendered page has %d %s, want %d", got, what, want)
+		}
+	}
+	for _, text := range []string{"Pro plan", "$10 a month", "Buy Pro", "Or pick a topic", "Billing questions", "Side by side", "https://acme.example/compare.png", "Your details, please.", "Email *", "Billing · Returns"} {
+		if !strings.Contains(dom, text) {
+			t.Errorf("the rendered page lacks %q", text)
+		}
 	}
 }
 

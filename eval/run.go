@@ -297,3 +297,26 @@ func (tr *TurnResult) rich(r kommbridge.Reply) {
 		tr.Links = append(tr.Links, m.Links...)
 	}
 }
+
+// Replies are the turn's buttons that are not a card's or a list's (those
+// are drawn with their card or list): quick replies and link buttons.
+func (tr TurnResult) Replies() []string {
+	own := map[string]bool{}
+	for _, c := range tr.Cards {
+		for _, b := range c.Buttons {
+			own[b.Name] = true
+		}
+	}
+	if tr.List != nil {
+		for _, it := range tr.List.Items {
+			own[it.Title] = true
+		}
+	}
+	var out []string
+	for _, b := range tr.Buttons {
+		if !own[b] {
+			out = append(out, b)
+		}
+	}
+	return out
+}
