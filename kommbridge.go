@@ -69,7 +69,7 @@ func (e *Event) User() string { return e.BotID + "/" + e.UserID }
 
 // ReplyFormat is how the model is asked to answer: the reply contract's
 // shape (bots[].reply_format).
-type ReplyFormat = string
+type ReplyFormat string
 
 // Reply formats.
 const (

@@ -55,7 +55,7 @@ func BenchmarkWebhook(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	client, _ := llm.New(llm.Config{Endpoints: []llm.Endpoint{llm.Endpoint{BaseURL: cfg.LLM.BaseURL, APIKey: cfg.LLM.APIKey, APIType: cfg.LLM.APIType, Model: cfg.LLM.Model}}}, zap.NewNop())
+	client, _ := llm.New(llm.Config{Endpoints: []llm.Endpoint{llm.Endpoint{BaseURL: cfg.LLM.BaseURL, APIKey: cfg.LLM.APIKey, APIType: string(cfg.LLM.APIType), Model: cfg.LLM.Model}}}, zap.NewNop())
 	br, _ := bridge.New(cfg, bridge.Deps{Store: memory.New(memory.Options{}), Model: client})
 	srv := httptest.NewServer(adapter.NewServer(br, adapter.Options{WebhookPath: "/webhook", MaxBodyBytes: 1 << 20}, zap.NewNop()))
 	defer srv.Close()

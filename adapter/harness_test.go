@@ -96,7 +96,7 @@ func newHarnessWith(t *testing.T, bots string, budget string, log *zap.Logger, c
 		t.Fatalf("config: %v", err)
 	}
 	st := memory.New(memory.Options{})
-	client, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{llm.Endpoint{BaseURL: cfg.LLM.BaseURL, APIKey: cfg.LLM.APIKey, APIType: cfg.LLM.APIType, Model: cfg.LLM.Model}}, MaxRetries: cfg.LLM.MaxRetries}, zap.NewNop())
+	client, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{llm.Endpoint{BaseURL: cfg.LLM.BaseURL, APIKey: cfg.LLM.APIKey, APIType: string(cfg.LLM.APIType), Model: cfg.LLM.Model}}, MaxRetries: cfg.LLM.MaxRetries}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

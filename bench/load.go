@@ -12,6 +12,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/adapter"
 )
 
 // traffic makes the n-th request and says whether an answer is right.
@@ -31,12 +34,12 @@ type webhookTraffic struct {
 func (w *webhookTraffic) request(n int64) *http.Request {
 	conv := n % int64(w.o.conversations)
 	n = w.keys.Add(1)
-	var body []byte
+	ev := kommbridge.Event{BotID: "support-bot", Key: fmt.Sprintf("k-%d", n), UserID: fmt.Sprintf("u-%d", conv), ConversationID: fmt.Sprint(conv),
+		Text: "Where is my order?", Context: map[string]string{"kmUserLocale": "en"}}
 	if w.o.attachments {
-		body = fmt.Appendf(nil, `{"botId":"support-bot","key":"k-%d","from":"u-%d","message":"Where is my order?","groupId":%d,"eventName":"KOMMUNICATE_MEDIA_EVENT","contentType":0,"applicationId":"1bfe0fad3344291b5","source":1,"metadata":{"KM_CHAT_CONTEXT":{"kmUserLocale":"en","attachments":[{"type":"image/png","payload":{"name":"receipt.png","url":"https://example.com/f/receipt-%d.png","size":"48213"}}]}}}`, n, conv, conv, n)
-	} else {
-		body = fmt.Appendf(nil, `{"botId":"support-bot","key":"k-%d","from":"u-%d","message":"Where is my order?","groupId":%d,"metadata":{"KM_CHAT_CONTEXT":"{\"kmUserLocale\":\"en\"}"},"contentType":0,"applicationId":"1bfe0fad3344291b5","source":1,"createdAt":1550757013912}`, n, conv, conv)
+		ev.Attachments = []kommbridge.Attachment{{Type: "image/png", Name: "receipt.png", URL: fmt.Sprintf("https://example.com/f/receipt-%d.png", n), Size: 48213}}
 	}
+	body := adapter.EncodeEvent(ev)
 	r, _ := http.NewRequest(http.MethodPost, w.url, bytes.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
 	r.Header.Set("X-Kommbridge-Token", benchToken)

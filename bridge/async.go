@@ -135,28 +135,18 @@ func (b *Bridge) run(j *asyncJob, s *settings, p *Profile) {
 	e.deliverHeld(j, &r)
 }
 
-// renew keeps j's lease while it runs; the func stops it.
+// renew keeps j's lease while it runs and is held; the func stops it.
 func (b *Bridge) renew(j *asyncJob) func() {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(b.lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				if j.state.Load() == held {
-					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-					if err := b.pending.RenewPending(ctx, j.ID, b.lease); err != nil {
-						b.log.Warn("held answer's lease not renewed; another replica may deliver it too", zap.String("id", j.ID), zap.Error(err))
-					}
-					cancel()
-				}
+	return kommbridge.Renewing(b.lease/3, func() bool {
+		if j.state.Load() == held {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := b.pending.RenewPending(ctx, j.ID, b.lease); err != nil {
+				b.log.Warn("held answer's lease not renewed; another replica may deliver it too", zap.String("id", j.ID), zap.Error(err))
 			}
 		}
-	}()
-	return func() { close(done) }
+		return true
+	})
 }
 
 // deliverHeld posts a held answer, message by message, each at most once

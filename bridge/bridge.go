@@ -185,7 +185,7 @@ type Result struct {
 	// Violation is how the model's reply broke its contract, if it did,
 	// in the bot's Format.
 	Violation string
-	Format    string
+	Format    kommbridge.ReplyFormat
 	// Attachments is the outcome of each attachment read: "ok",
 	// "unsupported" or "failed".
 	Attachments []string

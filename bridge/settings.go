@@ -151,23 +151,25 @@ func newProfile(b *config.Bot) (*Profile, []error) {
 	sort.Strings(teams)
 	h := b.Handoff
 	p := &Profile{
-		ID: b.ID, Model: b.Model, Temperature: b.Temperature, MaxTokens: b.MaxTokens, Format: b.ReplyFormat,
+		ID: b.ID, Model: b.Model, Temperature: b.Temperature, MaxTokens: b.MaxTokens, Format: kommbridge.ReplyFormat(b.ReplyFormat),
 		WelcomeReplies: b.Welcome.SuggestedReplies, DefaultHandoff: h.Message, DefaultError: h.ErrorMessage,
 		MaxSuggested: *b.SuggestedReplies.Max, LinkButtons: b.LinkButtons, Vision: b.Vision == nil || *b.Vision,
-		ImageDetail: b.ImageDetail, MinConfidence: *h.MinConfidence, MinTokenConfidence: h.MinTokenConfidence,
-		AssignTo: h.AssignTo, AssignToBot: h.AssignToBot, Teams: h.Teams, HandoffOnErr: h.OnError == "handoff", IncludeReply: h.IncludeReply,
-		SilentAfter: h.After == "silent", Cooldown: h.Cooldown.D(),
+		ImageDetail: string(b.ImageDetail), MinConfidence: *h.MinConfidence, MinTokenConfidence: h.MinTokenConfidence,
+		AssignTo: h.AssignTo, AssignToBot: h.AssignToBot, Teams: h.Teams, HandoffOnErr: h.OnError == config.OnErrorHandoff, IncludeReply: h.IncludeReply,
+		SilentAfter: h.After == config.AfterSilent, Cooldown: h.Cooldown.D(),
 		Async: b.Async.Enabled, HoldAfter: b.Async.HoldAfter.D(), HoldMessage: b.Async.HoldMessage, AsyncMaxWait: b.Async.MaxWait.D(),
 		FilterMessage: b.ContentFilterMessage, TooLongMessage: b.TooLongMessage,
-		HandoffOnRefusal: h.OnRefusal == "handoff", HandoffOnFilter: h.OnContentFilter == "handoff",
-		ResolveAuto: b.Resolve == "auto",
+		HandoffOnRefusal: h.OnRefusal == config.OnRefusalHandoff, HandoffOnFilter: h.OnContentFilter == config.OnFilterHandoff,
+		ResolveAuto: b.Resolve == config.ResolveAuto,
 	}
-	if b.Channel != "auto" {
-		p.Channel = b.Channel
+	if b.Channel != config.ChannelAuto {
+		p.Channel = string(b.Channel)
 	}
 	p.RichKinds = make(map[string]bool, len(b.Rich))
-	for _, k := range b.Rich {
-		p.RichKinds[k] = true
+	rich := make([]string, len(b.Rich))
+	for i, k := range b.Rich {
+		p.RichKinds[string(k)] = true
+		rich[i] = string(k)
 	}
 	p.AskFile = b.AskForFiles
 	p.Forms = make(map[string]*kommbridge.Form, len(b.Forms))
@@ -179,8 +181,8 @@ func newProfile(b *config.Bot) (*Profile, []error) {
 	sort.Strings(formNames)
 	p.HandoffForm, p.OfflineForm = visibleValues(p.Forms[h.Form]), visibleValues(p.Forms[h.OfflineForm])
 	p.contract = prompt.NewContract(prompt.ContractOptions{
-		Format: b.ReplyFormat, Teams: teams, MaxSuggested: p.MaxSuggested, NoVision: !p.Vision, Resolve: p.ResolveAuto,
-		Rich: b.Rich, Forms: formNames, AskFile: p.AskFile,
+		Format: kommbridge.ReplyFormat(b.ReplyFormat), Teams: teams, MaxSuggested: p.MaxSuggested, NoVision: !p.Vision, Resolve: p.ResolveAuto,
+		Rich: rich, Forms: formNames, AskFile: p.AskFile,
 	})
 	for _, ph := range h.Phrases {
 		if w := words(ph); len(w) > 0 {
@@ -226,14 +228,14 @@ func (s *settings) bot(id string) *Profile {
 func newForm(name string, f config.Form) *kommbridge.Form {
 	out := &kommbridge.Form{Name: name, Text: f.Text, Submit: f.Submit}
 	for _, fd := range f.Fields {
-		field := kommbridge.FormField{Name: fd.Name, Label: fd.Label, Type: fd.Type, Placeholder: fd.Placeholder,
+		field := kommbridge.FormField{Name: fd.Name, Label: fd.Label, Type: string(fd.Type), Placeholder: fd.Placeholder,
 			Required: fd.Required, Regex: fd.Regex, Error: fd.Error, Options: fd.Options, Value: fd.Value}
-		if fd.Required && field.Regex == "" && textual(fd.Type) {
+		if fd.Required && field.Regex == "" && textual(field.Type) {
 			field.Regex = `\S`
 		}
 		if (field.Regex != "" || fd.Required) && field.Error == "" {
 			field.Error = "Please fill in " + fd.Label + "."
-			if !textual(fd.Type) {
+			if !textual(field.Type) {
 				field.Error = "Please choose " + fd.Label + "."
 			}
 		}

@@ -72,11 +72,11 @@ type LLM struct {
 
 // Endpoint is one OpenAI-compatible API: the primary or a fallback.
 type Endpoint struct {
-	BaseURL    string `yaml:"base_url"`
-	APIKey     string `yaml:"api_key"`
-	APIType    string `yaml:"api_type"`    // openai | azure
-	APIVersion string `yaml:"api_version"` // azure only
-	Model      string `yaml:"model"`
+	BaseURL    string  `yaml:"base_url"`
+	APIKey     string  `yaml:"api_key"`
+	APIType    APIType `yaml:"api_type"`
+	APIVersion string  `yaml:"api_version"` // azure only
+	Model      string  `yaml:"model"`
 	// MaxCompletionTokens sends max_tokens as max_completion_tokens, which
 	// OpenAI's reasoning models (o1, o3, gpt-5) require; most other servers
 	// know only max_tokens.
@@ -119,7 +119,7 @@ type Store struct {
 	// unreachable: "degrade" answers from the model without stored history
 	// (dedupe and order kept within each replica), "error" applies the
 	// bot's error policy.
-	OnOutage string `yaml:"on_outage"`
+	OnOutage OnOutage `yaml:"on_outage"`
 	// Lease is how long a conversation lock or an in-flight dedupe claim
 	// outlives a replica that died holding it (Redis store); the owner
 	// renews it every lease/3 while it works.
@@ -144,8 +144,8 @@ type Limits struct {
 
 // Log configures the zap logger.
 type Log struct {
-	Level  string `yaml:"level"`  // debug | info | warn | error
-	Format string `yaml:"format"` // json | console
+	Level  LogLevel  `yaml:"level"`
+	Format LogFormat `yaml:"format"`
 	// Content logs message text and keys; off by default.
 	Content bool `yaml:"content"`
 }
@@ -188,7 +188,7 @@ type Bot struct {
 	MaxTokens        int              `yaml:"max_tokens"`
 	SystemPrompt     string           `yaml:"system_prompt"`
 	SystemPromptFile string           `yaml:"system_prompt_file"`
-	ReplyFormat      string           `yaml:"reply_format"`
+	ReplyFormat      Format           `yaml:"reply_format"`
 	Welcome          Welcome          `yaml:"welcome"`
 	SuggestedReplies SuggestedReplies `yaml:"suggested_replies"`
 	Handoff          Handoff          `yaml:"handoff"`
@@ -201,7 +201,7 @@ type Bot struct {
 	// answers when it arrives (a template).
 	Events map[string]string `yaml:"events"`
 	// ImageDetail is the vision detail level: auto, low or high; "" = auto.
-	ImageDetail string `yaml:"image_detail"`
+	ImageDetail ImageDetail `yaml:"image_detail"`
 	// ContentFilterMessage is the answer when the provider's content filter
 	// withholds the prompt or the answer.
 	ContentFilterMessage string `yaml:"content_filter_message"`
@@ -210,14 +210,14 @@ type Bot struct {
 	TooLongMessage string `yaml:"too_long_message"`
 	// Resolve: "auto" lets the model close a conversation as resolved when
 	// the user's issue is solved and the user confirmed it; "never".
-	Resolve string `yaml:"resolve"`
+	Resolve Resolve `yaml:"resolve"`
 	// Channel is where the bot's users read its answers: auto (from the
 	// webhook, else the web widget), web, whatsapp, messenger or
 	// instagram. Buttons are fitted to the channel's limits.
-	Channel string `yaml:"channel"`
+	Channel Channel `yaml:"channel"`
 	// Rich lists the rich answers the model may give: cards, lists,
 	// images. Not in the text reply format.
-	Rich []string `yaml:"rich"`
+	Rich []RichKind `yaml:"rich"`
 	// AskForFiles lets the model open the widget's attach button when it
 	// asks for a file.
 	AskForFiles bool `yaml:"ask_for_files"`
@@ -235,15 +235,15 @@ type Form struct {
 
 // FormField is one field of a form.
 type FormField struct {
-	Name        string   `yaml:"name"`
-	Label       string   `yaml:"label"`
-	Type        string   `yaml:"type"` // text (default), textarea, radio, checkbox, dropdown, hidden
-	Placeholder string   `yaml:"placeholder"`
-	Required    bool     `yaml:"required"`
-	Regex       string   `yaml:"regex"`
-	Error       string   `yaml:"error"`
-	Options     []string `yaml:"options"`
-	Value       string   `yaml:"value"`
+	Name        string    `yaml:"name"`
+	Label       string    `yaml:"label"`
+	Type        FieldType `yaml:"type"` // text (default), textarea, password, radio, checkbox, dropdown, hidden
+	Placeholder string    `yaml:"placeholder"`
+	Required    bool      `yaml:"required"`
+	Regex       string    `yaml:"regex"`
+	Error       string    `yaml:"error"`
+	Options     []string  `yaml:"options"`
+	Value       string    `yaml:"value"`
 }
 
 // Eval configures `kommbridge eval`: the judge and the prices.
@@ -309,17 +309,17 @@ type Handoff struct {
 	Teams        map[string]string `yaml:"teams"`
 	Message      string            `yaml:"message"`
 	Phrases      []string          `yaml:"phrases"`
-	OnError      string            `yaml:"on_error"` // handoff | message
+	OnError      OnError           `yaml:"on_error"`
 	ErrorMessage string            `yaml:"error_message"`
 	IncludeReply bool              `yaml:"include_reply"`
-	After        string            `yaml:"after"` // answer | silent
+	After        After             `yaml:"after"`
 	// OnRefusal: after showing a model's refusal, "answer" (stay) or
 	// "handoff".
-	OnRefusal string `yaml:"on_refusal"`
+	OnRefusal OnRefusal `yaml:"on_refusal"`
 	// OnContentFilter: after the content filter message, "message" (stay)
 	// or "handoff".
-	OnContentFilter string   `yaml:"on_content_filter"`
-	Cooldown        Duration `yaml:"cooldown"`
+	OnContentFilter OnContentFilter `yaml:"on_content_filter"`
+	Cooldown        Duration        `yaml:"cooldown"`
 	// Form is a form (bots[].forms) sent with every handoff message.
 	Form string `yaml:"form"`
 	// Hours are the team's opening hours; outside them a handoff still

@@ -145,13 +145,13 @@ bots:
 		"llm.base_url: must be an http(s) URL",
 		"llm.max_retries: must be between 0 and 10",
 		"store.url: must be memory:// or redis://",
-		"log.level: must be debug, info, warn or error",
-		"log.format: must be json or console",
+		`c.yaml:13: level: must be debug, info, warn, error; got "loud"`,
+		`c.yaml:13: format: must be json, console; got "xml"`,
 		`bots[0] (id "a"): set system_prompt or system_prompt_file, not both`,
 		`bots[1] (id "a").id: "a" is used by more than one bot`,
 		`bots[1] (id "a").temperature: must be between 0 and 2`,
-		`bots[1] (id "a").handoff.on_error: must be handoff or message`,
-		`bots[1] (id "a").handoff.after: must be answer or silent`,
+		`c.yaml:20: on_error: must be handoff, message; got "panic"`,
+		`c.yaml:20: after: must be answer, silent; got "later"`,
 		`bots[1] (id "a").handoff.min_confidence: must be between 0 and 1`,
 	} {
 		if !strings.Contains(err.Error(), want) {
@@ -194,13 +194,13 @@ bots:
 		t.Fatal("no error")
 	}
 	for _, want := range []string{
-		`bots[0] (id "a").channel: must be auto, web, whatsapp, messenger or instagram; got "telegram"`,
+		`c.yaml:6: channel: must be auto, web, whatsapp, messenger, instagram; got "telegram"`,
 		`bots[0] (id "a").rich[0]: needs reply_format json_schema, json_object or tools`,
-		`bots[0] (id "a").rich[1]: must be cards, lists or images; got "videos"`,
+		`c.yaml:7: rich: must be cards, lists, images; got "videos"`,
 		`bots[0] (id "a").forms.contact.fields[0].name: must be set, with letters, digits, _ and - only; got "e mail"`,
 		`bots[0] (id "a").forms.contact.fields[1].options: a radio field needs options`,
 		`bots[0] (id "a").forms.contact.fields[2].name: "plan" is used by more than one field`,
-		`bots[0] (id "a").forms.contact.fields[2].type: must be text, textarea, password, hidden, radio, checkbox or dropdown; got "slider"`,
+		`c.yaml:13: type: must be text, textarea, password, hidden, radio, checkbox, dropdown; got "slider"`,
 		`bots[0] (id "a").forms.contact.fields[2].regex: does not compile`,
 		`bots[0] (id "a").forms.empty.fields: must list at least one field`,
 		`bots[0] (id "a").handoff.form: names no form in bots[0] (id "a").forms; got "survey"`,

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -115,7 +117,7 @@ func Parse(data []byte, path string, getenv func(string) string, checks ...func(
 			return nil, yamlSyntax(path, data, err)
 		}
 		// Type errors leave the rest decoded: report them with the rest.
-		problems = append(problems, decodeError(path, te)...)
+		problems = append(problems, decodeError(path, data, te)...)
 	}
 	cfg.secretOrigins()
 	expandEnv(reflect.ValueOf(&cfg).Elem(), getenv)
@@ -238,14 +240,14 @@ func (c *Config) applyDefaults() {
 	if len(c.Bots) == 0 {
 		c.Bots = []Bot{{ID: "*"}}
 	}
-	if c.LLM.APIType == "azure" && c.LLM.APIVersion == "" {
+	if c.LLM.APIType == APIAzure && c.LLM.APIVersion == "" {
 		c.LLM.APIVersion = "2024-10-21"
 	}
 	if j := c.Eval.Judge; j != nil {
 		if j.APIType == "" {
 			j.APIType = "openai"
 		}
-		if j.APIType == "azure" && j.APIVersion == "" {
+		if j.APIType == APIAzure && j.APIVersion == "" {
 			j.APIVersion = "2024-10-21"
 		}
 	}
@@ -254,7 +256,7 @@ func (c *Config) applyDefaults() {
 		if f.APIType == "" {
 			f.APIType = "openai"
 		}
-		if f.APIType == "azure" && f.APIVersion == "" {
+		if f.APIType == APIAzure && f.APIVersion == "" {
 			f.APIVersion = "2024-10-21"
 		}
 		if f.Model == "" {
@@ -266,9 +268,7 @@ func (c *Config) applyDefaults() {
 	}
 	for i := range c.Bots {
 		b := &c.Bots[i]
-		if b.ReplyFormat == "" {
-			b.ReplyFormat = DefaultReplyFormat
-		}
+		b.ReplyFormat = cmp.Or(b.ReplyFormat, Format(DefaultReplyFormat))
 		if b.MaxTokens == 0 {
 			b.MaxTokens = DefaultMaxTokens
 		}
@@ -294,20 +294,20 @@ func (c *Config) applyDefaults() {
 			{&b.Async.HoldMessage, "Give me a moment, I'm looking into this."},
 			{&h.Message, DefaultHandoffMessage},
 			{&h.ErrorMessage, DefaultErrorMessage},
-			{&h.OnError, "handoff"},
-			{&h.After, "answer"},
-			{&h.OnRefusal, "answer"},
-			{&h.OnContentFilter, "message"},
 			{&b.ContentFilterMessage, DefaultContentFilterMessage},
 			{&b.TooLongMessage, DefaultTooLongMessage},
-			{&b.Resolve, "never"},
-			{&b.Channel, "auto"},
 			{&h.OfflineMessage, DefaultOfflineMessage},
 		} {
 			if *d.v == "" {
 				*d.v = d.def
 			}
 		}
+		h.OnError = cmp.Or(h.OnError, OnErrorHandoff)
+		h.After = cmp.Or(h.After, AfterAnswer)
+		h.OnRefusal = cmp.Or(h.OnRefusal, OnRefusalAnswer)
+		h.OnContentFilter = cmp.Or(h.OnContentFilter, OnFilterMessage)
+		b.Resolve = cmp.Or(b.Resolve, ResolveNever)
+		b.Channel = cmp.Or(b.Channel, ChannelAuto)
 		if h.Cooldown == 0 {
 			h.Cooldown = Duration(10 * time.Minute)
 		}
@@ -473,20 +473,49 @@ var sections = map[string]string{
 
 // decodeError turns yaml's type errors into one problem each, naming the
 // file, the line and the key.
-func decodeError(path string, te *yaml.TypeError) []error {
+func decodeError(path string, data []byte, te *yaml.TypeError) []error {
 	var errs []error
+	lines := strings.Split(string(data), "\n")
 	for _, e := range te.Errors {
 		if m := unknownField.FindStringSubmatch(e); m != nil {
 			errs = append(errs, fmt.Errorf("%s:%s: unknown key %q in %s%s", path, m[1], m[2], sections[m[3]], unknownKeyHint(m[2])))
 			continue
 		}
 		e = strings.TrimPrefix(e, "yaml: ")
-		if m := lineN.FindStringSubmatch(e); m != nil {
+		if m := lineCol.FindStringSubmatch(e); m != nil {
+			// A value refused by its type's decoder: name its key.
+			n, _ := strconv.Atoi(m[1])
+			col, _ := strconv.Atoi(m[2])
+			e = m[1] + ": " + keyAt(lines, n, col) + m[3]
+		} else if m := lineN.FindStringSubmatch(e); m != nil {
 			e = m[1] + ": " + m[2]
 		}
 		errs = append(errs, fmt.Errorf("%s:%s", path, e))
 	}
 	return errs
+}
+
+// lineCol is the start of an error a decoder of this package wrote:
+// "line N col C: ...".
+var lineCol = regexp.MustCompile(`^line (\d+) col (\d+): (.*)$`)
+
+// keyBefore finds the last key written before a value.
+var keyBefore = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(?:\[[^\]:]*)?["']?$`)
+
+// keyAt is "key: " for the key of the value at line n, column col (both
+// from 1), "" when none is found there.
+func keyAt(lines []string, n, col int) string {
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	l := lines[n-1]
+	if col-1 < len(l) {
+		l = l[:max(col-1, 0)]
+	}
+	if m := keyBefore.FindStringSubmatch(l); m != nil {
+		return m[1] + ": "
+	}
+	return ""
 }
 
 // UnmarshalYAML reads a duration such as "25s" or "1m30s".

@@ -320,7 +320,7 @@ func (m *Metrics) Webhook(bot, event string, status int, d time.Duration, r *bri
 		m.cut.WithLabelValues(what).Inc()
 	}
 	if r.Violation != "" {
-		m.violations.WithLabelValues(r.Format, r.Violation).Inc()
+		m.violations.WithLabelValues(string(r.Format), r.Violation).Inc()
 	}
 	if r.FinishReason != "" && r.Outcome != kommbridge.OutcomeDuplicate {
 		f := r.FinishReason

@@ -66,7 +66,7 @@ var Schema = json.RawMessage(`{"type":"object","properties":{` +
 // prompt section that explains it and what goes into the request. Build it
 // once per bot with NewContract.
 type Contract struct {
-	Format       string
+	Format       kommbridge.ReplyFormat
 	Instructions string
 	Tools        []llm.Tool
 	schema       json.RawMessage
@@ -74,7 +74,7 @@ type Contract struct {
 
 // ContractOptions shape the instructions.
 type ContractOptions struct {
-	Format string
+	Format kommbridge.ReplyFormat
 	// Teams are the team names the model may choose, sorted.
 	Teams []string
 	// MaxSuggested is the most suggested replies to ask for; 0 asks none.

@@ -291,7 +291,7 @@ func (p *Parsed) toolExtras(name, args string) bool {
 
 // textMarkers takes the form and file markers out of p.Text; they count
 // only in the text format.
-func (p *Parsed) textMarkers(format string) {
+func (p *Parsed) textMarkers(format kommbridge.ReplyFormat) {
 	// Most replies hold no marker: the regular expression runs only where
 	// one may stand.
 	if m := formMarker(p.Text); m != nil {

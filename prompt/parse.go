@@ -65,7 +65,7 @@ const (
 // Parse reads a response in format. Whatever the format, Text never holds
 // raw JSON, a tool call or the handoff marker. An empty Text with no
 // handoff means the model said nothing usable.
-func Parse(format string, r llm.Response) Parsed {
+func Parse(format kommbridge.ReplyFormat, r llm.Response) Parsed {
 	switch {
 	case r.FinishReason == "content_filter":
 		return Parsed{Filtered: true}
@@ -77,7 +77,7 @@ func Parse(format string, r llm.Response) Parsed {
 	return p
 }
 
-func parse(format string, r llm.Response) Parsed {
+func parse(format kommbridge.ReplyFormat, r llm.Response) Parsed {
 	var p Parsed
 	content := strings.TrimSpace(r.Content)
 	switch format {

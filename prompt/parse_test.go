@@ -17,7 +17,7 @@ func f(v float64) *float64 { return &v }
 func TestParse(t *testing.T) {
 	tests := []struct {
 		name    string
-		format  string
+		format  kommbridge.ReplyFormat
 		content string
 		calls   []llm.ToolCall
 		want    prompt.Parsed
@@ -101,7 +101,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, format := range []string{kommbridge.FormatJSONSchema, kommbridge.FormatText} {
+		for _, format := range []kommbridge.ReplyFormat{kommbridge.FormatJSONSchema, kommbridge.FormatText} {
 			p := prompt.Parse(format, llm.Response{Content: s})
 			if t2 := strings.TrimSpace(p.Text); strings.HasPrefix(t2, "{") && json.Valid([]byte(t2)) {
 				t.Errorf("%s: a JSON object is shown: %q", format, p.Text)

@@ -70,7 +70,7 @@ func newAppWith(cfg *config.Config, log *zap.Logger, m *metrics.Metrics, wrap fu
 			return nil, err
 		}
 		st, pending = rs, rs
-		if cfg.Store.OnOutage == "degrade" {
+		if cfg.Store.OnOutage == config.OnOutageDegrade {
 			local = memory.New(memory.Options{
 				HistoryTurns:     cfg.Store.HistoryTurns,
 				HistoryTTL:       cfg.Store.HistoryTTL.D(),
@@ -175,7 +175,7 @@ func llmConfig(cfg *config.Config) llm.Config {
 }
 
 func endpoint(e config.Endpoint) llm.Endpoint {
-	return llm.Endpoint{BaseURL: e.BaseURL, APIKey: e.APIKey, APIType: e.APIType, APIVersion: e.APIVersion,
+	return llm.Endpoint{BaseURL: e.BaseURL, APIKey: e.APIKey, APIType: string(e.APIType), APIVersion: e.APIVersion,
 		Model: e.Model, MaxCompletionTokens: e.MaxCompletionTokens, Headers: e.Headers, GatewayRetries: e.GatewayRetries}
 }
 

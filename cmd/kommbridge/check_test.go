@@ -26,7 +26,7 @@ func TestCheckConfigProblems(t *testing.T) {
 		"has 4 problem(s)",
 		`:3: unknown key "colour" in server`,
 		"server.reply_budget: must be under 30s",
-		`bots[0] (id "a").reply_format: must be json_schema, json_object, tools or text; got "xml"`,
+		`:6: reply_format: must be json_schema, json_object, tools, text; got "xml"`,
 		`bots[0] (id "a").welcome.text: template: welcome.text:1: unclosed action`,
 	} {
 		if !strings.Contains(errOut.String(), want) {

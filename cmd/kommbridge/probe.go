@@ -36,9 +36,9 @@ func probeBots(ctx context.Context, cfg *config.Config, model *llm.Client, path 
 		}
 		rec := recommend(f)
 		verdict := "ok   "
-		if b.ReplyFormat != rec {
+		if kommbridge.ReplyFormat(b.ReplyFormat) != rec {
 			verdict = "warn "
-			edits = append(edits, yamlEdit{bot: i, key: "reply_format", value: rec})
+			edits = append(edits, yamlEdit{bot: i, key: "reply_format", value: string(rec)})
 		}
 		fmt.Fprintf(out, "%s bots[%d] (id %q): reply_format %s, recommended %s\n", verdict, i, b.ID, b.ReplyFormat, rec)
 		if !f.Images && (b.Vision == nil || *b.Vision) {

@@ -202,7 +202,7 @@ func reportConfig(w io.Writer, path string, err error) {
 }
 
 func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
-	level, err := zapcore.ParseLevel(c.Level)
+	level, err := zapcore.ParseLevel(string(c.Level))
 	if err != nil {
 		return nil, err
 	}

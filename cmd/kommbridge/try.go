@@ -284,7 +284,7 @@ func (s *session) print(res bridge.Result, took time.Duration) {
 		stats += fmt.Sprintf(", %d tokens in, %d out, %s at %s", res.Usage.PromptTokens, res.Usage.CompletionTokens, res.Model, res.Endpoint)
 	}
 	if res.Violation != "" {
-		stats += ", reply broke the " + res.Format + " contract: " + res.Violation
+		stats += ", reply broke the " + string(res.Format) + " contract: " + res.Violation
 	}
 	if res.Err != nil {
 		stats += ", error: " + res.Err.Error()

@@ -244,33 +244,20 @@ func (l *lease) Unlock()    { l.once.Do(l.unlock) }
 // the func stops it. A renewal that fails, or finds the key no longer
 // ours, sets lost and ends the renewals: the lease is left to run out.
 func (s *Store) renew(kind, key, value string, lost *atomic.Bool) func() {
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(s.o.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-			rctx, cancel := context.WithTimeout(context.Background(), s.o.Lease/3)
-			n, err := extendScript.Run(rctx, s.c, []string{key}, value, s.o.Lease.Milliseconds()).Int()
-			cancel()
-			if err == nil && n == 0 {
-				err = errors.New("held by another owner")
-			}
-			if err != nil {
-				lost.Store(true)
-				s.o.OnLeaseLost(kind, err)
-				return
-			}
+	return kommbridge.Renewing(s.o.Lease/3, func() bool {
+		rctx, cancel := context.WithTimeout(context.Background(), s.o.Lease/3)
+		defer cancel()
+		n, err := extendScript.Run(rctx, s.c, []string{key}, value, s.o.Lease.Milliseconds()).Int()
+		if err == nil && n == 0 {
+			err = errors.New("held by another owner")
 		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { close(done); <-stopped }) }
+		if err != nil {
+			lost.Store(true)
+			s.o.OnLeaseLost(kind, err)
+			return false
+		}
+		return true
+	})
 }
 
 const pending = "\x00pending:"
