@@ -14,7 +14,7 @@ import (
 )
 
 // No container engine runs in CI: check the compose file is valid YAML
-// that names the services and wires them as the README says.
+// that names the services and wires them as docs/operations.md says.
 func TestComposeFile(t *testing.T) {
 	data, err := os.ReadFile("docker-compose.yml")
 	if err != nil {

@@ -184,7 +184,7 @@ func TestButtons(t *testing.T) {
 	}
 }
 
-// What the README says the logs show: a handoff out of hours, a quick
+// What docs/handoff.md says the logs show: a handoff out of hours, a quick
 // reply's click, rich parts left out.
 func TestLogsOfKommunicateFeatures(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)

@@ -9,7 +9,7 @@
 //	go run ./bench --delay 0ms --conns 16 --duration 10s
 //	go run ./bench --delay 2s --inflight 10000
 //
-// See README.md, "Performance".
+// See docs/performance.md.
 package main
 
 import (

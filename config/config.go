@@ -1,6 +1,6 @@
 // Package config loads kommbridge's YAML configuration: environment
 // expansion, defaults, strict decoding and validation that reports every
-// problem at once. The keys are a public interface; see README.md.
+// problem at once. The keys are a public interface; see docs/configuration.md.
 package config
 
 import (

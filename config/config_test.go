@@ -68,7 +68,7 @@ bots:
 // none; OPENAI_API_KEY for its key only where the file names neither a key
 // nor a base URL (a key written for a URL never goes elsewhere); and
 // KOMMBRIDGE_WEBHOOK_TOKEN for an auth value the file leaves out; each
-// origin is recorded. The README and config.yaml say the same.
+// origin is recorded. docs/configuration.md and config.yaml say the same.
 func TestEnvironmentFillsOnlyWhatIsUnset(t *testing.T) {
 	vars := env(map[string]string{"OPENAI_API_KEY": "sk-env", "OPENAI_BASE_URL": "http://localhost:11434/v1", "KOMMBRIDGE_WEBHOOK_TOKEN": "tok"})
 	tests := []struct {

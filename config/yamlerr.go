@@ -1,8 +1,10 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -145,17 +147,29 @@ func slicesCompact(s []int) []int {
 	return out
 }
 
-// keyHomes maps every key name to the sections it belongs to, for the
-// hint on an unknown key ("max_retries is a key of llm").
-var keyHomes = func() map[string][]string {
-	homes := map[string][]string{}
-	var walk func(t reflect.Type, path string)
-	walk = func(t reflect.Type, path string) {
+// A keyPath is one key the file may hold: its name, and the section it
+// stands in ("" at the top level, "llm.fallbacks[]" in a fallback).
+type keyPath struct{ section, name string }
+
+// path is the key's full path, as docs/configuration.md writes it.
+func (k keyPath) path() string {
+	if k.section == "" {
+		return k.name
+	}
+	return k.section + "." + k.name
+}
+
+// keyPaths lists every key of Config, read from its yaml tags; the keys
+// of a map (bot ids, form names) are not listed, nor what stands under them.
+func keyPaths() []keyPath {
+	var out []keyPath
+	var walk func(t reflect.Type, section string)
+	walk = func(t reflect.Type, section string) {
 		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
-			t = t.Elem()
-			if path != "" && !strings.HasSuffix(path, "[]") {
-				path += "[]"
+			if t.Kind() == reflect.Slice {
+				section += "[]"
 			}
+			t = t.Elem()
 		}
 		if t.Kind() != reflect.Struct || t == reflect.TypeOf(Duration(0)) {
 			return
@@ -167,22 +181,28 @@ var keyHomes = func() map[string][]string {
 				continue
 			}
 			if len(tag) > 1 && tag[1] == "inline" {
-				walk(f.Type, path)
+				walk(f.Type, section)
 				continue
 			}
-			where := path
-			if where == "" {
-				where = "the top level"
-			}
-			homes[tag[0]] = append(homes[tag[0]], where)
-			child := tag[0]
-			if path != "" {
-				child = path + "." + tag[0]
-			}
-			walk(f.Type, child)
+			k := keyPath{section, tag[0]}
+			out = append(out, k)
+			walk(f.Type, k.path())
 		}
 	}
 	walk(reflect.TypeOf(Config{}), "")
+	return out
+}
+
+// keyHomes maps every key name to the sections it belongs to, for the
+// hint on an unknown key ("max_retries is a key of llm").
+var keyHomes = func() map[string][]string {
+	homes := map[string][]string{}
+	for _, k := range keyPaths() {
+		where := cmp.Or(k.section, "the top level")
+		if !slices.Contains(homes[k.name], where) {
+			homes[k.name] = append(homes[k.name], where)
+		}
+	}
 	for k := range homes {
 		sort.Strings(homes[k])
 	}

@@ -126,7 +126,7 @@ func WriteStarter(w io.Writer, convs []Conversation, bot, source string, max int
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Starter suite from %s, written by `kommbridge eval init`.\n", source)
 	b.WriteString("# Each turn notes what the bot answered then. Add what the user must see: handoff, contains,\n")
-	b.WriteString("# not_contains, matches, buttons, judge, ... (see the README, \"Tuning with eval\"), then run\n")
+	b.WriteString("# not_contains, matches, buttons, judge, ... (see docs/eval.md), then run\n")
 	b.WriteString("#   kommbridge eval --config config.yaml evals/\n")
 	if bot != "" {
 		fmt.Fprintf(&b, "bot: %s\n", strconv.Quote(bot))

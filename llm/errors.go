@@ -43,7 +43,7 @@ var (
 	ErrNoTime = errors.New("no time left")
 )
 
-// Kinds lists every error kind, for metrics' labels and the README.
+// Kinds lists every error kind, for metrics' labels and docs/operations.md.
 var Kinds = []error{ErrTimeout, ErrUnavailable, ErrRejected, ErrMalformed, ErrFiltered, ErrContextOverflow, ErrBusy, ErrNoTime}
 
 // Error is a failed call to one endpoint.

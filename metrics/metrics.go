@@ -1,6 +1,6 @@
 // Package metrics is kommbridge's Prometheus instrumentation: what
 // webhooks, the model, handoffs, limits, dedupe, attachments and config
-// reloads did. It is served at GET /metrics; README.md lists every metric.
+// reloads did. It is served at GET /metrics; docs/operations.md lists every metric.
 package metrics
 
 import (
@@ -219,9 +219,9 @@ func named(name string) Metric {
 	panic("metrics: " + name + " is not in the catalogue")
 }
 
-// Catalog lists kommbridge's metrics; README.md's metrics reference is
+// Catalog lists kommbridge's metrics; docs/operations.md's metrics table is
 // this list. Each is registered by its name (kommbridge_breaker_open by
-// Breakers), so the order here is only the README's.
+// Breakers), so the order here is only the table's.
 var Catalog = []Metric{
 	{"kommbridge_webhooks_total", "Webhooks by event and HTTP status.", []string{"event", "status"}},
 	{"kommbridge_webhook_duration_seconds", "Webhook arrival to answer, by outcome.", []string{"outcome"}},

@@ -591,7 +591,7 @@ func (d *drill) send(base string, msg drillMsg) result {
 	return res
 }
 
-// report logs what each fault cost users, for the README.
+// report logs what each fault cost users, for docs/operations.md.
 func (d *drill) report() {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%-62s %8s %8s %6s %8s %9s %9s %10s\n", "fault", "webhooks", "answered", "busy", "handoffs", "p50", "max", "recovery")

@@ -17,7 +17,7 @@ import (
 // burst of webhooks waiting for the model can take the process past the
 // limit, where the kernel kills it. serve gives the collector 90% of the
 // limit (GOMEMLIMIT's job) unless GOMEMLIMIT is set: near the limit it
-// then collects harder instead. See README, "Deploying", "Memory".
+// then collects harder instead. See docs/operations.md, "Memory".
 
 // memoryShare is the part of the container's limit the collector aims at;
 // the rest is for what is not Go heap (stacks count, but the binary,
