@@ -30,6 +30,9 @@ var tag = regexp.MustCompile(`<[^<>]*>`)
 // quotes become their typographic forms, which end no attribute.
 var quotes = strings.NewReplacer(`"`, "\u201D", "'", "\u2019", "`", "\u2019")
 
+// brackets drops the angle brackets no tag pattern matched.
+var brackets = strings.NewReplacer("<", "", ">", "")
+
 // maxPlain bounds the bytes plain reads; rich fields are far shorter.
 const maxPlain = 4096
 
@@ -44,6 +47,14 @@ func plain(s string) string {
 	if len(s) > maxPlain {
 		s = kommbridge.Clip(s, maxPlain/4)
 	}
+	if inert(s) {
+		return strings.Join(strings.Fields(s), " ")
+	}
+	return neutral(s)
+}
+
+// neutral is plain's rule for text that may hold markup.
+func neutral(s string) string {
 	for range 8 {
 		t := strings.Map(func(r rune) rune {
 			if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
@@ -52,7 +63,7 @@ func plain(s string) string {
 			return r
 		}, s)
 		t = tag.ReplaceAllString(lookalikes.Replace(kommbridge.Unescape(t)), "")
-		t = strings.NewReplacer("<", "", ">", "").Replace(t)
+		t = brackets.Replace(t)
 		if t == s {
 			break
 		}
@@ -64,6 +75,18 @@ func plain(s string) string {
 		s = strings.ReplaceAll(s, "&", "")
 	}
 	return strings.Join(strings.Fields(quotes.Replace(s)), " ")
+}
+
+// inert reports whether s is printable ASCII without a character that
+// starts markup, a reference or a quote: what plain would return with
+// its spaces tidied (most button titles).
+func inert(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7E || strings.IndexByte("&<>\"'`", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // link is u when the widget may open or load it, else "".
