@@ -21,6 +21,8 @@ type Config struct {
 	Kommunicate Kommunicate `yaml:"kommunicate"`
 	Media       Media       `yaml:"media"`
 	Eval        Eval        `yaml:"eval"`
+	// Knowledge are the help centers bots answer from.
+	Knowledge []KnowledgeBase `yaml:"knowledge"`
 
 	// Path is the file the configuration was read from; empty when it was
 	// built in code.
@@ -223,6 +225,8 @@ type Bot struct {
 	AskForFiles bool `yaml:"ask_for_files"`
 	// Forms are forms the bot can show (Kommunicate template 12), by name.
 	Forms map[string]Form `yaml:"forms"`
+	// Knowledge makes the bot answer from a help center.
+	Knowledge *BotKnowledge `yaml:"knowledge"`
 }
 
 // Form is a form a bot can show; the values come back as a message.

@@ -165,6 +165,11 @@ func (c *Config) secretOrigins() {
 	if j := c.Eval.Judge; j != nil {
 		endpoint(j, "eval.judge")
 	}
+	for i, k := range c.Knowledge {
+		if e := k.Embeddings; e != nil {
+			e.KeyFrom = origin(e.APIKey, fmt.Sprintf("knowledge[%d].embeddings.api_key", i))
+		}
+	}
 }
 
 // environment applies the variables that stand in for keys the file leaves
@@ -266,6 +271,7 @@ func (c *Config) applyDefaults() {
 	if c.Server.ShutdownGrace == 0 {
 		c.Server.ShutdownGrace = c.Server.ReplyBudget
 	}
+	c.knowledgeDefaults()
 	for i := range c.Bots {
 		b := &c.Bots[i]
 		b.ReplyFormat = cmp.Or(b.ReplyFormat, Format(DefaultReplyFormat))

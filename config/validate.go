@@ -26,6 +26,7 @@ func (c *Config) Validate() error {
 	c.Limits.validate(&p)
 	c.Media.validate(&p)
 	c.Kommunicate.validate(&p)
+	c.validateKnowledge(&p)
 	seen := map[string]bool{}
 	for i := range c.Bots {
 		b := &c.Bots[i]

@@ -218,52 +218,83 @@ func (q *quotaReader) Read(p []byte) (int, error) {
 }
 
 func (f *Fetcher) fetch(ctx context.Context, raw string, quota *atomic.Int64) (Fetched, error) {
+	p, err := f.get(ctx, raw, nil, quota)
+	if err != nil {
+		return Fetched{}, err
+	}
+	if p.Status != http.StatusOK {
+		return Fetched{}, fmt.Errorf("HTTP %d", p.Status)
+	}
+	return p.Fetched, nil
+}
+
+// Page is what a Get answered: its status and headers, and for a 200 the
+// body.
+type Page struct {
+	Fetched
+	Status int
+	Header http.Header
+}
+
+// Get fetches url as Fetch does, with the request headers h (a
+// conditional request's If-None-Match); an answer other than 200 is a
+// Page with its status and headers and no body, not an error.
+func (f *Fetcher) Get(ctx context.Context, raw string, h http.Header) (Page, error) {
+	return f.get(ctx, raw, h, nil)
+}
+
+func (f *Fetcher) get(ctx context.Context, raw string, h http.Header, quota *atomic.Int64) (Page, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return Fetched{}, fmt.Errorf("%w: not a URL", ErrRefused)
+		return Page{}, fmt.Errorf("%w: not a URL", ErrRefused)
 	}
 	if err := f.checkURL(u); err != nil {
-		return Fetched{}, err
+		return Page{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return Fetched{}, err
+		return Page{}, err
+	}
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
 		// Keep the signed URL out of errors (and so out of logs): name the host.
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			return Fetched{}, fmt.Errorf("fetching from %s: %w", u.Host, ue.Err)
+			return Page{}, fmt.Errorf("fetching from %s: %w", u.Host, ue.Err)
 		}
-		return Fetched{}, err
+		return Page{}, err
 	}
 	defer resp.Body.Close()
+	p := Page{Status: resp.StatusCode, Header: resp.Header}
 	if resp.StatusCode != http.StatusOK {
-		return Fetched{}, fmt.Errorf("HTTP %d", resp.StatusCode)
+		return p, nil
 	}
 	if resp.ContentLength > f.maxBytes {
-		return Fetched{}, fmt.Errorf("%w: %d bytes is over media.max_bytes (%d)", ErrRefused, resp.ContentLength, f.maxBytes)
+		return Page{}, fmt.Errorf("%w: %d bytes is over media.max_bytes (%d)", ErrRefused, resp.ContentLength, f.maxBytes)
 	}
 	var body io.Reader = resp.Body
 	if quota != nil {
 		if resp.ContentLength > quota.Load() {
-			return Fetched{}, errOverTotal
+			return Page{}, errOverTotal
 		}
 		body = &quotaReader{r: body, quota: quota}
 	}
 	data, err := io.ReadAll(io.LimitReader(body, f.maxBytes+1))
 	if err != nil {
-		return Fetched{}, err
+		return Page{}, err
 	}
 	if int64(len(data)) > f.maxBytes {
-		return Fetched{}, fmt.Errorf("%w: over media.max_bytes (%d)", ErrRefused, f.maxBytes)
+		return Page{}, fmt.Errorf("%w: over media.max_bytes (%d)", ErrRefused, f.maxBytes)
 	}
 	typ := http.DetectContentType(data)
 	if i := strings.IndexByte(typ, ';'); i >= 0 {
 		typ = typ[:i]
 	}
-	return Fetched{Data: data, Type: typ}, nil
+	p.Fetched = Fetched{Data: data, Type: typ}
+	return p, nil
 }

@@ -253,6 +253,10 @@ func isHTMLName(a kommbridge.Attachment) bool {
 	return a.Type == "text/html" || ext == ".html" || ext == ".htm"
 }
 
+// PDFText is a PDF's text and page count (a help center's PDF articles
+// are read with it too).
+func PDFText(data []byte) (string, int, error) { return pdfText(data) }
+
 // pdfText extracts a PDF's text page by page. A broken PDF is an error,
 // not a crash.
 func pdfText(data []byte) (text string, pages int, err error) {

@@ -2,7 +2,8 @@
 // test talks to. It answers /v1/chat/completions from a script (replies,
 // tool calls, delays, hangs, error statuses with Retry-After, malformed
 // and truncated bodies), lists models at /v1/models, transcribes at
-// /v1/audio/transcriptions, and records every request it received.
+// /v1/audio/transcriptions, embeds at /v1/embeddings (deterministic
+// vectors: Embedding), and records every request it received.
 package llmtest
 
 import (
@@ -67,7 +68,11 @@ type Server struct {
 	models []string
 	// modelsStatus, when set, is /models' answer instead of the list.
 	modelsStatus int
-	closed       chan struct{}
+	// embedStatus, when set, is /embeddings' answer; embedDelay holds it
+	// back.
+	embedStatus int
+	embedDelay  time.Duration
+	closed      chan struct{}
 }
 
 // New starts a fake that answers each call with the next scripted Reply,
@@ -186,6 +191,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			list.Models = append(list.Models, openai.Model{ID: id, Object: "model", OwnedBy: "llmtest"})
 		}
 		writeJSON(w, http.StatusOK, list)
+	case p == "/v1/embeddings" || azureEmbed.MatchString(p):
+		s.record(req)
+		s.embed(w, r, body)
 	case p == "/v1/audio/transcriptions" || azureAudio.MatchString(p):
 		s.record(req)
 		rep := s.next(req)
@@ -202,6 +210,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 var (
 	azureChat  = regexp.MustCompile(`^/v1/openai/deployments/[^/]+/chat/completions$`)
 	azureAudio = regexp.MustCompile(`^/v1/openai/deployments/[^/]+/audio/transcriptions$`)
+	azureEmbed = regexp.MustCompile(`^/v1/openai/deployments/[^/]+/embeddings$`)
 )
 
 func (s *Server) record(r Request) {
