@@ -4,7 +4,10 @@
 // Kommunicate.
 package kommbridge
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Event is one webhook call from Kommunicate, decoded from whichever shape
 // it arrived in.
@@ -177,6 +180,10 @@ const (
 	// HandoffDelivery: a held answer could not be delivered through
 	// Kommunicate's API; the user was promised one.
 	HandoffDelivery = "delivery_failed"
+	// HandoffNotInKB: the help center has nothing that answers the
+	// question, and the bot hands such questions to people
+	// (knowledge.on_no_match: handoff).
+	HandoffNotInKB = "not_in_kb"
 )
 
 // Outcomes lists every outcome of an event; HandoffReasons every handoff
@@ -184,9 +191,9 @@ const (
 var (
 	Outcomes = []string{OutcomeAnswered, OutcomeWelcome, OutcomeHandoff, OutcomeError, OutcomeLimited, OutcomeIgnored,
 		OutcomeSilent, OutcomeDuplicate, OutcomeHeld, OutcomeBusy, OutcomeDegraded, OutcomeCallerGone, OutcomeFiltered,
-		OutcomeTooLong, OutcomeResolved, OutcomeFormIncomplete, OutcomeJoined}
+		OutcomeTooLong, OutcomeResolved, OutcomeFormIncomplete, OutcomeJoined, OutcomeNotInKB}
 	HandoffReasons = []string{HandoffModel, HandoffLowConfidence, HandoffUserRequest, HandoffButton, HandoffError,
-		HandoffTimeout, HandoffRefusal, HandoffContentFilter, HandoffDelivery}
+		HandoffTimeout, HandoffRefusal, HandoffContentFilter, HandoffDelivery, HandoffNotInKB}
 )
 
 // Message is one chat message of a Reply.
@@ -212,6 +219,9 @@ type Message struct {
 	// Form asks the user for details; the answers come back as the
 	// event's Form.
 	Form *Form `json:"form,omitempty"`
+	// HumanButton, when set, is the label of a quick reply that asks for
+	// a person as the widget's Talk to human button does.
+	HumanButton string `json:"human_button,omitempty"`
 }
 
 // Card is one card of a carousel.
@@ -330,6 +340,10 @@ const (
 	// context even with the oldest history dropped; the user got the
 	// bot's too_long_message and the history was cleared.
 	OutcomeTooLong = "too_long"
+	// OutcomeNotInKB: nothing in the help center answers the question;
+	// the user got knowledge.no_match_message with a button to ask for a
+	// person, without the model (knowledge.on_no_match: message).
+	OutcomeNotInKB = "not_in_kb"
 )
 
 // Queued is what a message that waited for its conversation's lock does
@@ -345,3 +359,24 @@ const (
 	// Joined: a newer message answers this one with its own.
 	Joined
 )
+
+// Gap is a question the help center did not answer, as kb gaps reports
+// it: the question (lower-cased, spaces tidied), how often it was asked,
+// and when last.
+type Gap struct {
+	Question string    `json:"question"`
+	Count    int       `json:"count"`
+	Last     time.Time `json:"last"`
+}
+
+// MostAsked orders gaps by count, then the most recent first, then by
+// question.
+func MostAsked(a, b Gap) int {
+	switch {
+	case a.Count != b.Count:
+		return b.Count - a.Count
+	case !a.Last.Equal(b.Last):
+		return b.Last.Compare(a.Last)
+	}
+	return strings.Compare(a.Question, b.Question)
+}

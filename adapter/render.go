@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/kommbridge/kommbridge"
@@ -56,12 +57,18 @@ type quickReply struct {
 	ReplyMetadata *clickMeta `json:"replyMetadata,omitempty"`
 }
 
-// clickMeta is the replyMetadata of kommbridge's quick replies.
+// clickMeta is the replyMetadata of kommbridge's quick replies. The
+// button that asks for a person carries TALK_TO_HUMAN, as the widget's own
+// Talk to human button does, so that a click hands off at once.
 type clickMeta struct {
-	Button string `json:"kommbridge_button"` // ClickKey
+	Button      string `json:"kommbridge_button"` // ClickKey
+	TalkToHuman string `json:"TALK_TO_HUMAN,omitempty"`
 }
 
-var quickReplyClick = &clickMeta{Button: "quick_reply"}
+var (
+	quickReplyClick = &clickMeta{Button: "quick_reply"}
+	humanClick      = &clickMeta{Button: "human", TalkToHuman: "true"}
+)
 
 type linkButton struct {
 	Type   string `json:"type"`
@@ -132,6 +139,16 @@ func (ch channel) metadata(m kommbridge.Message) (string, *Metadata) {
 			qs = append(qs, q)
 		}
 	}
+	human := plain(m.HumanButton)
+	if human != "" && !slices.Contains(qs, human) {
+		qs = append(qs, human)
+	}
+	click := func(q string) *clickMeta {
+		if q == human {
+			return humanClick
+		}
+		return quickReplyClick
+	}
 	var ls []kommbridge.Link
 	for _, l := range m.Links {
 		if u := link(l.URL); u != "" {
@@ -169,7 +186,7 @@ func (ch channel) metadata(m kommbridge.Message) (string, *Metadata) {
 			buttons = append(buttons, mixedButton{Name: ch.title(l.Name), Action: mixedAction{Type: "link", URL: l.URL}})
 		}
 		for _, q := range qs {
-			buttons = append(buttons, mixedButton{Name: ch.title(q), Action: mixedAction{Type: "quickReply", Message: q}, ReplyMetadata: quickReplyClick})
+			buttons = append(buttons, mixedButton{Name: ch.title(q), Action: mixedAction{Type: "quickReply", Message: q}, ReplyMetadata: click(q)})
 		}
 		md.ContentType, md.TemplateID, md.Payload = richContentType, templateMixed, buttons
 	case len(qs) > ch.maxButtons:
@@ -181,7 +198,7 @@ func (ch channel) metadata(m kommbridge.Message) (string, *Metadata) {
 	case len(qs) > 0:
 		out := make([]quickReply, len(qs))
 		for i, q := range qs {
-			out[i] = quickReply{Title: ch.title(q), Message: q, ReplyMetadata: quickReplyClick}
+			out[i] = quickReply{Title: ch.title(q), Message: q, ReplyMetadata: click(q)}
 		}
 		md.ContentType, md.TemplateID, md.Payload = richContentType, templateQuickReply, out
 	case len(ls) > 0:

@@ -3,6 +3,7 @@ package adapter
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"time"
 
@@ -96,6 +97,37 @@ func (s *Server) answer(c echo.Context, id string, ev *kommbridge.Event, res *br
 	return c.JSONBlob(http.StatusOK, out)
 }
 
+// kbFields are what the help center did: kb found, not_found or failed,
+// how it searched, the best match, the passages given (ids, never text),
+// those cited and the numbers dropped.
+func kbFields(k *bridge.KBResult) []zap.Field {
+	result := "found"
+	switch {
+	case k.Err != nil:
+		result = "failed"
+	case !k.Found:
+		result = "not_found"
+	}
+	fs := []zap.Field{zap.String("kb", result), zap.String("kb_base", k.Base)}
+	if k.Err == nil {
+		fs = append(fs, zap.String("kb_mode", string(k.Mode)), zap.Float64("kb_best", math.Round(k.Best*1000)/1000))
+	}
+	if len(k.Passages) > 0 {
+		fs = append(fs, zap.Strings("kb_passages", k.Passages))
+	}
+	if len(k.Cited) > 0 {
+		ids := make([]string, len(k.Cited))
+		for i, c := range k.Cited {
+			ids[i] = c.ID
+		}
+		fs = append(fs, zap.Strings("kb_cited", ids))
+	}
+	if k.Dropped > 0 {
+		fs = append(fs, zap.Int("kb_dropped_sources", k.Dropped))
+	}
+	return fs
+}
+
 // webhookFields are the log fields of one answered webhook.
 func webhookFields(id string, ev kommbridge.Event, res *bridge.Result, latency time.Duration, out []byte, content bool) []zap.Field {
 	fields := []zap.Field{
@@ -134,6 +166,9 @@ func webhookFields(id string, ev kommbridge.Event, res *bridge.Result, latency t
 	}
 	if res.Violation != "" {
 		fields = append(fields, zap.String("contract_violation", res.Violation))
+	}
+	if k := res.Knowledge; k != nil {
+		fields = append(fields, kbFields(k)...)
 	}
 	if res.Err != nil {
 		msg := res.Err.Error()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kommbridge/kommbridge"
 	"github.com/kommbridge/kommbridge/config"
+	"github.com/kommbridge/kommbridge/kb"
 	"github.com/kommbridge/kommbridge/llm"
 	"github.com/kommbridge/kommbridge/media"
 )
@@ -90,6 +91,11 @@ type Deps struct {
 	// OnOutage, when set, hears when Store becomes unreachable (true) and
 	// reachable again (false); only with Local.
 	OnOutage func(down bool)
+	// Knowledge serves the help centers of bots with knowledge; nil: they
+	// answer without passages. Gaps, when set, records the questions the
+	// help center did not answer.
+	Knowledge Knowledge
+	Gaps      Gaps
 	Log      *zap.Logger
 	// LogContent: log message text (log.content); otherwise the error
 	// messages of servers, which may echo it, are logged redacted.
@@ -116,6 +122,8 @@ type Bridge struct {
 	onDeliv  func(string)
 	// onHandoff hears of handoffs made outside a webhook's answer; nil: no one.
 	onHandoff  func(string)
+	knowledge  Knowledge
+	gaps       Gaps
 	log        *zap.Logger
 	logContent bool // log message text; see errField
 	now        func() time.Time
@@ -138,7 +146,8 @@ func New(cfg *config.Config, d Deps) (*Bridge, error) {
 	if d.Local != nil {
 		d.Store = newGuarded(d.Store, d.Local, d.Now, d.Log, d.OnOutage)
 	}
-	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, media: d.Media, deliver: d.Deliver, onDeliv: d.OnDelivery, onHandoff: d.OnHandoff, log: d.Log, logContent: d.LogContent, now: d.Now}
+	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, media: d.Media, deliver: d.Deliver, onDeliv: d.OnDelivery, onHandoff: d.OnHandoff,
+		knowledge: d.Knowledge, gaps: d.Gaps, log: d.Log, logContent: d.LogContent, now: d.Now}
 	b.stopping = make(chan struct{})
 	b.pending = d.Pending
 	b.lease = d.TakeoverAfter
@@ -200,8 +209,14 @@ type Result struct {
 	FinishReason string
 	// Cut lists what of the message was cut to its bounds (CutKinds).
 	Cut []string
+	// Knowledge is what the bot's help center did, nil when not asked.
+	Knowledge *KBResult
 
 	fx effects // writes still to make; see commit
+	// cited and droppedSources are the decision's citations, for
+	// Knowledge.
+	cited          []kb.Passage
+	droppedSources int
 }
 
 // Handle answers one event. The only error is ErrUnknownBot; every other

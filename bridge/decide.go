@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/kb"
 	"github.com/kommbridge/kommbridge/llm"
 	"github.com/kommbridge/kommbridge/prompt"
 )
@@ -45,6 +46,9 @@ type Input struct {
 	// or wrong.
 	Form        *kommbridge.Form
 	FormMissing []string
+	// Knowledge is what the bot's help center found for the message; nil
+	// when it was not asked.
+	Knowledge *KBFacts
 }
 
 // Decision is what the user gets, and what is to be written.
@@ -80,6 +84,12 @@ type Decision struct {
 	// that the bot does not have.
 	RichDropped []string
 	UnknownForm string
+	// NoMatch: the help center does not answer the message. Cited are
+	// the passages the answer cites; DroppedSources counts the source
+	// numbers the model wrote that it was not given.
+	NoMatch        bool
+	Cited          []kb.Passage
+	DroppedSources int
 }
 
 // errNoText is a model reply with nothing usable in it.
@@ -146,6 +156,14 @@ func (p *Profile) decide(in Input) Decision {
 		case in.Limited:
 			return Decision{Reply: reply(kommbridge.OutcomeLimited, kommbridge.Message{Text: p.LimitMessage})}
 		}
+		if k := in.Knowledge; k != nil && p.Knowledge != nil && !p.Knowledge.matches(k) {
+			if p.Knowledge.NoMatchAnswer {
+				return Decision{AskModel: true, NoMatch: true}
+			}
+			d := p.notInKB(in)
+			d.NoMatch = true
+			return d
+		}
 		return Decision{AskModel: true}
 	}
 	parsed := in.Reply
@@ -182,6 +200,10 @@ func (p *Profile) answered(in Input, parsed prompt.Parsed) Decision {
 			msg.Links = links(parsed.Text)
 		}
 		var d Decision
+		if k := in.Knowledge; k != nil && p.Knowledge != nil {
+			d.Cited, d.DroppedSources = cite(parsed.Sources, k.Passages)
+			p.Knowledge.withSources(&msg, d.Cited, k.Passages)
+		}
 		msg.Cards, msg.List, msg.Images, d.RichDropped = p.rich(parsed)
 		msg.AskFile = p.AskFile && parsed.AskFile
 		if parsed.Form != "" {
@@ -357,8 +379,12 @@ func (p *Profile) handoffMessage(in Input, team string, cooldown bool) (kommbrid
 	return msg, true, err
 }
 
-// asksForPerson reports whether text holds one of the handoff phrases.
+// asksForPerson reports whether text holds one of the handoff phrases, or
+// is the label of the no-match message's button.
 func (p *Profile) asksForPerson(text string) bool {
+	if k := p.Knowledge; k != nil && text != "" && strings.EqualFold(strings.TrimSpace(text), k.HumanButton) {
+		return true // the no-match message's button, where no metadata comes with a click
+	}
 	if len(p.phrases) == 0 || text == "" {
 		return false
 	}

@@ -109,6 +109,21 @@ func TestDecide(t *testing.T) {
 		p.HandoffForm = contact
 	}
 	withForms := func(p *Profile) { p.Forms = map[string]*kommbridge.Form{"contact": contact}; p.AskFile = true }
+	// A bot with a help center; the facts are what a search found.
+	noMatchText := "I couldn't find that in our help center."
+	kbBot := func(tweak func(*knowledge)) func(*Profile) {
+		return func(p *Profile) {
+			p.Knowledge = &knowledge{Base: "help", TopK: 5, MinAuto: true, NoMatch: noMatchText, CiteButtons: true, HumanButton: "Talk to a person"}
+			if tweak != nil {
+				tweak(p.Knowledge)
+			}
+		}
+	}
+	handingOff := func(k *knowledge) { k.NoMatchHandoff = true }
+	found := func(f KBFacts) func(*Input) {
+		return func(in *Input) { in.Knowledge, in.UserTurn = &f, "user's words" }
+	}
+	calibrated := func(best float64) KBFacts { return KBFacts{Best: best, Floor: 0.25, Calibrated: true} }
 
 	tests := []row{
 		// Before the model.
@@ -128,6 +143,29 @@ func TestDecide(t *testing.T) {
 		{name: "answer after a handoff", ev: msg("hello?"), in: longAgo, askModel: true},
 		{name: "over a limit", ev: msg("hi"), in: func(in *Input) { in.Limited = true }, texts: []string{"Slow down."}, assigned: []bool{false}, outcome: kommbridge.OutcomeLimited},
 		{name: "an ordinary message asks the model", ev: msg("hi"), askModel: true},
+		// The help center, before the model.
+		{name: "the help center matches: the model is asked", ev: msg("refund?"), tweak: kbBot(nil), in: found(calibrated(0.3)), askModel: true},
+		{name: "nothing matches: the no-match message with its button", ev: msg("bikes?"), tweak: kbBot(nil), in: found(calibrated(0.2)),
+			texts: []string{noMatchText}, assigned: []bool{false}, outcome: kommbridge.OutcomeNotInKB, turns: 2},
+		{name: "nothing matches, on_no_match: handoff", ev: msg("bikes?"), tweak: kbBot(handingOff), in: found(calibrated(0.2)),
+			texts: []string{noMatchText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffNotInKB, turns: 2, mark: true},
+		{name: "nothing matches, on_no_match: handoff, inside an earlier handoff's cooldown", ev: msg("bikes?"), tweak: kbBot(handingOff),
+			in: both(found(calibrated(0.2)), recently), texts: []string{noMatchText}, assigned: []bool{false}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffNotInKB, turns: 2},
+		{name: "nothing matches out of hours: the offline message says when", ev: msg("bikes?"), tweak: func(p *Profile) { kbBot(handingOff)(p); closed(p) },
+			in: found(calibrated(0.2)), texts: []string{"We're away; a teammate will reply today at 09:00 UTC."}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff,
+			reason: kommbridge.HandoffNotInKB, turns: 2, mark: true, offline: true, form: "contact"},
+		{name: "nothing matches, on_no_match: answer: the model answers without passages", ev: msg("bikes?"), tweak: kbBot(func(k *knowledge) { k.NoMatchAnswer = true }),
+			in: found(calibrated(0.2)), askModel: true},
+		{name: "auto before calibration: a question related to a passage matches", ev: msg("refund?"), tweak: kbBot(nil), in: found(KBFacts{Best: 0.05}), askModel: true},
+		{name: "auto before calibration: a question unrelated to every passage does not", ev: msg("ceo?"), tweak: kbBot(nil), in: found(KBFacts{Best: 0.05, Unrelated: true}),
+			texts: []string{noMatchText}, assigned: []bool{false}, outcome: kommbridge.OutcomeNotInKB, turns: 2},
+		{name: "a min_score of its own wins over the calibrated floor", ev: msg("refund?"), tweak: kbBot(func(k *knowledge) { k.MinAuto, k.Min = false, 0.5 }),
+			in: found(calibrated(0.4)), texts: []string{noMatchText}, assigned: []bool{false}, outcome: kommbridge.OutcomeNotInKB, turns: 2},
+		{name: "a failed search is no judgement: the model answers", ev: msg("refund?"), tweak: kbBot(handingOff), in: found(KBFacts{Unrelated: true, Err: errors.New("index gone")}), askModel: true},
+		{name: "asking for a person wins over the help center", ev: msg("talk to a human"), tweak: kbBot(nil), in: found(calibrated(0.1)),
+			texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffUserRequest, turns: 2, mark: true},
+		{name: "the no-match button's label typed (channels send no metadata) hands off", ev: msg("talk to a PERSON "), tweak: kbBot(nil),
+			texts: []string{handoffText}, assigned: []bool{true}, outcome: kommbridge.OutcomeHandoff, reason: kommbridge.HandoffUserRequest, turns: 2, mark: true},
 
 		// The model's answer.
 		{name: "an answer", ev: msg("hi"), in: asked(prompt.Parsed{Text: "Hello.", Confidence: conf(0.9), Suggested: []string{"A", "A", "B"}}),
@@ -282,7 +320,8 @@ func TestDecide(t *testing.T) {
 	// Every handoff reason and every outcome decide gives has a row.
 	for _, want := range []string{"reason " + kommbridge.HandoffModel, "reason " + kommbridge.HandoffLowConfidence, "reason " + kommbridge.HandoffUserRequest,
 		"reason " + kommbridge.HandoffButton, "reason " + kommbridge.HandoffError, "reason " + kommbridge.HandoffTimeout,
-		"reason " + kommbridge.HandoffRefusal, "reason " + kommbridge.HandoffContentFilter, kommbridge.OutcomeFiltered, kommbridge.OutcomeTooLong,
+		"reason " + kommbridge.HandoffRefusal, "reason " + kommbridge.HandoffContentFilter, "reason " + kommbridge.HandoffNotInKB,
+		kommbridge.OutcomeFiltered, kommbridge.OutcomeTooLong, kommbridge.OutcomeNotInKB,
 		kommbridge.OutcomeAnswered, kommbridge.OutcomeWelcome, kommbridge.OutcomeHandoff, kommbridge.OutcomeError,
 		kommbridge.OutcomeLimited, kommbridge.OutcomeIgnored, kommbridge.OutcomeSilent, kommbridge.OutcomeBusy, kommbridge.OutcomeResolved,
 		kommbridge.OutcomeFormIncomplete} {

@@ -292,10 +292,22 @@ func (e *event) answer(ctx context.Context) Result {
 	}
 	user, standIn, outcomes := e.userContent(ctx)
 	in := &Input{Event: e.ev, Now: e.b.now(), UserTurn: standIn, Joined: e.joined}
+	var kres *KBResult
+	if q := e.question(history); q != "" && e.p.Knowledge != nil {
+		in.Knowledge, kres = e.retrieve(ctx, q)
+		if d := e.settle(ctx, *in); d.NoMatch {
+			e.noMatch(ctx, q, in.Knowledge, kres)
+			if !d.AskModel {
+				r := e.result(d)
+				r.Knowledge = kres
+				return r
+			}
+		}
+	}
 	for _, t := range e.joined {
 		history = append(history, kommbridge.Turn{Role: llm.RoleUser, Text: t})
 	}
-	req, err := e.request(in.Now, history, user)
+	req, err := e.request(in.Now, history, user, in.Knowledge)
 	if err != nil {
 		return e.failed(ctx, err, false)
 	}
@@ -309,7 +321,15 @@ func (e *event) answer(ctx context.Context) Result {
 		// the model is fine, and nobody is handed off.
 		err = fmt.Errorf("%w for the conversation's previous message (%v): %w", errWaited, e.waited.Round(time.Millisecond), err)
 	}
-	return e.asked(ctx, in, &resp, err, start, outcomes)
+	r := e.asked(ctx, in, &resp, err, start, outcomes)
+	if kres != nil {
+		for _, p := range r.cited {
+			kres.Cited = append(kres.Cited, Citation{ID: p.ID, Title: p.Title, URL: p.URL})
+		}
+		kres.Dropped = r.droppedSources
+		r.Knowledge = kres
+	}
+	return r
 }
 
 // storeFailure names a failed store call: the budget spent waiting (a busy
@@ -341,7 +361,7 @@ func (e *event) settle(ctx context.Context, in Input) Decision {
 
 // request is the chat request for the bot's system prompt, the history
 // and the user's message.
-func (e *event) request(now time.Time, history []kommbridge.Turn, user []llm.Part) (*llm.Request, error) {
+func (e *event) request(now time.Time, history []kommbridge.Turn, user []llm.Part, kf *KBFacts) (*llm.Request, error) {
 	p := e.p
 	system, err := p.System.Render(vars(e.ev, now))
 	if err != nil {
@@ -357,6 +377,7 @@ func (e *event) request(now time.Time, history []kommbridge.Turn, user []llm.Par
 		Temperature: p.Temperature,
 		MaxTokens:   p.MaxTokens,
 		LogProbs:    p.MinTokenConfidence > 0,
+		Knowledge:   promptKnowledge(kf),
 	})
 	return &r, nil
 }
@@ -373,7 +394,7 @@ func (e *event) shorter(ctx context.Context, in *Input, history []kommbridge.Tur
 	}
 	e.b.log.Info("context overflow; asking again with less history", zap.String("bot", e.p.ID),
 		zap.Int("history_turns", len(history)), zap.Int("kept", keep))
-	req, err := e.request(in.Now, history[len(history)-keep:], prompt.Shorten(user))
+	req, err := e.request(in.Now, history[len(history)-keep:], prompt.Shorten(user), in.Knowledge)
 	if err != nil {
 		return llm.Response{}, err
 	}
@@ -393,6 +414,9 @@ func (e *event) asked(ctx context.Context, in *Input, resp *llm.Response, err er
 	var violation string
 	if err == nil {
 		in.Reply = prompt.Parse(p.Format, *resp)
+		if in.Knowledge != nil {
+			in.Reply.SourceMarkers()
+		}
 		violation = in.Reply.Violation
 	}
 	r := e.result(e.settle(ctx, *in))
@@ -424,7 +448,7 @@ func (e *event) result(d Decision) Result {
 	if len(d.RichDropped) > 0 {
 		log.Info("rich answer parts left out", zap.String("bot", id), zap.Strings("dropped", d.RichDropped))
 	}
-	return Result{Reply: d.Reply, ModelReason: d.ModelReason, Err: d.Cause, Cut: e.cut,
+	return Result{Reply: d.Reply, ModelReason: d.ModelReason, Err: d.Cause, Cut: e.cut, cited: d.Cited, droppedSources: d.DroppedSources,
 		fx: effects{turns: d.Turns, reset: d.Reset, trim: d.Trim, keep: d.Keep, handoff: d.MarkHandoff}}
 }
 

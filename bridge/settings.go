@@ -87,6 +87,8 @@ type Profile struct {
 	// a handoff says OfflineText.
 	Hours       *hours
 	OfflineText *prompt.Template
+	// Knowledge is the bot's help center, nil without one.
+	Knowledge *knowledge
 
 	// wholes caches the system message (the rendered prompt with the
 	// contract's instructions) by rendered prompt: most bots render a
@@ -182,8 +184,9 @@ func newProfile(b *config.Bot) (*Profile, []error) {
 	p.HandoffForm, p.OfflineForm = visibleValues(p.Forms[h.Form]), visibleValues(p.Forms[h.OfflineForm])
 	p.contract = prompt.NewContract(prompt.ContractOptions{
 		Format: kommbridge.ReplyFormat(b.ReplyFormat), Teams: teams, MaxSuggested: p.MaxSuggested, NoVision: !p.Vision, Resolve: p.ResolveAuto,
-		Rich: rich, Forms: formNames, AskFile: p.AskFile,
+		Rich: rich, Forms: formNames, AskFile: p.AskFile, Sources: b.Knowledge != nil,
 	})
+	p.Knowledge = newKnowledge(b.Knowledge)
 	for _, ph := range h.Phrases {
 		if w := words(ph); len(w) > 0 {
 			p.phrases = append(p.phrases, w)

@@ -60,14 +60,17 @@ type Embeddings struct {
 	// Timeout bounds embedding one question while a webhook waits; past
 	// it, that message is answered from keyword search alone.
 	Timeout Duration `yaml:"timeout"`
-	// KeyFrom says where APIKey came from, as Endpoint.KeyFrom.
-	KeyFrom string `yaml:"-"`
+	// KeyFrom and HeadersFrom say where the key and the headers came
+	// from, as Endpoint's.
+	KeyFrom     string            `yaml:"-"`
+	HeadersFrom map[string]string `yaml:"-"`
 }
 
 // Endpoint is the embeddings endpoint as an Endpoint, for what reads
 // endpoints (check, the key origins).
 func (e *Embeddings) Endpoint() Endpoint {
-	return Endpoint{BaseURL: e.BaseURL, APIKey: e.APIKey, APIType: e.APIType, APIVersion: e.APIVersion, Model: e.Model, Headers: e.Headers, KeyFrom: e.KeyFrom}
+	return Endpoint{BaseURL: e.BaseURL, APIKey: e.APIKey, APIType: e.APIType, APIVersion: e.APIVersion, Model: e.Model, Headers: e.Headers,
+		KeyFrom: e.KeyFrom, HeadersFrom: e.HeadersFrom}
 }
 
 // BotKnowledge is how a bot answers from a knowledge base.
@@ -85,6 +88,9 @@ type BotKnowledge struct {
 	NoMatchMessage string    `yaml:"no_match_message"`
 	// Cite is how the passages the answer used are shown.
 	Cite Cite `yaml:"cite"`
+	// HumanButton labels the quick reply shown with no_match_message
+	// (on_no_match: message) that asks for a person.
+	HumanButton string `yaml:"human_button"`
 }
 
 // MinScore is bots[].knowledge.min_score: Auto, or Value.
@@ -213,6 +219,7 @@ func (c *Config) knowledgeDefaults() {
 			}
 		}
 		k.Cite = cmp.Or(k.Cite, CiteButtons)
+		k.HumanButton = cmp.Or(k.HumanButton, "Talk to a person")
 	}
 }
 
@@ -294,4 +301,3 @@ func (c *Config) validateKnowledge(p *problems) {
 		}
 	}
 }
-

@@ -167,7 +167,9 @@ func (c *Config) secretOrigins() {
 	}
 	for i, k := range c.Knowledge {
 		if e := k.Embeddings; e != nil {
-			e.KeyFrom = origin(e.APIKey, fmt.Sprintf("knowledge[%d].embeddings.api_key", i))
+			ep := e.Endpoint()
+			endpoint(&ep, fmt.Sprintf("knowledge[%d].embeddings", i))
+			e.KeyFrom, e.HeadersFrom = ep.KeyFrom, ep.HeadersFrom
 		}
 	}
 }
@@ -221,6 +223,11 @@ func (c *Config) Warnings() []string {
 	empty(c.LLM.Endpoint, "llm.api_key")
 	for i, f := range c.LLM.Fallbacks {
 		empty(f, fmt.Sprintf("llm.fallbacks[%d].api_key", i))
+	}
+	for i, k := range c.Knowledge {
+		if e := k.Embeddings; e != nil {
+			empty(e.Endpoint(), fmt.Sprintf("knowledge[%d].embeddings.api_key", i))
+		}
 	}
 	return out
 }

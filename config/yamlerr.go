@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // yamlSyntax turns the YAML parser's syntax error into one that names the
@@ -147,6 +149,8 @@ func slicesCompact(s []int) []int {
 	return out
 }
 
+var unmarshaler = reflect.TypeFor[yaml.Unmarshaler]()
+
 // A keyPath is one key the file may hold: its name, and the section it
 // stands in ("" at the top level, "llm.fallbacks[]" in a fallback).
 type keyPath struct{ section, name string }
@@ -171,8 +175,8 @@ func keyPaths() []keyPath {
 			}
 			t = t.Elem()
 		}
-		if t.Kind() != reflect.Struct || t == reflect.TypeOf(Duration(0)) {
-			return
+		if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(unmarshaler) {
+			return // a value, or one that decodes itself (a duration, min_score)
 		}
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -94,6 +95,27 @@ func check(e *Expect, tr *TurnResult) []Failure {
 	parts(fail, "cards", e.Cards, len(tr.Cards), cards)
 	parts(fail, "list", e.List, len(items), items)
 	parts(fail, "images", e.Images, len(tr.Images), images)
+	for _, want := range e.Cites {
+		found := false
+		var got []string
+		for _, c := range tr.Cited {
+			found = found || strings.EqualFold(strings.TrimRight(c.URL, "/"), strings.TrimRight(want, "/")) || strings.EqualFold(c.Title, want)
+			got = append(got, cmp.Or(c.URL, c.Title))
+		}
+		if !found {
+			fail("cites", "the answer does not cite %s (cites: %s)", want, list(got))
+		}
+	}
+	if e.NotInKB != nil {
+		switch none := tr.KB == "not_found"; {
+		case tr.KB == "":
+			fail("not_in_kb", "the help center was not asked (the bot has no knowledge, or the turn is no question)")
+		case none != *e.NotInKB && none:
+			fail("not_in_kb", "want an answer from the help center, but it found nothing that matches")
+		case none != *e.NotInKB:
+			fail("not_in_kb", "want nothing found in the help center, but it matched (%s)", tr.KB)
+		}
+	}
 	for _, want := range e.Links {
 		found := false
 		for _, l := range tr.Links {

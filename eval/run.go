@@ -81,6 +81,10 @@ type TurnResult struct {
 	List   *kommbridge.List   `json:"list,omitempty"`
 	Images []kommbridge.Image `json:"images,omitempty"`
 	Links  []kommbridge.Link  `json:"links,omitempty"`
+	// Knowledge: kb is found, not_found or failed when the bot's help
+	// center was asked; Cited are the articles the answer cites.
+	KB    string      `json:"kb,omitempty"`
+	Cited []CitedPage `json:"cited,omitempty"`
 	// From the pipeline.
 	Outcome   string        `json:"outcome"`
 	Reason    string        `json:"reason,omitempty"`
@@ -97,6 +101,40 @@ type TurnResult struct {
 	// Judge is the judge's reason, passed or not.
 	Judge       string `json:"judge,omitempty"`
 	judgeTokens int
+}
+
+// CitedPage is an article an answer cites.
+type CitedPage struct {
+	Title string `json:"title"`
+	URL   string `json:"url,omitempty"`
+}
+
+// citedPages are the articles r's answer cites.
+func citedPages(r bridge.Result) []CitedPage {
+	if r.Knowledge == nil {
+		return nil
+	}
+	var out []CitedPage
+	for _, c := range r.Knowledge.Cited {
+		out = append(out, CitedPage{Title: c.Title, URL: c.URL})
+	}
+	return out
+}
+
+// knowledge notes what the bot's help center did.
+func (tr *TurnResult) knowledge(k *bridge.KBResult, cited []CitedPage) {
+	if k == nil {
+		return
+	}
+	switch {
+	case k.Err != nil:
+		tr.KB = "failed"
+	case !k.Found:
+		tr.KB = "not_found"
+	default:
+		tr.KB = "found"
+	}
+	tr.Cited = cited
 }
 
 // Failure is one unmet expectation.
@@ -188,6 +226,7 @@ func runOne(ctx context.Context, p Pipeline, r *Run, conv string, opts Options) 
 		tr.Messages = adapter.Render(res.Reply)
 		tr.see()
 		tr.rich(res.Reply)
+		tr.knowledge(res.Knowledge, citedPages(res))
 		tr.Outcome, tr.Reason, tr.Model = res.Outcome, res.HandoffReason, res.Model
 		tr.TokensIn, tr.TokensOut = res.Usage.PromptTokens, res.Usage.CompletionTokens
 		if res.Err != nil {

@@ -82,6 +82,11 @@ type Expect struct {
 	List   *PartsExpect `yaml:"list"`
 	Images *PartsExpect `yaml:"images"`
 	Links  []string     `yaml:"links"`
+	// Cites are articles (URL or title) the answer must cite, from the
+	// bot's help center; NotInKB, when set, says whether the help center
+	// must have found nothing for the message.
+	Cites   []string `yaml:"cites"`
+	NotInKB *bool    `yaml:"not_in_kb"`
 
 	matches *regexp.Regexp
 }

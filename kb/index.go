@@ -241,6 +241,9 @@ func write(path string, m Manifest, chunks []Chunk, vectors [][]float32) error {
 	if err := tw.Close(); err != nil {
 		return err
 	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
 	if err := f.Sync(); err != nil {
 		return err
 	}

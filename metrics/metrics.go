@@ -43,6 +43,9 @@ type Metrics struct {
 	callersGone  prometheus.Counter
 	leasesLost   *prometheus.CounterVec
 	finishes     *prometheus.CounterVec
+	kbSearches   *prometheus.CounterVec
+	kbFallbacks  *prometheus.CounterVec
+	kbDropped    *prometheus.CounterVec
 	buildInfo    *prometheus.GaugeVec
 
 	// labels are the bot ids and event names the configuration knows;
@@ -117,6 +120,9 @@ func New() *Metrics {
 	m.callersGone = counterOf("kommbridge_callers_gone_total").WithLabelValues()
 	m.leasesLost = counterOf("kommbridge_leases_lost_total")
 	m.finishes = counterOf("kommbridge_finish_reasons_total")
+	m.kbSearches = counterOf("kommbridge_kb_searches_total")
+	m.kbFallbacks = counterOf("kommbridge_kb_keyword_fallbacks_total")
+	m.kbDropped = counterOf("kommbridge_kb_citations_dropped_total")
 	for _, f := range finishReasons {
 		m.finishes.WithLabelValues(f)
 	}
@@ -175,6 +181,20 @@ func (m *Metrics) Labels(bots, events []string) {
 	}
 	for e := range ls.events {
 		m.webhooks.WithLabelValues(e, "200")
+	}
+}
+
+// KBResults are the results of a help-center search.
+var KBResults = []string{"found", "not_found", "failed"}
+
+// Bases creates each knowledge base's series at zero.
+func (m *Metrics) Bases(names []string) {
+	for _, n := range names {
+		for _, r := range KBResults {
+			m.kbSearches.WithLabelValues(n, r)
+		}
+		m.kbFallbacks.WithLabelValues(n)
+		m.kbDropped.WithLabelValues(n)
 	}
 }
 
@@ -244,6 +264,9 @@ var Catalog = []Metric{
 	{"kommbridge_callers_gone_total", "Webhook callers that closed the connection before their answer, counted as they leave (the answer is made anyway and kept for the retry).", nil},
 	{"kommbridge_leases_lost_total", "Locks and dedupe claims whose lease could not be renewed, by kind (lock, claim).", []string{"kind"}},
 	{"kommbridge_finish_reasons_total", "Model answers by why the model stopped (stop, length: cut at max_tokens, tool_calls, content_filter, other).", []string{"reason"}},
+	{"kommbridge_kb_searches_total", "Help-center searches by knowledge base and result (found; not_found: the help center does not answer the message; failed).", []string{"base", "result"}},
+	{"kommbridge_kb_keyword_fallbacks_total", "Questions searched by keywords alone because the embeddings endpoint failed or was slow, by knowledge base.", []string{"base"}},
+	{"kommbridge_kb_citations_dropped_total", "Source numbers a model cited that it was not given (never shown), by knowledge base.", []string{"base"}},
 	{"kommbridge_build_info", "1, labelled with the running build's version, commit and Go version.", []string{"version", "commit", "go_version"}},
 }
 
@@ -321,6 +344,22 @@ func (m *Metrics) Webhook(bot, event string, status int, d time.Duration, r *bri
 	}
 	if r.Violation != "" {
 		m.violations.WithLabelValues(string(r.Format), r.Violation).Inc()
+	}
+	if k := r.Knowledge; k != nil && r.Outcome != kommbridge.OutcomeDuplicate {
+		result := "found"
+		switch {
+		case k.Err != nil:
+			result = "failed"
+		case !k.Found:
+			result = "not_found"
+		}
+		m.kbSearches.WithLabelValues(k.Base, result).Inc()
+		if k.EmbedErr != nil {
+			m.kbFallbacks.WithLabelValues(k.Base).Inc()
+		}
+		if k.Dropped > 0 {
+			m.kbDropped.WithLabelValues(k.Base).Add(float64(k.Dropped))
+		}
 	}
 	if r.FinishReason != "" && r.Outcome != kommbridge.OutcomeDuplicate {
 		f := r.FinishReason

@@ -90,6 +90,9 @@ type ContractOptions struct {
 	Forms []string
 	// AskFile lets the model open the widget's attach button.
 	AskFile bool
+	// Sources asks the model to name the help-center passages it used
+	// (bots with knowledge).
+	Sources bool
 }
 
 // NewContract builds the contract for o.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/kommbridge/kommbridge"
@@ -26,6 +27,7 @@ const (
 	FormTool         = "show_form"
 	FileTool         = "request_file"
 	FileMarker       = "[ATTACH]"
+	SourcesTool      = "cite_sources"
 	ViolationBadRich = "bad_rich"
 )
 
@@ -54,10 +56,14 @@ const (
 	listSchema = `{"type":"object","description":"A list of choices shown under the reply, at most 10 items; items [] for none.",` +
 		`"properties":{"header":{"type":"string"},"items":{"type":"array","items":` + itemSchema + `}},` +
 		`"required":["header","items"],"additionalProperties":false}`
-	imageSchema  = `{"type":"object","properties":{"url":{"type":"string","description":"An https image URL."},"caption":{"type":"string"}},"required":["url","caption"],"additionalProperties":false}`
-	imagesSchema = `{"type":"array","description":"Images shown under the reply (https URLs from your instructions or the conversation), at most 5, or [].","items":` + imageSchema + `}`
-	fileSchema   = `{"type":"boolean","description":"True when you ask the user to send a file or a photo."}`
+	imageSchema   = `{"type":"object","properties":{"url":{"type":"string","description":"An https image URL."},"caption":{"type":"string"}},"required":["url","caption"],"additionalProperties":false}`
+	imagesSchema  = `{"type":"array","description":"Images shown under the reply (https URLs from your instructions or the conversation), at most 5, or [].","items":` + imageSchema + `}`
+	fileSchema    = `{"type":"boolean","description":"True when you ask the user to send a file or a photo."}`
+	sourcesSchema = `{"type":"array","items":{"type":"integer"},"description":"The numbers of the help-center passages your reply uses, or []."}`
 )
+
+// sourcesRule is what the model is told about citing passages.
+const sourcesRule = "Answer questions about the business only from the help-center passages in the system message; if they do not answer the question, say you could not find it rather than guessing. Never write a link that is not in a passage."
 
 func formSchema(names []string) string {
 	enum, _ := json.Marshal(append([]string{""}, names...))
@@ -98,6 +104,11 @@ func (c *Contract) extras(o ContractOptions, b *strings.Builder, fields *[]extra
 			*fields = append(*fields, extraField{"request_file", fileSchema})
 			b.WriteString(`- "request_file": true when you ask the user to send a file or a photo; otherwise false.` + "\n")
 		}
+		if o.Sources {
+			*fields = append(*fields, extraField{"sources", sourcesSchema})
+			b.WriteString(`- "sources": the numbers of the help-center passages your reply uses, such as [2, 5]; [] when it uses none.` + "\n")
+			b.WriteString(sourcesRule + "\n")
+		}
 	case kommbridge.FormatTools:
 		add := func(name, desc, params, say string) {
 			c.Tools = append(c.Tools, llm.Tool{Name: name, Description: desc, Parameters: json.RawMessage(params)})
@@ -128,12 +139,19 @@ func (c *Contract) extras(o ContractOptions, b *strings.Builder, fields *[]extra
 			add(FileTool, "Let the user attach a file or a photo.", `{"type":"object","properties":{},"additionalProperties":false}`,
 				"When you ask the user to send a file or a photo, call "+FileTool+".")
 		}
+		if o.Sources {
+			add(SourcesTool, "Name the help-center passages your reply uses.", `{"type":"object","properties":{"sources":`+sourcesSchema+`},"required":["sources"]}`,
+				"When your reply uses help-center passages, call "+SourcesTool+" with their numbers along with your reply. "+sourcesRule)
+		}
 	default: // Text: no rich parts (config refuses them), markers for the rest.
 		if len(o.Forms) > 0 {
 			b.WriteString("\nTo collect the user's details, put [FORM:name] at the end of your reply, name one of: " + forms + ".")
 		}
 		if o.AskFile {
 			b.WriteString("\nWhen you ask the user to send a file or a photo, put " + FileMarker + " at the end of your reply.")
+		}
+		if o.Sources {
+			b.WriteString("\nAfter a sentence that uses a help-center passage, write its number in brackets, such as [2]. " + sourcesRule)
 		}
 	}
 }
@@ -234,6 +252,7 @@ type richFields struct {
 	Images      json.RawMessage `json:"images"`
 	Form        string          `json:"form"`
 	RequestFile json.RawMessage `json:"request_file"`
+	Sources     json.RawMessage `json:"sources"`
 }
 
 // readExtras takes the rich parts and signals out of a JSON reply.
@@ -247,6 +266,51 @@ func (p *Parsed) readExtras(r richFields) {
 	}
 	p.Form = strings.TrimSpace(r.Form)
 	p.AskFile = truthy(r.RequestFile)
+	p.Sources = append(p.Sources, numbers(r.Sources)...)
+}
+
+// numbers reads a list of passage numbers leniently: numbers, or strings
+// holding them ("2", "[2]"); anything else is left out.
+func numbers(raw json.RawMessage) []int {
+	if absent(raw) {
+		return nil
+	}
+	var list []any
+	if json.Unmarshal(raw, &list) != nil {
+		return nil
+	}
+	var out []int
+	for _, v := range list {
+		switch n := v.(type) {
+		case float64:
+			if n == float64(int(n)) {
+				out = append(out, int(n))
+			}
+		case string:
+			if i, err := strconv.Atoi(strings.Trim(strings.TrimSpace(n), "[]")); err == nil {
+				out = append(out, i)
+			}
+		}
+	}
+	return out
+}
+
+var sourceMarker = regexp.MustCompile(`\s?\[(\d{1,2})\]`)
+
+// SourceMarkers takes "[n]" markers out of p.Text as sources: the text
+// format's way of citing, and one models use in every format. Only a bot
+// that gave the model passages calls it (elsewhere "[2]" is the model's
+// own text).
+func (p *Parsed) SourceMarkers() {
+	if !strings.Contains(p.Text, "[") {
+		return
+	}
+	for _, m := range sourceMarker.FindAllStringSubmatch(p.Text, -1) {
+		if n, err := strconv.Atoi(m[1]); err == nil {
+			p.Sources = append(p.Sources, n)
+		}
+	}
+	p.Text = strings.TrimSpace(sourceMarker.ReplaceAllString(p.Text, ""))
 }
 
 // toolExtras reads a call of one of the extra tools; false when name is
@@ -280,6 +344,10 @@ func (p *Parsed) toolExtras(name, args string) bool {
 		p.Form = strings.TrimSpace(a.Name)
 	case FileTool:
 		p.AskFile = true
+	case SourcesTool:
+		var a struct{ Sources json.RawMessage }
+		bad = json.Unmarshal(raw, &a) != nil
+		p.Sources = append(p.Sources, numbers(a.Sources)...)
 	default:
 		return false
 	}

@@ -42,6 +42,9 @@ type Parsed struct {
 	// file.
 	Form    string
 	AskFile bool
+	// Sources are the numbers of the help-center passages the model says
+	// it used, as it wrote them (bridge keeps those it was given).
+	Sources []int
 }
 
 // Violations of the reply contract.
@@ -172,6 +175,9 @@ func (p *Parsed) unwrap() {
 			p.Form = inner.Form
 		}
 		p.AskFile = p.AskFile || inner.AskFile
+		if len(p.Sources) == 0 {
+			p.Sources = inner.Sources
+		}
 	}
 }
 

@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/kommbridge/kommbridge/adapter"
 	"github.com/kommbridge/kommbridge/bridge"
 	"github.com/kommbridge/kommbridge/config"
+	"github.com/kommbridge/kommbridge/kb"
 	"github.com/kommbridge/kommbridge/llm"
 	"github.com/kommbridge/kommbridge/media"
 	"github.com/kommbridge/kommbridge/metrics"
@@ -32,6 +35,8 @@ type app struct {
 	store  Store
 	model  *llm.Client
 	bridge *bridge.Bridge
+	// knowledge serves the help centers; empty without knowledge bases.
+	knowledge *kb.Library
 	// degradable: webhooks are answered without the store while it is out
 	// (store.on_outage: degrade), so an outage is "degraded", not "not ready".
 	degradable bool
@@ -108,8 +113,17 @@ func newAppWith(cfg *config.Config, log *zap.Logger, m *metrics.Metrics, wrap fu
 	if wrap != nil {
 		bm = wrap(model)
 	}
+	lib, err := kb.LoadLibrary(cfg, kbHTTP)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	deps := bridge.Deps{Store: st, Local: local, Pending: pending, Model: bm, Limiter: limiter, Media: newMedia(cfg, model), Log: log.Named("bridge"), LogContent: cfg.Log.Content,
 		TakeoverAfter: cfg.Kommunicate.TakeoverAfter.D()}
+	deps.Knowledge = lib
+	if g, ok := st.(bridge.Gaps); ok {
+		deps.Gaps = g
+	}
 	if cfg.Kommunicate.APIKey != "" {
 		deps.Deliver = adapter.NewKommunicateAPI(cfg.Kommunicate.APIBase, cfg.Kommunicate.APIKey)
 	}
@@ -120,10 +134,20 @@ func newAppWith(cfg *config.Config, log *zap.Logger, m *metrics.Metrics, wrap fu
 	}
 	b, err := bridge.New(cfg, deps)
 	if err != nil {
+		lib.Close()
 		st.Close()
 		return nil, err
 	}
-	return &app{store: st, model: model, bridge: b, degradable: local != nil}, nil
+	return &app{store: st, model: model, bridge: b, knowledge: lib, degradable: local != nil}, nil
+}
+
+// kbHTTP calls the embeddings endpoints while webhooks wait.
+var kbHTTP = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
+
+// close releases the app's store and indexes.
+func (a *app) close() {
+	a.knowledge.Close()
+	a.store.Close()
 }
 
 // ready is /readyz's check: the store answers, and the bridge is using it
@@ -201,6 +225,11 @@ func keySources(cfg *config.Config) []string {
 	}
 	if j := cfg.Eval.Judge; j != nil {
 		out = append(out, from(*j)+" (eval judge)")
+	}
+	for _, k := range cfg.Knowledge {
+		if e := k.Embeddings; e != nil {
+			out = append(out, from(e.Endpoint())+" (knowledge "+k.Name+" embeddings)")
+		}
 	}
 	return out
 }

@@ -6,12 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/kommbridge/kommbridge/bridge"
 	"github.com/kommbridge/kommbridge/config"
+	"github.com/kommbridge/kommbridge/kb"
 	"github.com/kommbridge/kommbridge/llm"
 )
 
@@ -59,14 +61,25 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 		fmt.Fprintln(stderr, "--write goes with --probe")
 		return errSilent
 	}
-	a, err := newApp(cfg, zap.NewNop(), nil)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if !checkKnowledge(ctx, cfg, stdout) {
+		failed = true
+	}
+	// The indexes are checked above, each on its own line; the rest is
+	// checked without them.
+	bare := *cfg
+	bare.Knowledge = nil
+	bare.Bots = slices.Clone(cfg.Bots)
+	for i := range bare.Bots {
+		bare.Bots[i].Knowledge = nil
+	}
+	a, err := newApp(&bare, zap.NewNop(), nil)
 	if err != nil {
 		fmt.Fprintf(stdout, "FAIL  %v\n", err)
 		return errSilent
 	}
-	defer a.store.Close()
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
+	defer a.close()
 	eps := append([]config.Endpoint{cfg.LLM.Endpoint}, cfg.LLM.Fallbacks...)
 	for i, st := range a.model.Check(ctx) {
 		if st.Warn != "" {
@@ -119,6 +132,44 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errSilent
 	}
 	return nil
+}
+
+// checkKnowledge reports each knowledge base's index (passages, model,
+// age, floor) and reaches its embeddings endpoint with one short text;
+// false when one fails.
+func checkKnowledge(ctx context.Context, cfg *config.Config, stdout io.Writer) bool {
+	ok := true
+	for i := range cfg.Knowledge {
+		k := resolved(cfg, &cfg.Knowledge[i])
+		b, err := kb.Load(&k, k.Index, kbHTTP)
+		if err != nil {
+			ok = false
+			fmt.Fprintf(stdout, "FAIL  %v\n", err)
+			continue
+		}
+		m := b.Index.Manifest
+		vectors := "keyword search only"
+		if e := m.Embedding; e != nil {
+			vectors = fmt.Sprintf("%s, %d dimensions", e.Model, e.Dimensions)
+		}
+		floor := "floor: auto rule (kb eval --calibrate sets one)"
+		if f, ok := b.Floor(); ok {
+			floor = fmt.Sprintf("floor %.3f", f)
+		}
+		fmt.Fprintf(stdout, "ok    knowledge %s: %s: %d passages, %s, built %s ago, %s\n", k.Name, k.Index, m.Chunks, vectors,
+			time.Since(m.BuiltAt).Round(time.Minute), floor)
+		if e := b.Embedder(); e != nil {
+			if _, err := e.Embed(ctx, []string{"kommbridge check"}); err != nil {
+				ok = false
+				fmt.Fprintf(stdout, "FAIL  knowledge %s embeddings %s at %s: %v\n", k.Name, k.Embeddings.Model, llm.EndpointName(k.Embeddings.BaseURL),
+					advice(err, fmt.Sprintf("knowledge[%d].embeddings.api_key", i), k.Embeddings.APIKey == ""))
+			} else {
+				fmt.Fprintf(stdout, "ok    knowledge %s embeddings %s at %s\n", k.Name, k.Embeddings.Model, llm.EndpointName(k.Embeddings.BaseURL))
+			}
+		}
+		b.Index.Close()
+	}
+	return ok
 }
 
 // advice turns a failed endpoint check into the fix an operator needs.

@@ -111,7 +111,7 @@ func evalCmd(ctx context.Context, args []string, getenv func(string) string, std
 			fmt.Fprintf(stderr, "kommbridge eval: %s: %v\n", cfgPath, err)
 			return nil, errCannotRun
 		}
-		defer a.store.Close()
+		defer a.close()
 		o := opts
 		o.Judge, o.DefaultBot = judge, cfg.Bots[0].ID
 		if o.DefaultBot == "*" {
@@ -197,7 +197,7 @@ func evalApp(cfg *config.Config, fileHost string, cache *eval.Cache, stderr io.W
 	if j := cfg.Eval.Judge; j != nil {
 		c, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{endpoint(*j)}, MaxRetries: cfg.LLM.MaxRetries}, log.Named("judge"))
 		if err != nil {
-			a.store.Close()
+			a.close()
 			return nil, nil, err
 		}
 		judgeModel, salt = c, endpointsSalt(*j)

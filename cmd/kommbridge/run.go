@@ -49,6 +49,10 @@ Usage:
   kommbridge eval init --from TRANSCRIPT [--out FILE] [--bot ID]
                                        write a starter suite from try transcripts or a JSON Lines
                                        export of conversations
+  kommbridge kb build|eval|gaps [--config FILE] [--base NAME] ...
+                                       build a help center's index, measure its retrieval on
+                                       labelled questions, list the questions it did not answer
+                                       (kommbridge kb help)
   kommbridge health [--config FILE] [--url URL]
                                        exit 0 if the server answers /healthz (for container health
                                        checks); the URL defaults to the configured address
@@ -83,6 +87,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return health(ctx, args, getenv, stdout, stderr)
 	case "eval":
 		return evalCmd(ctx, args, getenv, stdout, stderr)
+	case "kb":
+		return kbCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionLine())
 		return nil

@@ -51,12 +51,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	defer a.store.Close()
+	defer a.close()
 	m.Breakers(a.model)
 	m.Endpoints(a.model.Endpoints())
 	bi := buildInfo()
 	m.Build(bi.Version, bi.Commit, bi.Go)
 	m.Labels(metricLabels(cfg))
+	m.Bases(baseNames(cfg))
 	if err := a.store.Ping(ctx); err != nil {
 		log.Warn("store not reachable yet; /readyz fails until it is", zap.String("store", redact(cfg.Store.URL)), zap.Error(err))
 	}
@@ -200,9 +201,13 @@ func (r *reloader) run(ctx context.Context) {
 	}
 }
 
-// files are the config file and every prompt file, absolute.
+// files are the config file, every prompt file and every index file,
+// absolute: a rebuilt index is loaded as an edited prompt is.
 func (r *reloader) files() []string {
 	out := []string{abs(r.path)}
+	for _, k := range r.current.Knowledge {
+		out = append(out, abs(r.current.Resolve(k.Index)))
+	}
 	for _, b := range r.current.Bots {
 		if b.SystemPromptFile != "" {
 			p := b.SystemPromptFile
@@ -242,12 +247,20 @@ func (r *reloader) reload(why string) {
 		r.log.Error("config reload rejected; the previous configuration keeps serving", zap.String("trigger", why), zap.Error(err))
 		return
 	}
+	// The help centers first: a bot of the new configuration may name a
+	// new one. A failed load leaves the old indexes and configuration.
+	if err := r.app.knowledge.Reload(cfg); err != nil {
+		r.metrics.Reload(false)
+		r.log.Error("config reload rejected; the previous configuration keeps serving", zap.String("trigger", why), zap.Error(err))
+		return
+	}
 	if err := r.app.bridge.Reload(cfg); err != nil {
 		r.metrics.Reload(false)
 		r.log.Error("config reload rejected; the previous configuration keeps serving", zap.String("trigger", why), zap.Error(err))
 		return
 	}
 	r.metrics.Labels(metricLabels(cfg))
+	r.metrics.Bases(baseNames(cfg))
 	r.grace.Store(int64(cfg.Server.ShutdownGrace.D()))
 	if keys := restartKeys(r.running, cfg); len(keys) > 0 {
 		r.log.Warn("these keys differ from the running configuration and take effect only on restart; the rest is in force",
@@ -256,6 +269,16 @@ func (r *reloader) reload(why string) {
 	r.current = cfg
 	r.metrics.Reload(true)
 	r.log.Info("config reloaded", zap.String("trigger", why), zap.Int("bots", len(cfg.Bots)))
+}
+
+// baseNames are the knowledge bases' names, the values of metrics' base
+// label.
+func baseNames(cfg *config.Config) []string {
+	var out []string
+	for _, k := range cfg.Knowledge {
+		out = append(out, k.Name)
+	}
+	return out
 }
 
 // metricLabels are the bot ids and custom event names of cfg: the only
@@ -273,6 +296,7 @@ func metricLabels(cfg *config.Config) (bots, events []string) {
 // reloadable are the keys outside bots that a reload applies; every other
 // key of the configuration is read once, at start.
 var reloadable = map[string]bool{
+	"knowledge":             true,
 	"server.reply_budget":   true,
 	"server.shutdown_grace": true,
 	"limits.message":        true,

@@ -69,7 +69,7 @@ func try(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	defer a.store.Close()
+	defer a.close()
 	s := &session{a: a, bot: *botID, out: stdout, json: *asJSON, color: isTerminal(stdout), context: map[string]string{}}
 	if *transcript != "" {
 		f, err := os.OpenFile(*transcript, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)

@@ -34,6 +34,7 @@ type Store struct {
 	seed   maphash.Seed
 	shards [shards]shard
 	dedupe dedupe
+	gaps   gaps
 }
 
 type shard struct {

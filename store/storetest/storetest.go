@@ -13,10 +13,13 @@ import (
 	"github.com/kommbridge/kommbridge/bridge"
 )
 
-// Store is the method set under test: what the bridge needs, and Ping.
+// Store is the method set under test: what the bridge needs, Ping, and
+// the unanswered questions kb gaps reads.
 type Store interface {
 	bridge.Store
+	bridge.Gaps
 	Ping(ctx context.Context) error
+	Gaps(ctx context.Context, base string, n int) ([]kommbridge.Gap, error)
 }
 
 // Run runs the contract against stores from newStore, which must return
@@ -169,6 +172,26 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Error("waiter did not get the claim")
 		}
 	})
+	t.Run("unanswered questions, most asked first, per base", func(t *testing.T) {
+		s := newStore(t)
+		for _, q := range []string{"do you sell bikes", "can i pay with cash", "do you sell bikes", "do you sell bikes", "can i pay with cash", "who is the ceo"} {
+			if err := s.RecordGap(ctx, "help", q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.RecordGap(ctx, "other", "elsewhere")
+		got, err := s.Gaps(ctx, "help", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].Question != "do you sell bikes" || got[0].Count != 3 || got[1].Question != "can i pay with cash" || got[1].Count != 2 || got[0].Last.IsZero() {
+			t.Errorf("gaps: %+v", got)
+		}
+		if none, err := s.Gaps(ctx, "nothing", 5); err != nil || len(none) != 0 {
+			t.Errorf("an unknown base: %v %+v", err, none)
+		}
+	})
+
 	t.Run("ping", func(t *testing.T) {
 		if err := newStore(t).Ping(ctx); err != nil {
 			t.Error(err)
