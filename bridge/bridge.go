@@ -96,7 +96,7 @@ type Deps struct {
 	// help center did not answer.
 	Knowledge Knowledge
 	Gaps      Gaps
-	Log      *zap.Logger
+	Log       *zap.Logger
 	// LogContent: log message text (log.content); otherwise the error
 	// messages of servers, which may echo it, are logged redacted.
 	LogContent bool
