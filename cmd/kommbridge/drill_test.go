@@ -256,6 +256,50 @@ bots: [{id: "*", async: {enabled: true, hold_after: 100ms, max_wait: 20s}}]
 		})
 	}
 
+	// A bot answering from the help center while its embeddings endpoint
+	// fails, then hangs: each message is searched by keywords alone (the
+	// question's embedding given up after embeddings.timeout) and
+	// answered; nobody is handed off.
+	articles, _ := filepath.Abs("../../kb/testdata/helpcenter/articles")
+	kbPath := writeConfig(t, fmt.Sprintf(`server: {reply_budget: 8s}
+store: {url: %q, lease: 2s}
+log: {level: warn}
+knowledge:
+  - name: help
+    sources: [{dir: %q, url_prefix: "https://help.acme.example/"}]
+    index: help.kbx
+    embeddings: {base_url: %q, api_key: k, model: text-embedding-3-small, dimensions: 256, timeout: 300ms}
+bots: [{id: "*", knowledge: {base: help, on_no_match: answer}}]
+`, r.URL, articles, m.URL()))
+	if out, err := exec.Command(bin, "kb", "build", "--config", kbPath).CombinedOutput(); err != nil {
+		t.Fatalf("kb build: %v\n%s", err, out)
+	}
+	h := startReplica(t, bin, kbPath, m.URL())
+	for _, fault := range []struct {
+		name  string
+		set   func()
+		clear func()
+	}{
+		{"help center, embeddings endpoint answering 503", func() { m.FailEmbeddings(503) }, func() { m.FailEmbeddings(0) }},
+		{"help center, embeddings endpoint hanging (timeout 300ms)", func() { m.DelayEmbeddings(time.Minute) }, func() { m.DelayEmbeddings(0) }},
+	} {
+		d.phase(fault.name, 0, func(p *phase) {
+			fault.set()
+			end := time.Now().Add(1500 * time.Millisecond)
+			var wg sync.WaitGroup
+			for w := range 8 {
+				wg.Go(func() {
+					for time.Now().Before(end) {
+						p.add(d.send(h.base, d.next(p, w)))
+					}
+				})
+			}
+			wg.Wait()
+			fault.clear()
+			p.recovered(d.probe(p, h.base))
+		})
+	}
+
 	d.report()
 }
 
