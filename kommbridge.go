@@ -28,6 +28,10 @@ type Event struct {
 	// Clicked names the kind of button whose click sent the text (its
 	// replyMetadata); "" when the user typed it.
 	Clicked string
+	// Confirm is what a confirmation button's click carries: its signed
+	// token for Yes, "no" for No; "" for anything else (a typed "yes"
+	// included).
+	Confirm string
 	// Form holds the values of a submitted form (KM_CHAT_CONTEXT.formData),
 	// field name (or label, as the widget names text inputs) to value;
 	// checkbox values are joined with ", ".
@@ -222,7 +226,21 @@ type Message struct {
 	// HumanButton, when set, is the label of a quick reply that asks for
 	// a person as the widget's Talk to human button does.
 	HumanButton string `json:"human_button,omitempty"`
+	// Confirm, when set, shows Yes and No buttons that confirm an action
+	// (the message's text is the question).
+	Confirm *Confirmation `json:"confirm,omitempty"`
 }
+
+// Confirmation is the Yes and No of an action that changes data: Token is
+// the signed offer a Yes click sends back.
+type Confirmation struct {
+	Token string `json:"token"`
+	Yes   string `json:"yes"`
+	No    string `json:"no"`
+}
+
+// ConfirmNo is what a No click sends in place of a token.
+const ConfirmNo = "no"
 
 // Card is one card of a carousel.
 type Card struct {

@@ -63,7 +63,12 @@ type quickReply struct {
 type clickMeta struct {
 	Button      string `json:"kommbridge_button"` // ClickKey
 	TalkToHuman string `json:"TALK_TO_HUMAN,omitempty"`
+	// Confirm is a confirmation button's signed token, or "no".
+	Confirm string `json:"kommbridge_confirm,omitempty"` // ConfirmKey
 }
+
+// ConfirmKey is the replyMetadata key of confirmation buttons.
+const ConfirmKey = "kommbridge_confirm"
 
 var (
 	quickReplyClick = &clickMeta{Button: "quick_reply"}
@@ -143,9 +148,20 @@ func (ch channel) metadata(m kommbridge.Message) (string, *Metadata) {
 	if human != "" && !slices.Contains(qs, human) {
 		qs = append(qs, human)
 	}
+	var yes, no string
+	if c := m.Confirm; c != nil {
+		// The confirmation's own buttons come first, and carry its token.
+		yes, no = plain(c.Yes), plain(c.No)
+		qs = append([]string{yes, no}, slices.DeleteFunc(qs, func(q string) bool { return q == yes || q == no })...)
+	}
 	click := func(q string) *clickMeta {
-		if q == human {
+		switch {
+		case q == human:
 			return humanClick
+		case m.Confirm != nil && q == yes:
+			return &clickMeta{Button: "confirm", Confirm: m.Confirm.Token}
+		case m.Confirm != nil && q == no:
+			return &clickMeta{Button: "confirm", Confirm: kommbridge.ConfirmNo}
 		}
 		return quickReplyClick
 	}

@@ -3,6 +3,7 @@ package adapter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"time"
@@ -169,6 +170,19 @@ func webhookFields(id string, ev kommbridge.Event, res *bridge.Result, latency t
 	}
 	if k := res.Knowledge; k != nil {
 		fields = append(fields, kbFields(k)...)
+	}
+	if len(res.Actions) > 0 {
+		calls := make([]string, len(res.Actions))
+		for i, a := range res.Actions {
+			calls[i] = fmt.Sprintf("%s %s", a.Action, a.Kind)
+			if a.Status != 0 {
+				calls[i] += fmt.Sprintf(" %d", a.Status)
+			}
+			if a.Took > 0 {
+				calls[i] += " " + a.Took.Round(time.Millisecond).String()
+			}
+		}
+		fields = append(fields, zap.Strings("actions", calls))
 	}
 	if res.Err != nil {
 		msg := res.Err.Error()

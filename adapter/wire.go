@@ -132,7 +132,8 @@ func decodeMetadata(raw json.RawMessage, ev *kommbridge.Event) {
 		TalkToHuman  json.RawMessage `json:"TALK_TO_HUMAN"`
 		ChatContext  json.RawMessage `json:"KM_CHAT_CONTEXT"`
 		TriggerEvent flexString      `json:"KM_TRIGGER_EVENT"`
-		Clicked      flexString      `json:"kommbridge_button"` // ClickKey
+		Clicked      flexString      `json:"kommbridge_button"`  // ClickKey
+		Confirm      flexString      `json:"kommbridge_confirm"` // ConfirmKey
 	}
 	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &md) != nil {
 		return
@@ -148,6 +149,7 @@ func decodeMetadata(raw json.RawMessage, ev *kommbridge.Event) {
 		ev.Name, ev.Text = name, ""
 	}
 	ev.Clicked = string(md.Clicked)
+	ev.Confirm = strings.TrimSpace(string(md.Confirm))
 	ctx := objectOrString(md.ChatContext)
 	if len(ctx) == 0 {
 		return

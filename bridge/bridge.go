@@ -6,6 +6,7 @@ package bridge
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -96,7 +97,14 @@ type Deps struct {
 	// help center did not answer.
 	Knowledge Knowledge
 	Gaps      Gaps
-	Log       *zap.Logger
+	// ConfirmSecret signs confirmation buttons; replicas need the same
+	// one. Empty: one is made for this process.
+	ConfirmSecret []byte
+	// ActionStub, when set, answers action calls instead of the APIs
+	// (eval suites); OnAction hears of every action call's kind.
+	ActionStub func(name string, args map[string]any) (status int, body []byte, ok bool)
+	OnAction   func(name, kind string, took time.Duration)
+	Log        *zap.Logger
 	// LogContent: log message text (log.content); otherwise the error
 	// messages of servers, which may echo it, are logged redacted.
 	LogContent bool
@@ -121,12 +129,17 @@ type Bridge struct {
 	lease    time.Duration
 	onDeliv  func(string)
 	// onHandoff hears of handoffs made outside a webhook's answer; nil: no one.
-	onHandoff  func(string)
-	knowledge  Knowledge
-	gaps       Gaps
-	log        *zap.Logger
-	logContent bool // log message text; see errField
-	now        func() time.Time
+	onHandoff func(string)
+	knowledge Knowledge
+	gaps      Gaps
+	// confirmSecret signs confirmations; actionStub and onAction are set
+	// on each configuration's action runner.
+	confirmSecret []byte
+	actionStub    func(name string, args map[string]any) (int, []byte, bool)
+	onAction      func(name, kind string, took time.Duration)
+	log           *zap.Logger
+	logContent    bool // log message text; see errField
+	now           func() time.Time
 }
 
 // New builds a Bridge for cfg.
@@ -147,7 +160,12 @@ func New(cfg *config.Config, d Deps) (*Bridge, error) {
 		d.Store = newGuarded(d.Store, d.Local, d.Now, d.Log, d.OnOutage)
 	}
 	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, media: d.Media, deliver: d.Deliver, onDeliv: d.OnDelivery, onHandoff: d.OnHandoff,
-		knowledge: d.Knowledge, gaps: d.Gaps, log: d.Log, logContent: d.LogContent, now: d.Now}
+		knowledge: d.Knowledge, gaps: d.Gaps, confirmSecret: d.ConfirmSecret, actionStub: d.ActionStub, onAction: d.OnAction,
+		log: d.Log, logContent: d.LogContent, now: d.Now}
+	if len(b.confirmSecret) == 0 {
+		b.confirmSecret = make([]byte, 32)
+		rand.Read(b.confirmSecret)
+	}
 	b.stopping = make(chan struct{})
 	b.pending = d.Pending
 	b.lease = d.TakeoverAfter
@@ -178,6 +196,7 @@ func (b *Bridge) Reload(cfg *config.Config) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("bridge: %w", errors.Join(errs...))
 	}
+	s.actions.Stub, s.actions.Observe = b.actionStub, b.onAction
 	b.cfg.Store(s)
 	return nil
 }
@@ -211,6 +230,8 @@ type Result struct {
 	Cut []string
 	// Knowledge is what the bot's help center did, nil when not asked.
 	Knowledge *KBResult
+	// Actions are the action calls the event made (or refused).
+	Actions []ActionCall
 
 	fx effects // writes still to make; see commit
 	// cited and droppedSources are the decision's citations, for

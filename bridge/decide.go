@@ -49,6 +49,10 @@ type Input struct {
 	// Knowledge is what the bot's help center found for the message; nil
 	// when it was not asked.
 	Knowledge *KBFacts
+	// Actions are what the model's action calls came to, as history keeps
+	// them; Confirm is an action that waits for the user's Yes.
+	Actions []string
+	Confirm *Confirm
 }
 
 // Decision is what the user gets, and what is to be written.
@@ -212,6 +216,13 @@ func (p *Profile) answered(in Input, parsed prompt.Parsed) Decision {
 			}
 		}
 		outcome := kommbridge.OutcomeAnswered
+		if c := in.Confirm; c != nil {
+			// The change waits for the user's Yes, on buttons of its own.
+			confirmation := c.Confirmation
+			d.Reply = reply(outcome, msg, kommbridge.Message{Text: c.Text, Confirm: &confirmation})
+			d.Turns = in.userTurns(kommbridge.Turn{Role: llm.RoleAssistant, Text: parsed.Text + "\n" + c.Text})
+			return d
+		}
 		if p.ResolveAuto && parsed.Resolved {
 			// Solved and confirmed: Kommunicate closes the conversation.
 			msg.QuickReplies, msg.Form, msg.AskFile, msg.Resolve, outcome = nil, nil, false, true, kommbridge.OutcomeResolved
@@ -243,13 +254,18 @@ func (p *Profile) answered(in Input, parsed prompt.Parsed) Decision {
 }
 
 // userTurns are the turns of the user's messages the model was asked
-// about (the joined ones first), then then.
+// about (the joined ones first), what its actions found, then then.
 func (in Input) userTurns(then ...kommbridge.Turn) []kommbridge.Turn {
-	out := make([]kommbridge.Turn, 0, len(in.Joined)+1+len(then))
+	out := make([]kommbridge.Turn, 0, len(in.Joined)+2+len(then))
 	for _, t := range in.Joined {
 		out = append(out, kommbridge.Turn{Role: llm.RoleUser, Text: t})
 	}
 	out = append(out, kommbridge.Turn{Role: llm.RoleUser, Text: in.UserTurn})
+	if len(in.Actions) > 0 {
+		// What the actions found, for the next message ("and when will it
+		// arrive?"): summaries, never the raw answers.
+		out = append(out, kommbridge.Turn{Role: llm.RoleAssistant, Text: strings.Join(in.Actions, "\n")})
+	}
 	return append(out, then...)
 }
 

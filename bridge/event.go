@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 	"unicode/utf8"
 
 	"go.uber.org/zap"
 
 	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/action"
 	"github.com/kommbridge/kommbridge/llm"
 	"github.com/kommbridge/kommbridge/prompt"
 )
@@ -40,10 +42,20 @@ type event struct {
 	joined []string
 	// cut lists what of the message was cut to its bounds.
 	cut []string
+	// verified: the website vouches for the user (identity.secret); the
+	// signature itself is taken out of the chat context.
+	verified bool
 }
 
 func (b *Bridge) newEvent(s *settings, p *Profile, ev *kommbridge.Event) *event {
-	return &event{b: b, s: s, p: p, ev: ev, conv: ev.Conversation()}
+	e := &event{b: b, s: s, p: p, ev: ev, conv: ev.Conversation()}
+	if sig, ok := ev.Context[s.confirm.identityKey]; ok {
+		e.verified = action.Verified(s.confirm.identitySecret, ev.UserID, sig)
+		ctx := maps.Clone(ev.Context)
+		delete(ctx, s.confirm.identityKey)
+		ev.Context = ctx
+	}
+	return e
 }
 
 // end releases what the event holds.
@@ -199,7 +211,7 @@ func (e *event) lock(ctx context.Context) (kommbridge.Lock, *Result) {
 // messages that wait for the conversation: a message of words alone.
 func (e *event) joinable() bool {
 	ev := e.ev
-	return ev.Key != "" && ev.Name == "" && len(ev.Attachments) == 0 && len(ev.Form) == 0 && !ev.TalkToHuman
+	return ev.Key != "" && ev.Name == "" && len(ev.Attachments) == 0 && len(ev.Form) == 0 && !ev.TalkToHuman && ev.Confirm == ""
 }
 
 // failed is the answer to a failure before the model was asked, committed
@@ -286,6 +298,9 @@ func (e *event) keepIfHeld(lock kommbridge.Lock, r *Result) {
 // answer. The history and handoff writes it implies are left in the Result
 // for commit.
 func (e *event) answer(ctx context.Context) Result {
+	if e.ev.Confirm != "" {
+		return e.confirmed(ctx)
+	}
 	history, err := e.b.store.History(ctx, e.conv)
 	if err != nil {
 		return e.failed(ctx, storeFailure(ctx, err, "reading the conversation"), false)
@@ -316,12 +331,18 @@ func (e *event) answer(ctx context.Context) Result {
 	if errors.Is(err, llm.ErrContextOverflow) && hasTime(ctx) {
 		resp, err = e.shorter(ctx, in, history, user)
 	}
+	var run actionRun
+	if err == nil && len(e.p.Actions) > 0 {
+		resp, err = e.act(ctx, req, resp, &run)
+		in.Actions, in.Confirm = run.notes, run.confirm
+	}
 	if errors.Is(err, llm.ErrTimeout) && e.waited > e.s.budget/2 {
 		// The wait for the conversation's previous message took the time:
 		// the model is fine, and nobody is handed off.
 		err = fmt.Errorf("%w for the conversation's previous message (%v): %w", errWaited, e.waited.Round(time.Millisecond), err)
 	}
 	r := e.asked(ctx, in, &resp, err, start, outcomes)
+	r.Actions = run.calls
 	if kres != nil {
 		for _, p := range r.cited {
 			kres.Cited = append(kres.Cited, Citation{ID: p.ID, Title: p.Title, URL: p.URL})
@@ -367,7 +388,7 @@ func (e *event) request(now time.Time, history []kommbridge.Turn, user []llm.Par
 	if err != nil {
 		return nil, err
 	}
-	r := prompt.Build(prompt.Input{
+	req := prompt.Build(prompt.Input{
 		System:      system,
 		Whole:       p.wholeSystem(system),
 		Contract:    &p.contract,
@@ -379,7 +400,8 @@ func (e *event) request(now time.Time, history []kommbridge.Turn, user []llm.Par
 		LogProbs:    p.MinTokenConfidence > 0,
 		Knowledge:   promptKnowledge(kf),
 	})
-	return &r, nil
+	req.Tools = append(req.Tools, e.s.actions.Tools(p.Actions)...)
+	return &req, nil
 }
 
 // shorter asks again after a context overflow: with the older half of the

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/action"
 	"github.com/kommbridge/kommbridge/config"
+	"github.com/kommbridge/kommbridge/media"
 	"github.com/kommbridge/kommbridge/prompt"
 )
 
@@ -20,6 +22,10 @@ type settings struct {
 	budget   time.Duration
 	// maxMessage bounds the characters of a message's text (0: none).
 	maxMessage int
+	// actions makes the configuration's action calls; confirm is how
+	// changes are confirmed and users verified.
+	actions *action.Runner
+	confirm confirmSettings
 }
 
 // Profile is one bot, compiled: its templates parsed, its phrases
@@ -89,6 +95,10 @@ type Profile struct {
 	OfflineText *prompt.Template
 	// Knowledge is the bot's help center, nil without one.
 	Knowledge *knowledge
+	// Actions are the actions the bot may call, at most MaxActionRounds
+	// rounds of calls per message.
+	Actions         []string
+	MaxActionRounds int
 
 	// wholes caches the system message (the rendered prompt with the
 	// contract's instructions) by rendered prompt: most bots render a
@@ -130,6 +140,14 @@ func compile(cfg *config.Config) (*settings, []error) {
 		maxMessage: cfg.Limits.MaxMessageChars,
 	}
 	var errs []error
+	runner, err := action.New(cfg.Actions, media.FetchOptions{AllowedHosts: cfg.Media.AllowedHosts})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.actions = runner
+	cf := cfg.Confirmations
+	s.confirm = confirmSettings{ttl: cf.TTL.D(), yes: cf.Yes, no: cf.No, cancelled: cf.CancelledMessage, invalid: cf.InvalidMessage, done: cf.DoneMessage,
+		identitySecret: cfg.Identity.Secret, identityKey: cfg.Identity.ContextKey, signIn: cfg.Identity.SignInMessage}
 	for i := range cfg.Bots {
 		p, perrs := newProfile(&cfg.Bots[i])
 		p.LimitMessage, p.BusyMessage = cfg.Limits.Message, cfg.Limits.BusyMessage
@@ -184,8 +202,9 @@ func newProfile(b *config.Bot) (*Profile, []error) {
 	p.HandoffForm, p.OfflineForm = visibleValues(p.Forms[h.Form]), visibleValues(p.Forms[h.OfflineForm])
 	p.contract = prompt.NewContract(prompt.ContractOptions{
 		Format: kommbridge.ReplyFormat(b.ReplyFormat), Teams: teams, MaxSuggested: p.MaxSuggested, NoVision: !p.Vision, Resolve: p.ResolveAuto,
-		Rich: rich, Forms: formNames, AskFile: p.AskFile, Sources: b.Knowledge != nil,
+		Rich: rich, Forms: formNames, AskFile: p.AskFile, Sources: b.Knowledge != nil, Actions: len(b.Actions) > 0,
 	})
+	p.Actions, p.MaxActionRounds = b.Actions, b.MaxActionRounds
 	p.Knowledge = newKnowledge(b.Knowledge)
 	for _, ph := range h.Phrases {
 		if w := words(ph); len(w) > 0 {

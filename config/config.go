@@ -23,6 +23,10 @@ type Config struct {
 	Eval        Eval        `yaml:"eval"`
 	// Knowledge are the help centers bots answer from.
 	Knowledge []KnowledgeBase `yaml:"knowledge"`
+	// Actions are calls to the business's own APIs bots may make.
+	Actions       []Action      `yaml:"actions"`
+	Confirmations Confirmations `yaml:"confirmations"`
+	Identity      Identity      `yaml:"identity"`
 
 	// Path is the file the configuration was read from; empty when it was
 	// built in code.
@@ -227,6 +231,10 @@ type Bot struct {
 	Forms map[string]Form `yaml:"forms"`
 	// Knowledge makes the bot answer from a help center.
 	Knowledge *BotKnowledge `yaml:"knowledge"`
+	// Actions are the actions (by name) the bot may call, at most
+	// MaxActionRounds rounds of calls per message.
+	Actions         []string `yaml:"actions"`
+	MaxActionRounds int      `yaml:"max_action_rounds"`
 }
 
 // Form is a form a bot can show; the values come back as a message.

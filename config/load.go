@@ -165,6 +165,13 @@ func (c *Config) secretOrigins() {
 	if j := c.Eval.Judge; j != nil {
 		endpoint(j, "eval.judge")
 	}
+	for i := range c.Actions {
+		a := &c.Actions[i]
+		a.HeadersFrom = map[string]string{}
+		for k, v := range a.Headers {
+			a.HeadersFrom[k] = origin(v, fmt.Sprintf("actions[%d].headers.%s", i, k))
+		}
+	}
 	for i, k := range c.Knowledge {
 		if e := k.Embeddings; e != nil {
 			ep := e.Endpoint()
@@ -279,6 +286,7 @@ func (c *Config) applyDefaults() {
 		c.Server.ShutdownGrace = c.Server.ReplyBudget
 	}
 	c.knowledgeDefaults()
+	c.actionDefaults()
 	for i := range c.Bots {
 		b := &c.Bots[i]
 		b.ReplyFormat = cmp.Or(b.ReplyFormat, Format(DefaultReplyFormat))

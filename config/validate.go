@@ -27,6 +27,7 @@ func (c *Config) Validate() error {
 	c.Media.validate(&p)
 	c.Kommunicate.validate(&p)
 	c.validateKnowledge(&p)
+	c.validateActions(&p)
 	seen := map[string]bool{}
 	for i := range c.Bots {
 		b := &c.Bots[i]

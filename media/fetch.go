@@ -102,6 +102,20 @@ func (f *Fetcher) checkURL(u *url.URL) error {
 	return fmt.Errorf("%w: %s URL of a host not in media.allowed_hosts", ErrRefused, u.Scheme)
 }
 
+// Client is an HTTP client that follows the fetcher's address rules (the
+// addresses checked as they are dialled, each redirect's URL held to the
+// scheme rule too) with the redirect policy redirect on top.
+func (f *Fetcher) Client(redirect func(req *http.Request, via []*http.Request) error) *http.Client {
+	c := *f.client
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := f.checkURL(req.URL); err != nil {
+			return err
+		}
+		return redirect(req, via)
+	}
+	return &c
+}
+
 // Vet applies the rules of a fetch to a URL that leaves the process
 // without being fetched here (an image URL the model's server fetches): a
 // URL with a host, https or an allowed host, and every address the host

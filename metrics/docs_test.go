@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/action"
 	"github.com/kommbridge/kommbridge/bridge"
 )
 
@@ -48,6 +49,8 @@ func TestMetricsReferenceIsComplete(t *testing.T) {
 		"kommbridge_finish_reasons_total": finishReasons,
 		"kommbridge_model_errors_total":   kindNames(),
 		"kommbridge_cut_total":            bridge.CutKinds,
+		"kommbridge_action_calls_total":   action.Kinds,
+		"kommbridge_kb_searches_total":    KBResults,
 	}
 	for name, vs := range values {
 		for _, v := range vs {

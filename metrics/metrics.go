@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/action"
 	"github.com/kommbridge/kommbridge/bridge"
 	"github.com/kommbridge/kommbridge/llm"
 )
@@ -46,6 +47,8 @@ type Metrics struct {
 	kbSearches   *prometheus.CounterVec
 	kbFallbacks  *prometheus.CounterVec
 	kbDropped    *prometheus.CounterVec
+	actionCalls  *prometheus.CounterVec
+	actionTime   *prometheus.HistogramVec
 	buildInfo    *prometheus.GaugeVec
 
 	// labels are the bot ids and event names the configuration knows;
@@ -54,7 +57,7 @@ type Metrics struct {
 	labels atomic.Pointer[labelSet]
 }
 
-type labelSet struct{ bots, events map[string]bool }
+type labelSet struct{ bots, events, actions map[string]bool }
 
 // Other is the label value of every bot id and event name the
 // configuration does not name.
@@ -123,6 +126,8 @@ func New() *Metrics {
 	m.kbSearches = counterOf("kommbridge_kb_searches_total")
 	m.kbFallbacks = counterOf("kommbridge_kb_keyword_fallbacks_total")
 	m.kbDropped = counterOf("kommbridge_kb_citations_dropped_total")
+	m.actionCalls = counterOf("kommbridge_action_calls_total")
+	m.actionTime = histogramOf("kommbridge_action_duration_seconds", []float64{.05, .1, .25, .5, 1, 2, 5, 10, 20})
 	for _, f := range finishReasons {
 		m.finishes.WithLabelValues(f)
 	}
@@ -174,6 +179,9 @@ func (m *Metrics) Labels(bots, events []string) {
 	for _, e := range events {
 		ls.events[e] = true
 	}
+	if old := m.labels.Load(); old != nil {
+		ls.actions = old.actions
+	}
 	m.labels.Store(ls)
 	for b := range ls.bots {
 		m.tokens.WithLabelValues(b, "in")
@@ -181,6 +189,35 @@ func (m *Metrics) Labels(bots, events []string) {
 	}
 	for e := range ls.events {
 		m.webhooks.WithLabelValues(e, "200")
+	}
+}
+
+// Actions creates each action's series at zero: its names come from the
+// configuration only.
+func (m *Metrics) Actions(names []string) {
+	ls := m.labels.Load()
+	if ls == nil {
+		ls = &labelSet{}
+	}
+	acts := map[string]bool{}
+	for _, n := range names {
+		acts[n] = true
+		for _, k := range action.Kinds {
+			m.actionCalls.WithLabelValues(n, k)
+		}
+	}
+	m.labels.Store(&labelSet{bots: ls.bots, events: ls.events, actions: acts})
+}
+
+// Action records one action call (or one refused); it is the bridge's
+// OnAction.
+func (m *Metrics) Action(name, kind string, took time.Duration) {
+	if ls := m.labels.Load(); ls == nil || !ls.actions[name] {
+		name = Other
+	}
+	m.actionCalls.WithLabelValues(name, kind).Inc()
+	if took > 0 {
+		m.actionTime.WithLabelValues(name).Observe(took.Seconds())
 	}
 }
 
@@ -267,6 +304,8 @@ var Catalog = []Metric{
 	{"kommbridge_kb_searches_total", "Help-center searches by knowledge base and result (found; not_found: the help center does not answer the message; failed).", []string{"base", "result"}},
 	{"kommbridge_kb_keyword_fallbacks_total", "Questions searched by keywords alone because the embeddings endpoint failed or was slow, by knowledge base.", []string{"base"}},
 	{"kommbridge_kb_citations_dropped_total", "Source numbers a model cited that it was not given (never shown), by knowledge base.", []string{"base"}},
+	{"kommbridge_action_calls_total", "Action calls by action and kind (ok, http_error, timeout, unreachable, bad_answer, limited, invalid_args, unverified, awaiting_confirmation, invalid_confirmation).", []string{"action", "kind"}},
+	{"kommbridge_action_duration_seconds", "Calls to the business's APIs that were made, by action.", []string{"action"}},
 	{"kommbridge_build_info", "1, labelled with the running build's version, commit and Go version.", []string{"version", "commit", "go_version"}},
 }
 

@@ -93,6 +93,8 @@ type ContractOptions struct {
 	// Sources asks the model to name the help-center passages it used
 	// (bots with knowledge).
 	Sources bool
+	// Actions: the bot has actions (the request offers them as tools).
+	Actions bool
 }
 
 // NewContract builds the contract for o.
@@ -166,6 +168,9 @@ func NewContract(o ContractOptions) Contract {
 		c.extras(o, &b, &fields)
 	}
 	c.schema = schemaWith(fields)
+	if o.Actions {
+		b.WriteString("\nThe functions you are given look things up or act in the business's systems. Call one only with values the user gave you (never make up an order number or the like); a function that changes something is only offered to the user to confirm with a button: never say it is done until you are told it was.")
+	}
 	if o.NoVision {
 		b.WriteString("\nYou cannot see images. When the user sends one, you are told its name only; say so if it matters, and ask them to describe it.")
 	}

@@ -124,6 +124,10 @@ func newAppWith(cfg *config.Config, log *zap.Logger, m *metrics.Metrics, wrap fu
 	if g, ok := st.(bridge.Gaps); ok {
 		deps.Gaps = g
 	}
+	deps.ConfirmSecret = confirmSecret(cfg, st, log)
+	if m != nil {
+		deps.OnAction = m.Action
+	}
 	if cfg.Kommunicate.APIKey != "" {
 		deps.Deliver = adapter.NewKommunicateAPI(cfg.Kommunicate.APIBase, cfg.Kommunicate.APIKey)
 	}
@@ -139,6 +143,33 @@ func newAppWith(cfg *config.Config, log *zap.Logger, m *metrics.Metrics, wrap fu
 		return nil, err
 	}
 	return &app{store: st, model: model, bridge: b, knowledge: lib, degradable: local != nil}, nil
+}
+
+// confirmSecret is the key confirmation buttons are signed with: the
+// configuration's, else the one kept in Redis for every replica, else
+// (the memory store, or Redis unreachable at start) one of this process,
+// under which a button pressed on another replica is refused, never run.
+func confirmSecret(cfg *config.Config, st Store, log *zap.Logger) []byte {
+	if s := cfg.Confirmations.Secret; s != "" {
+		return []byte(s)
+	}
+	if len(cfg.Actions) == 0 {
+		return nil
+	}
+	shared, ok := st.(interface {
+		SharedSecret(ctx context.Context, name string) ([]byte, error)
+	})
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	secret, err := shared.SharedSecret(ctx, "confirmations")
+	if err != nil {
+		log.Warn("confirmation secret not read from the store; this replica signs with its own until restarted (set confirmations.secret to share one)", zap.Error(err))
+		return nil
+	}
+	return secret
 }
 
 // kbHTTP calls the embeddings endpoints while webhooks wait.

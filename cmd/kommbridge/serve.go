@@ -58,6 +58,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	m.Build(bi.Version, bi.Commit, bi.Go)
 	m.Labels(metricLabels(cfg))
 	m.Bases(baseNames(cfg))
+	m.Actions(actionNames(cfg))
 	if err := a.store.Ping(ctx); err != nil {
 		log.Warn("store not reachable yet; /readyz fails until it is", zap.String("store", redact(cfg.Store.URL)), zap.Error(err))
 	}
@@ -261,6 +262,7 @@ func (r *reloader) reload(why string) {
 	}
 	r.metrics.Labels(metricLabels(cfg))
 	r.metrics.Bases(baseNames(cfg))
+	r.metrics.Actions(actionNames(cfg))
 	r.grace.Store(int64(cfg.Server.ShutdownGrace.D()))
 	if keys := restartKeys(r.running, cfg); len(keys) > 0 {
 		r.log.Warn("these keys differ from the running configuration and take effect only on restart; the rest is in force",
@@ -269,6 +271,16 @@ func (r *reloader) reload(why string) {
 	r.current = cfg
 	r.metrics.Reload(true)
 	r.log.Info("config reloaded", zap.String("trigger", why), zap.Int("bots", len(cfg.Bots)))
+}
+
+// actionNames are the actions' names, the values of metrics' action
+// label.
+func actionNames(cfg *config.Config) []string {
+	var out []string
+	for _, a := range cfg.Actions {
+		out = append(out, a.Name)
+	}
+	return out
 }
 
 // baseNames are the knowledge bases' names, the values of metrics' base
@@ -297,6 +309,10 @@ func metricLabels(cfg *config.Config) (bots, events []string) {
 // key of the configuration is read once, at start.
 var reloadable = map[string]bool{
 	"knowledge":             true,
+	"actions":               true,
+	"confirmations.ttl":     true,
+	"confirmations.yes":     true,
+	"confirmations.no":      true,
 	"server.reply_budget":   true,
 	"server.shutdown_grace": true,
 	"limits.message":        true,

@@ -334,8 +334,12 @@ func Contract(reply string, confidence float64, suggested ...string) string {
 
 // HandoffCall is a handoff_to_human tool call with the given arguments.
 func HandoffCall(arguments string) openai.ToolCall {
-	return openai.ToolCall{ID: "call_1", Type: openai.ToolTypeFunction,
-		Function: openai.FunctionCall{Name: "handoff_to_human", Arguments: arguments}}
+	return Call("call_1", "handoff_to_human", arguments)
+}
+
+// Call is a tool call of function name with arguments (JSON).
+func Call(id, name, arguments string) openai.ToolCall {
+	return openai.ToolCall{ID: id, Type: openai.ToolTypeFunction, Function: openai.FunctionCall{Name: name, Arguments: arguments}}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"time"
@@ -71,4 +73,23 @@ func (s *Store) Gaps(ctx context.Context, base string, n int) ([]kommbridge.Gap,
 		}
 	}
 	return out, nil
+}
+
+// SharedSecret returns the secret every replica uses for name, making it
+// on first use (32 random bytes, kept without expiry): confirmation
+// buttons signed on one replica are checked on another.
+func (s *Store) SharedSecret(ctx context.Context, name string) ([]byte, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	key := s.key("secret", name)
+	if err := s.c.SetNX(ctx, key, hex.EncodeToString(fresh), 0).Err(); err != nil {
+		return nil, fmt.Errorf("store: secret: %w", err)
+	}
+	v, err := s.c.Get(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: secret: %w", err)
+	}
+	return hex.DecodeString(v)
 }

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/kommbridge/kommbridge/action"
+	"github.com/kommbridge/kommbridge/llm/llmtest"
+)
+
+// businessAPI is a fake of the business's own API: it records each call
+// and answers an order's status, or cancels it.
+type businessAPI struct {
+	*httptest.Server
+	mu     sync.Mutex
+	calls  []string // "METHOD path body"
+	auth   []string
+	status int // answer this status instead, when set
+}
+
+func newBusinessAPI(t *testing.T) *businessAPI {
+	a := &businessAPI{}
+	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		a.mu.Lock()
+		a.calls = append(a.calls, strings.TrimSpace(r.Method+" "+r.URL.EscapedPath()+" "+string(body)))
+		a.auth = append(a.auth, r.Header.Get("Authorization"))
+		status := a.status
+		a.mu.Unlock()
+		if status != 0 {
+			w.WriteHeader(status)
+			return
+		}
+		if strings.HasSuffix(r.URL.Path, "/cancel") {
+			w.Write([]byte(`{"status":"cancelled","refund":"59.90 EUR"}`))
+			return
+		}
+		w.Write([]byte(`{"status":"shipped","carrier":"DHL","eta":"2026-12-05","internal":{"warehouse":"L3","margin":0.41}}`))
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+func (a *businessAPI) made() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.calls...)
+}
+
+const apiToken = "s3cret-api-token-9f2"
+
+func actionsConfig(t *testing.T, fake *llmtest.Server, api *businessAPI) string {
+	u, _ := url.Parse(api.URL)
+	order := `{type: object, properties: {order_id: {type: string, pattern: "^[0-9]{4,10}$", description: The order number}}, required: [order_id]}`
+	return writeConfig(t, fmt.Sprintf(`
+server: {addr: "127.0.0.1:0"}
+llm: {base_url: %q, api_key: k, max_retries: 0}
+log: {level: info}
+media: {allowed_hosts: [%q]}
+confirmations: {secret: "c0nfirm-secret"}
+identity: {secret: "id-secret"}
+actions:
+  - name: order_status
+    description: Look up an order's status and delivery date by its number.
+    url: %s/orders/{order_id}
+    parameters: %s
+    headers: {Authorization: "Bearer ${ACME_TOKEN}"}
+    response_fields: [status, carrier, eta]
+  - name: cancel_order
+    description: Cancel an order that has not shipped yet.
+    method: POST
+    url: %s/orders/{order_id}/cancel
+    parameters: %s
+    headers: {Authorization: "Bearer ${ACME_TOKEN}"}
+    response_fields: [status, refund]
+    confirm: "Cancel order {order_id}?"
+    identity: required
+bots:
+  - id: "*"
+    system_prompt: "You are ACME's assistant."
+    actions: [order_status, cancel_order]
+    max_action_rounds: 2
+`, fake.URL(), u.Host, api.URL, order, api.URL, order))
+}
+
+func webhookBody(key, conv, text string, metadata map[string]any) string {
+	m := map[string]any{"botId": "b", "key": key, "groupId": conv, "from": "u-42", "message": text}
+	if metadata != nil {
+		m["metadata"] = metadata
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// signedIn is the chat context of user u-42 as the website vouches for it.
+func signedIn() map[string]any {
+	return map[string]any{"KM_CHAT_CONTEXT": map[string]any{"kommbridge_user_sig": action.SignUser("id-secret", "u-42")}}
+}
+
+// "Where is my order 1234?": the model calls order_status, kommbridge
+// calls the API with the operator's header, gives the model only the
+// declared fields, and keeps a summary in history for the next message;
+// the API's secret reaches no model request and no log line.
+func TestActionLooksUpAnOrder(t *testing.T) {
+	fake, api := llmtest.New(t), newBusinessAPI(t)
+	p := startProcess(t, actionsConfig(t, fake, api), env(map[string]string{"ACME_TOKEN": apiToken}))
+	fake.Enqueue(llmtest.Reply{ToolCalls: []openai.ToolCall{llmtest.Call("c1", "order_status", `{"order_id":"1234"}`)}},
+		llmtest.Reply{Content: llmtest.Contract("Order 1234 shipped with DHL and arrives on 5 December.", 0.9)})
+	got := post(t, p.base, webhookBody("k1", "c-1", "Where is my order 1234?", nil))
+	if got != `[{"message":"Order 1234 shipped with DHL and arrives on 5 December."}]` {
+		t.Errorf("answer %s", got)
+	}
+	if calls := api.made(); len(calls) != 1 || calls[0] != "GET /orders/1234" || api.auth[0] != "Bearer "+apiToken {
+		t.Errorf("API calls %q, auth %q", calls, api.auth)
+	}
+	reqs := fake.Requests()
+	second := reqs[1].Chat.Messages
+	if tool := second[len(second)-1]; tool.Role != "tool" || tool.ToolCallID != "c1" || tool.Content != `{"result":{"carrier":"DHL","eta":"2026-12-05","status":"shipped"},"status":200}` {
+		t.Errorf("the model was given %+v", tool)
+	}
+	if !strings.Contains(string(reqs[0].Body), `"name":"order_status"`) || !strings.Contains(string(reqs[0].Body), `"response_format"`) {
+		t.Errorf("the first request offers no action tool next to the response format: %s", reqs[0].Body)
+	}
+	fake.Enqueue(llmtest.Reply{Content: llmtest.Contract("On 5 December.", 0.9)})
+	post(t, p.base, webhookBody("k2", "c-1", "and when will it arrive?", nil))
+	history := fmt.Sprint(fake.Last(t).Chat.Messages)
+	if !strings.Contains(history, "(order_status for order_id 1234: carrier: DHL; eta: 2026-12-05; status: shipped)") || strings.Contains(history, "margin") {
+		t.Errorf("history: %s", history)
+	}
+	for _, r := range fake.Requests() {
+		if bytes.Contains(r.Body, []byte(apiToken)) {
+			t.Error("the API token reached the model")
+		}
+	}
+	p.stderr.waitFor(t, `"actions":["order_status ok 200`, 0)
+	if strings.Contains(p.stderr.text(), apiToken) {
+		t.Error("the API token is in the log")
+	}
+	if m := get(t, p.base+"/metrics"); !strings.Contains(m, `kommbridge_action_calls_total{action="order_status",kind="ok"} 1`) {
+		t.Errorf("metrics: %s", grepLines(m, "kommbridge_action_calls_total"))
+	}
+}
+
+// A model that keeps calling actions is stopped at max_action_rounds: the
+// next request offers no action, so it answers in words; a failing API is
+// an answer the model explains, never a handoff.
+func TestActionRoundsAreBounded(t *testing.T) {
+	fake, api := llmtest.New(t), newBusinessAPI(t)
+	api.status = http.StatusInternalServerError
+	p := startProcess(t, actionsConfig(t, fake, api), env(map[string]string{"ACME_TOKEN": apiToken}))
+	call := llmtest.Reply{ToolCalls: []openai.ToolCall{llmtest.Call("c", "order_status", `{"order_id":"1234"}`)}}
+	fake.Enqueue(call, call, llmtest.Reply{Content: llmtest.Contract("The order service is not answering right now; please try again later.", 0.9)})
+	got := post(t, p.base, webhookBody("k1", "c-1", "Where is my order 1234?", nil))
+	if !strings.Contains(got, "not answering") || strings.Contains(got, "KM_ASSIGN_TO") {
+		t.Errorf("answer %s", got)
+	}
+	reqs := fake.Requests()
+	offered := func(r llmtest.Request) bool {
+		for _, tool := range r.Chat.Tools {
+			if tool.Function != nil && tool.Function.Name == "order_status" {
+				return true
+			}
+		}
+		return false
+	}
+	if len(api.made()) != 2 || len(reqs) != 3 || !offered(reqs[0]) || !offered(reqs[1]) || offered(reqs[2]) {
+		t.Errorf("%d API calls, %d model requests; offered: %v %v %v", len(api.made()), len(reqs), offered(reqs[0]), offered(reqs[1]), len(reqs) > 2 && offered(reqs[2]))
+	}
+	if tool := reqs[1].Chat.Messages[len(reqs[1].Chat.Messages)-1]; !strings.Contains(tool.Content, "HTTP 500") {
+		t.Errorf("the model was told %q", tool.Content)
+	}
+}
+
+// cancel_order changes data: the model's call only shows a confirmation,
+// whose Yes runs the call once, for the verified user of this
+// conversation; a typed yes, a second click, Kommunicate's retry, a token
+// from another conversation, a changed or expired one run nothing.
+func TestActionConfirmedOnce(t *testing.T) {
+	fake, api := llmtest.New(t), newBusinessAPI(t)
+	p := startProcess(t, actionsConfig(t, fake, api), env(map[string]string{"ACME_TOKEN": apiToken}))
+	cancel := llmtest.Reply{ToolCalls: []openai.ToolCall{llmtest.Call("c", "cancel_order", `{"order_id":"1234"}`)}}
+
+	// Not signed in: nothing is offered, nothing called.
+	fake.Enqueue(cancel, llmtest.Reply{Content: llmtest.Contract("Please sign in first.", 0.9)})
+	post(t, p.base, webhookBody("k0", "c-0", "Cancel order 1234", nil))
+	if tool := fake.Last(t).Chat.Messages; !strings.Contains(tool[len(tool)-1].Content, "not signed in") {
+		t.Errorf("unverified: the model was told %q", tool[len(tool)-1].Content)
+	}
+
+	fake.Enqueue(cancel, llmtest.Reply{Content: llmtest.Contract("I can cancel it: please confirm below.", 0.9)})
+	got := post(t, p.base, webhookBody("k1", "c-1", "Please cancel order 1234", signedIn()))
+	var out []struct {
+		Message  string `json:"message"`
+		Metadata struct {
+			Payload []struct {
+				Title         string            `json:"title"`
+				ReplyMetadata map[string]string `json:"replyMetadata"`
+			} `json:"payload"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal([]byte(got), &out); err != nil || len(out) != 2 || out[1].Message != "Cancel order 1234?" || len(out[1].Metadata.Payload) != 2 {
+		t.Fatalf("offer: %s", got)
+	}
+	yes, no := out[1].Metadata.Payload[0], out[1].Metadata.Payload[1]
+	token := yes.ReplyMetadata["kommbridge_confirm"]
+	if yes.Title != "Yes" || no.Title != "No" || token == "" || no.ReplyMetadata["kommbridge_confirm"] != "no" || len(api.made()) != 0 {
+		t.Fatalf("buttons %+v %+v; API %q", yes, no, api.made())
+	}
+	click := func(key, conv, tok string) string {
+		md := signedIn()
+		md["kommbridge_confirm"] = tok
+		md["kommbridge_button"] = "confirm"
+		return post(t, p.base, webhookBody(key, conv, "Yes", md))
+	}
+
+	fake.Enqueue(llmtest.Reply{Content: llmtest.Contract("Nothing happens on a typed yes.", 0.9)})
+	post(t, p.base, webhookBody("k2", "c-1", "yes", signedIn()))
+	if len(api.made()) != 0 {
+		t.Fatalf("a typed yes called %q", api.made())
+	}
+
+	fake.Enqueue(llmtest.Reply{Content: llmtest.Contract("Order 1234 is cancelled; 59.90 EUR will be refunded.", 0.9)})
+	first := click("k3", "c-1", token)
+	if !strings.Contains(first, "is cancelled") || len(api.made()) != 1 || api.made()[0] != "POST /orders/1234/cancel {}" {
+		t.Fatalf("yes: %s; API %q", first, api.made())
+	}
+	if note := fmt.Sprint(fake.Last(t).Chat.Messages); !strings.Contains(note, `It was done; the service answered: {"result":{"refund":"59.90 EUR","status":"cancelled"},"status":200}`) {
+		t.Errorf("the model was told %s", note)
+	}
+	if again := click("k3", "c-1", token); again != first {
+		t.Errorf("Kommunicate's retry got %s", again)
+	}
+	if second := click("k4", "c-1", token); !strings.Contains(second, "That was already done.") {
+		t.Errorf("a second click got %s", second)
+	}
+	if other := click("k5", "c-2", token); !strings.Contains(other, "no longer valid") {
+		t.Errorf("another conversation got %s", other)
+	}
+	body, sig, _ := strings.Cut(token, ".")
+	if forged := click("k6", "c-1", strings.Replace(body, "M", "N", 1)+"."+sig); !strings.Contains(forged, "no longer valid") {
+		t.Errorf("a changed token got %s", forged)
+	}
+	old := action.NewPending("cancel_order", map[string]any{"order_id": "5678"}, "c-1", "u-42", time.Now().Add(-time.Hour), 10*time.Minute)
+	if expired := click("k7", "c-1", action.Sign([]byte("c0nfirm-secret"), old)); !strings.Contains(expired, "no longer valid") {
+		t.Errorf("an expired token got %s", expired)
+	}
+	if no := click("k8", "c-1", "no"); !strings.Contains(no, "I haven't changed anything") {
+		t.Errorf("no got %s", no)
+	}
+	if calls := api.made(); len(calls) != 1 {
+		t.Errorf("the API was called %d times: %q", len(calls), calls)
+	}
+}
