@@ -280,9 +280,9 @@ type Outcome struct {
 
 // Do calls action name with checked args. Failures are outcomes, never
 // errors: the model explains them.
-func (r *Runner) Do(ctx context.Context, name string, args map[string]any) Outcome {
+func (r *Runner) Do(ctx context.Context, name string, args map[string]any) (out Outcome) {
 	s := r.specs[name]
-	out := Outcome{Action: name}
+	out = Outcome{Action: name}
 	start := time.Now()
 	defer func() {
 		out.Took = time.Since(start)

@@ -204,3 +204,16 @@ func TestIdentity(t *testing.T) {
 		t.Error("identity")
 	}
 }
+
+// An action's limit refuses calls past it, without reaching the API.
+func TestLimit(t *testing.T) {
+	a := newAPI(t)
+	r := runner(t, a, func(c *config.Action) { c.Limit.Per, c.Limit.Burst = 0.001, 2 })
+	var kinds []string
+	for range 3 {
+		kinds = append(kinds, r.Do(context.Background(), "order_status", map[string]any{"order_id": "1234"}).Kind)
+	}
+	if strings.Join(kinds, " ") != "ok ok limited" || len(a.got) != 2 {
+		t.Errorf("%v, %d calls", kinds, len(a.got))
+	}
+}

@@ -54,6 +54,9 @@ func EncodeEvent(ev kommbridge.Event) []byte {
 	if ev.TalkToHuman {
 		md["TALK_TO_HUMAN"] = "true"
 	}
+	if ev.Confirm != "" {
+		md[ConfirmKey] = ev.Confirm
+	}
 	if ev.Clicked != "" {
 		md[ClickKey] = ev.Clicked
 	}

@@ -29,6 +29,9 @@ type ActionCall struct {
 	Kind   string // an action.Kind*
 	Status int
 	Took   time.Duration
+	// Args are the arguments as the model wrote them, and Told what the
+	// model was told of the call: for try and eval, never logged.
+	Args, Told string
 }
 
 // actionRun is what the actions of one event did: the calls, what
@@ -95,37 +98,35 @@ func (e *event) act(ctx context.Context, req *llm.Request, resp llm.Response, ru
 // and returns what the model is told.
 func (e *event) runAction(ctx context.Context, tc llm.ToolCall, run *actionRun) string {
 	runner, spec := e.s.actions, e.s.actions.Spec(tc.Name)
-	note := func(kind string, status int, took time.Duration) {
-		run.calls = append(run.calls, ActionCall{Action: tc.Name, Kind: kind, Status: status, Took: took})
-		if kind != action.KindOK && runner.Observe != nil {
-			runner.Observe(tc.Name, kind, took)
+	note := func(kind, told string) string {
+		run.calls = append(run.calls, ActionCall{Action: tc.Name, Kind: kind, Args: tc.Arguments, Told: told})
+		if runner.Observe != nil {
+			runner.Observe(tc.Name, kind, 0)
 		}
+		return told
 	}
 	args, err := spec.Args(tc.Arguments)
 	if err != nil {
-		note(action.KindInvalidArgs, 0, 0)
-		return errJSON("nothing was called: " + err.Error())
+		return note(action.KindInvalidArgs, errJSON("nothing was called: "+err.Error()))
 	}
 	if spec.Identity && !e.verified {
-		note(action.KindUnverified, 0, 0)
-		return errJSON("nothing was called: the user is not signed in. Tell them: " + e.s.confirm.signIn)
+		return note(action.KindUnverified, errJSON("nothing was called: the user is not signed in. Tell them: "+e.s.confirm.signIn))
 	}
 	if spec.Confirm != "" {
 		if run.confirm != nil {
-			note(action.KindAwaiting, 0, 0)
-			return errJSON("nothing was called: one change at a time can be confirmed; ask about this one after the user answers")
+			return note(action.KindAwaiting, errJSON("nothing was called: one change at a time can be confirmed; ask about this one after the user answers"))
 		}
 		cf := e.s.confirm
 		p := action.NewPending(spec.Name, args, e.conv, e.ev.UserID, e.b.now(), cf.ttl)
 		run.confirm = &Confirm{Text: spec.ConfirmText(args), Confirmation: kommbridge.Confirmation{Token: action.Sign(e.b.confirmSecret, p), Yes: cf.yes, No: cf.no}}
-		note(action.KindAwaiting, 0, 0)
-		return fmt.Sprintf(`{"status":"awaiting_confirmation","note":%q}`, "Nothing was done yet. The user now sees the question \""+run.confirm.Text+
-			"\" with "+cf.yes+" and "+cf.no+" buttons, and it runs only if they press "+cf.yes+". Say so briefly; never say it is done.")
+		return note(action.KindAwaiting, fmt.Sprintf(`{"status":"awaiting_confirmation","note":%q}`, "Nothing was done yet. The user now sees the question \""+run.confirm.Text+
+			"\" with "+cf.yes+" and "+cf.no+" buttons, and it runs only if they press "+cf.yes+". Say so briefly; never say it is done."))
 	}
 	out := runner.Do(ctx, spec.Name, args)
-	run.calls = append(run.calls, ActionCall{Action: tc.Name, Kind: out.Kind, Status: out.Status, Took: out.Took})
+	told := out.ToolContent()
+	run.calls = append(run.calls, ActionCall{Action: tc.Name, Kind: out.Kind, Status: out.Status, Took: out.Took, Args: tc.Arguments, Told: told})
 	run.notes = append(run.notes, out.Summary(args))
-	return out.ToolContent()
+	return told
 }
 
 func errJSON(msg string) string {
@@ -182,7 +183,7 @@ func (e *event) confirmed(ctx context.Context) Result {
 	if err := e.b.store.Finish(e.writeCtx(ctx), key, []byte(summary)); err != nil {
 		log.Warn("confirmation record not stored; a second click may not be told it ran", zap.Error(err))
 	}
-	calls := []ActionCall{{Action: p.Action, Kind: out.Kind, Status: out.Status, Took: out.Took}}
+	calls := []ActionCall{{Action: p.Action, Kind: out.Kind, Status: out.Status, Took: out.Took, Args: string(p.Args), Told: out.ToolContent()}}
 
 	// The model tells the user what happened.
 	history, err := e.b.store.History(ctx, e.conv)
@@ -204,7 +205,7 @@ func (e *event) confirmed(ctx context.Context) Result {
 			in.Asked, in.Reply = true, prompt.Parse(e.p.Format, resp)
 			if in.Reply.Text != "" {
 				r = e.result(e.settle(ctx, in))
-				r.Usage, r.Model, r.Endpoint = resp.Usage, resp.Model, resp.Endpoint
+				r.Usage, r.Model, r.Endpoint, r.Attempts = resp.Usage, resp.Model, resp.Endpoint, resp.Attempts
 			}
 		}
 	}

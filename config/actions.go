@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -127,6 +128,23 @@ type Identity struct {
 	ContextKey string `yaml:"context_key"`
 	// SignInMessage is what the model tells a user who must sign in.
 	SignInMessage string `yaml:"sign_in_message"`
+}
+
+// unsetSecrets names the action headers that refer to a variable the
+// environment does not set ("Bearer ${ACME_TOKEN}" with no ACME_TOKEN):
+// the call would go out without its credential.
+func (c *Config) unsetSecrets(getenv func(string) string) []error {
+	var out []error
+	for i, a := range c.Actions {
+		for _, k := range slices.Sorted(maps.Keys(a.Headers)) {
+			for _, m := range envRef.FindAllStringSubmatch(a.Headers[k], -1) {
+				if getenv(m[1]) == "" {
+					out = append(out, fmt.Errorf("actions[%d].headers.%s: ${%s} is not set in the environment", i, k, m[1]))
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Action returns the action named name, or nil.

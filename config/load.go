@@ -120,6 +120,7 @@ func Parse(data []byte, path string, getenv func(string) string, checks ...func(
 		problems = append(problems, decodeError(path, data, te)...)
 	}
 	cfg.secretOrigins()
+	problems = append(problems, cfg.unsetSecrets(getenv)...)
 	expandEnv(reflect.ValueOf(&cfg).Elem(), getenv)
 	cfg.environment(getenv)
 	cfg.applyDefaults()

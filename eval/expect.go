@@ -95,6 +95,24 @@ func check(e *Expect, tr *TurnResult) []Failure {
 	parts(fail, "cards", e.Cards, len(tr.Cards), cards)
 	parts(fail, "list", e.List, len(items), items)
 	parts(fail, "images", e.Images, len(tr.Images), images)
+	for _, want := range e.Calls {
+		found := false
+		var got []string
+		for _, c := range tr.Calls {
+			found = found || (c.Action == want.Action && holds(c.Args, want.Args))
+			got = append(got, fmt.Sprintf("%s %v", c.Action, c.Args))
+		}
+		if !found {
+			fail("calls", "no call of %s with %v (calls: %s)", want.Action, want.Args, list(got))
+		}
+	}
+	for _, name := range e.NoCalls {
+		for _, c := range tr.Calls {
+			if c.Action == name && c.ran() {
+				fail("no_calls", "%s ran (%v, %s)", name, c.Args, c.Kind)
+			}
+		}
+	}
 	for _, want := range e.Cites {
 		found := false
 		var got []string

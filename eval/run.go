@@ -3,8 +3,11 @@ package eval
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
+	"net/http"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -81,6 +84,8 @@ type TurnResult struct {
 	List   *kommbridge.List   `json:"list,omitempty"`
 	Images []kommbridge.Image `json:"images,omitempty"`
 	Links  []kommbridge.Link  `json:"links,omitempty"`
+	// Calls are the action calls the model made (or kommbridge refused).
+	Calls []Call `json:"calls,omitempty"`
 	// Knowledge: kb is found, not_found or failed when the bot's help
 	// center was asked; Cited are the articles the answer cites.
 	KB    string      `json:"kb,omitempty"`
@@ -101,6 +106,49 @@ type TurnResult struct {
 	// Judge is the judge's reason, passed or not.
 	Judge       string `json:"judge,omitempty"`
 	judgeTokens int
+}
+
+// Call is one action call of a turn: its arguments, and what it came to
+// (action.Kind*) with the status of its answer.
+type Call struct {
+	Action string         `json:"action"`
+	Args   map[string]any `json:"args,omitempty"`
+	Kind   string         `json:"kind"`
+	Status int            `json:"status,omitempty"`
+}
+
+// ran reports whether the call reached the API (or its stub).
+func (c Call) ran() bool {
+	return c.Status != 0 || c.Kind == "timeout" || c.Kind == "unreachable" || c.Kind == "bad_answer"
+}
+
+// StubActions answers action calls from the suites' stubs, in place of
+// the business's APIs: the first stub of the action whose args the call
+// holds; a call no stub answers gets HTTP 501, so that eval never reaches
+// a real API.
+func StubActions(suites []*Suite) func(name string, args map[string]any) (int, []byte, bool) {
+	return func(name string, args map[string]any) (int, []byte, bool) {
+		for _, s := range suites {
+			for _, st := range s.Actions[name] {
+				if holds(args, st.Args) {
+					body, _ := json.Marshal(st.Body)
+					return cmp.Or(st.Status, http.StatusOK), body, true
+				}
+			}
+		}
+		return http.StatusNotImplemented, []byte(`{"error":"no stub for this action in the eval suites"}`), true
+	}
+}
+
+// holds reports whether args hold every one of want (compared as text,
+// so that 1234 and "1234" are one).
+func holds(args, want map[string]any) bool {
+	for k, v := range want {
+		if fmt.Sprint(args[k]) != fmt.Sprint(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // CitedPage is an article an answer cites.
@@ -199,13 +247,14 @@ func runOne(ctx context.Context, p Pipeline, r *Run, conv string, opts Options) 
 		chat[k] = v
 	}
 	var history []Exchange
+	confirm := "" // the last confirmation shown, which press presses
 	for i := range r.Case.Turns {
 		t := &r.Case.Turns[i]
 		for k, v := range t.Context {
 			chat[k] = v
 		}
 		tr := TurnResult{Input: t.describe(), Expected: t.Expect.Handoff}
-		body, err := t.webhook(bot, conv, fmt.Sprintf("%s-%d", conv, i+1), chat, r.Suite, opts.FileURL)
+		body, err := t.webhook(bot, conv, fmt.Sprintf("%s-%d", conv, i+1), chat, r.Suite, opts.FileURL, confirm)
 		if err != nil {
 			tr.Failures = []Failure{{Check: "input", Reason: err.Error()}}
 			r.Turns = append(r.Turns, tr)
@@ -227,6 +276,16 @@ func runOne(ctx context.Context, p Pipeline, r *Run, conv string, opts Options) 
 		tr.see()
 		tr.rich(res.Reply)
 		tr.knowledge(res.Knowledge, citedPages(res))
+		for _, m := range res.Messages {
+			if m.Confirm != nil {
+				confirm = m.Confirm.Token
+			}
+		}
+		for _, c := range res.Actions {
+			var args map[string]any
+			json.Unmarshal([]byte(c.Args), &args)
+			tr.Calls = append(tr.Calls, Call{Action: c.Action, Args: args, Kind: c.Kind, Status: c.Status})
+		}
 		tr.Outcome, tr.Reason, tr.Model = res.Outcome, res.HandoffReason, res.Model
 		tr.TokensIn, tr.TokensOut = res.Usage.PromptTokens, res.Usage.CompletionTokens
 		if res.Err != nil {
@@ -251,6 +310,8 @@ func (t *Turn) describe() string {
 		parts = append(parts, "[Talk to human]")
 	case t.Event != "":
 		parts = append(parts, "[event "+t.Event+"]")
+	case t.Press != "":
+		parts = append(parts, "[pressed "+t.Press+"]")
 	}
 	if t.User != "" {
 		parts = append(parts, t.User)
@@ -266,8 +327,18 @@ func (t *Turn) describe() string {
 
 // webhook is the JSON Kommunicate would post for the turn (written by
 // adapter.EncodeEvent, the webhook's one writer).
-func (t *Turn) webhook(bot, conv, key string, chat map[string]string, s *Suite, fileURL func(string) (string, error)) ([]byte, error) {
+func (t *Turn) webhook(bot, conv, key string, chat map[string]string, s *Suite, fileURL func(string) (string, error), confirm string) ([]byte, error) {
 	ev := kommbridge.Event{BotID: bot, Key: key, UserID: "eval-user", ConversationID: conv, Text: t.User, Context: map[string]string{}}
+	switch {
+	case t.Press == "" || confirm == "" && t.Press == "yes":
+		if t.Press != "" {
+			return nil, errors.New("press: no confirmation was shown before this turn")
+		}
+	case t.Press == "yes":
+		ev.Text, ev.Confirm, ev.Clicked = "Yes", confirm, "confirm"
+	default:
+		ev.Text, ev.Confirm, ev.Clicked = "No", kommbridge.ConfirmNo, "confirm"
+	}
 	for k, v := range chat {
 		ev.Context[k] = v
 	}

@@ -27,7 +27,46 @@ type Suite struct {
 	Bot string `yaml:"bot"`
 	// Context is the chat context every case starts with.
 	Context map[string]string `yaml:"context"`
-	Cases   []Case            `yaml:"cases"`
+	// Actions answer the bot's action calls in place of the business's
+	// APIs, by action name; eval never calls a real API.
+	Actions map[string]Stubs `yaml:"actions"`
+	Cases   []Case           `yaml:"cases"`
+}
+
+// ExpectCall is an action call a turn expects.
+type ExpectCall struct {
+	Action string         `yaml:"action"`
+	Args   map[string]any `yaml:"args"`
+}
+
+// Stubs are an action's stubbed answers: the first whose args the call's
+// arguments hold answers it.
+type Stubs []Stub
+
+// Stub is one stubbed answer: for calls whose arguments include Args (all
+// calls when empty), the status (200) and JSON body.
+type Stub struct {
+	Args   map[string]any `yaml:"args"`
+	Status int            `yaml:"status"`
+	Body   any            `yaml:"body"`
+}
+
+// UnmarshalYAML reads one stub or a list of them.
+func (s *Stubs) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		var one Stub
+		if err := n.Decode(&one); err != nil {
+			return err
+		}
+		*s = Stubs{one}
+		return nil
+	}
+	var list []Stub
+	if err := n.Decode(&list); err != nil {
+		return err
+	}
+	*s = list
+	return nil
 }
 
 // Case is one conversation.
@@ -55,7 +94,9 @@ type Turn struct {
 	Form map[string]string `yaml:"form"`
 	// Context adds chat context keys from this turn on.
 	Context map[string]string `yaml:"context"`
-	Expect  Expect            `yaml:"expect"`
+	// Press presses the last confirmation shown: yes or no.
+	Press  string `yaml:"press"`
+	Expect Expect `yaml:"expect"`
 }
 
 // Expect is what the user should see after a turn. Unset fields are not
@@ -87,6 +128,10 @@ type Expect struct {
 	// must have found nothing for the message.
 	Cites   []string `yaml:"cites"`
 	NotInKB *bool    `yaml:"not_in_kb"`
+	// Calls are action calls the model must make (its arguments holding
+	// Args); NoCalls actions that must not run (reach the API or a stub).
+	Calls   []ExpectCall `yaml:"calls"`
+	NoCalls []string     `yaml:"no_calls"`
 
 	matches *regexp.Regexp
 }
@@ -204,13 +249,16 @@ func (s *Suite) validate(o LoadOptions) error {
 			t := &c.Turns[j]
 			tw := fmt.Sprintf("%s turn %d", where, j+1)
 			kinds := 0
-			for _, set := range []bool{t.User != "" || len(t.Attachments) > 0 || len(t.Form) > 0, t.Welcome, t.TalkToHuman, t.Event != ""} {
+			for _, set := range []bool{t.User != "" || len(t.Attachments) > 0 || len(t.Form) > 0, t.Welcome, t.TalkToHuman, t.Event != "", t.Press != ""} {
 				if set {
 					kinds++
 				}
 			}
 			if kinds != 1 {
-				bad(tw, "needs exactly one of user (with attachments or a form), welcome, talk_to_human or event")
+				bad(tw, "needs exactly one of user (with attachments or a form), welcome, talk_to_human, event or press")
+			}
+			if t.Press != "" && t.Press != "yes" && t.Press != "no" {
+				bad(tw+".press", "must be yes or no; got %q", t.Press)
 			}
 			for _, a := range t.Attachments {
 				if IsURL(a) {

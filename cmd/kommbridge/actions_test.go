@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -260,5 +262,154 @@ func TestActionConfirmedOnce(t *testing.T) {
 	}
 	if calls := api.made(); len(calls) != 1 {
 		t.Errorf("the API was called %d times: %q", len(calls), calls)
+	}
+}
+
+// eval suites stub the actions (no real API is called), expect calls and
+// the absence of runs, and press confirmations.
+func TestEvalActions(t *testing.T) {
+	fake, api := llmtest.New(t), newBusinessAPI(t)
+	fake.Default(func(r llmtest.Request) llmtest.Reply {
+		msgs := r.Chat.Messages
+		last := msgs[len(msgs)-1]
+		switch {
+		case strings.Contains(last.Content, `"status":"cancelled"`):
+			return llmtest.Reply{Content: llmtest.Contract("Cancelled.", 0.9)}
+		case last.Role == "user" && strings.Contains(last.Content, "Where is my order"):
+			return llmtest.Reply{ToolCalls: []openai.ToolCall{llmtest.Call("c1", "order_status", `{"order_id":"1234"}`)}}
+		case last.Role == "user" && strings.Contains(last.Content, "Cancel order"):
+			return llmtest.Reply{ToolCalls: []openai.ToolCall{llmtest.Call("c2", "cancel_order", `{"order_id":"1234"}`)}}
+		case last.Role == "tool" && strings.Contains(last.Content, "shipped"):
+			return llmtest.Reply{Content: llmtest.Contract("Order 1234 has shipped.", 0.9)}
+		case last.Role == "tool":
+			return llmtest.Reply{Content: llmtest.Contract("Please confirm below.", 0.9)}
+		}
+		return llmtest.Reply{Content: llmtest.Contract("Hm.", 0.9)}
+	})
+	path := actionsConfig(t, fake, api)
+	suite := filepath.Join(t.TempDir(), "actions.yaml")
+	os.WriteFile(suite, []byte(fmt.Sprintf(`
+actions:
+  order_status: {status: 200, body: {status: shipped, carrier: DHL, eta: "2026-12-05", margin: 0.4}}
+  cancel_order:
+    - args: {order_id: "1234"}
+      body: {status: cancelled}
+cases:
+  - name: looks up the order
+    turns:
+      - user: "Where is my order 1234?"
+        expect: {calls: [{action: order_status, args: {order_id: "1234"}}], contains: ["shipped"]}
+  - name: cancels only on yes
+    context: {kommbridge_user_sig: %q}
+    turns:
+      - user: "Cancel order 1234"
+        expect: {calls: [{action: cancel_order}], no_calls: [cancel_order]}
+      - press: "yes"
+        expect: {contains: ["Cancelled"]}
+  - name: expects no lookup
+    turns:
+      - user: "Where is my order 1234?"
+        expect: {no_calls: [order_status]}
+`, action.SignUser("id-secret", "eval-user"))), 0o644)
+	var buf bytes.Buffer
+	err := run(t.Context(), []string{"eval", "--config", path, suite}, env(map[string]string{"ACME_TOKEN": apiToken}), nil, &buf, &buf)
+	out := buf.String()
+	if err == nil || !strings.Contains(out, "2/3 cases") || !strings.Contains(out, "no_calls: order_status ran") {
+		t.Errorf("%v\n%s", err, out)
+	}
+	if calls := api.made(); len(calls) != 0 {
+		t.Errorf("eval called the real API: %q", calls)
+	}
+}
+
+// check lists the actions and, with --probe, calls a GET action with its
+// example arguments.
+func TestCheckActions(t *testing.T) {
+	fake, api := llmtest.New(t), newBusinessAPI(t)
+	path := actionsConfig(t, fake, api)
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte(strings.Replace(string(data), "    response_fields: [status, carrier, eta]", "    response_fields: [status, carrier, eta]\n    example: {order_id: \"1234\"}", 1)), 0o600)
+	var out bytes.Buffer
+	err := run(t.Context(), []string{"check", "--config", path, "--probe"}, env(map[string]string{"ACME_TOKEN": apiToken}), nil, &out, &out)
+	for _, want := range []string{
+		"ok    action order_status: GET " + api.URL + "/orders/{order_id} (reads; 3 fields to the model; headers Authorization from actions[0].headers.Authorization)",
+		"ok    action cancel_order: POST " + api.URL + "/orders/{order_id}/cancel (changes data: runs on the user's Yes;",
+		`ok    action order_status with map[order_id:1234]: HTTP 200 in `,
+		`the model would see {"result":{"carrier":"DHL","eta":"2026-12-05","status":"shipped"},"status":200}`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q (%v):\n%s", want, err, out.String())
+		}
+	}
+	if calls := api.made(); len(calls) != 1 || calls[0] != "GET /orders/1234" {
+		t.Errorf("probe calls %q (the POST action must not be probed)", calls)
+	}
+}
+
+// An OpenAPI operation becomes an action block that loads as it is: the
+// server and path, the parameters' schema, the bearer header from the
+// environment, the answer's fields, and a confirm for a write.
+func TestActionsImport(t *testing.T) {
+	get, err := runCmd(t, "actions", "import", "testdata/orders.openapi.yaml", "--operation", "getOrder")
+	if err != nil {
+		t.Fatal(get)
+	}
+	for _, want := range []string{"- name: get_order", "url: https://api.acme.example/v1/orders/{orderId}", "pattern: ^[0-9]{4,10}$",
+		"Authorization: Bearer ${ACME_TOKEN}", "- carrier\n", "- eta\n", "- status\n"} {
+		if !strings.Contains(get, want) {
+			t.Errorf("missing %q:\n%s", want, get)
+		}
+	}
+	post, _ := runCmd(t, "actions", "import", "testdata/orders.openapi.yaml", "--operation", "cancelOrder")
+	if !strings.Contains(post, "method: POST") || !strings.Contains(post, "confirm: Cancel an order that has not shipped? ({orderId})") || !strings.Contains(post, "reason:") {
+		t.Errorf("cancel:\n%s", post)
+	}
+	// Both blocks load as configuration.
+	indent := func(s string) string {
+		var lines []string
+		for _, l := range strings.Split(s, "\n") {
+			if !strings.HasPrefix(l, "#") && l != "" {
+				lines = append(lines, "  "+l)
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	path := writeConfig(t, "actions:\n"+indent(get)+"\n"+indent(post)+"\n")
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"check", "--offline", "--config", path}, env(map[string]string{"ACME_TOKEN": "t"}), nil, &out, &out); err != nil || !strings.Contains(out.String(), "ok    config") {
+		t.Errorf("the imported actions do not load: %v\n%s", err, out.String())
+	}
+	if out, err := runCmd(t, "actions", "import", "testdata/orders.openapi.yaml", "--operation", "nope"); err == nil || !strings.Contains(out, "cancelOrder, getOrder") {
+		t.Errorf("an unknown operation: %v %s", err, out)
+	}
+}
+
+// try shows each action call, what the model was told, and presses a
+// confirmation with /yes.
+func TestTryShowsActions(t *testing.T) {
+	fake, api := llmtest.New(t), newBusinessAPI(t)
+	fake.Enqueue(llmtest.Reply{ToolCalls: []openai.ToolCall{llmtest.Call("c1", "order_status", `{"order_id":"1234"}`)}},
+		llmtest.Reply{Content: llmtest.Contract("It shipped.", 0.9)},
+		llmtest.Reply{ToolCalls: []openai.ToolCall{llmtest.Call("c2", "cancel_order", `{"order_id":"1234"}`)}},
+		llmtest.Reply{Content: llmtest.Contract("Please confirm.", 0.9)},
+		llmtest.Reply{Content: llmtest.Contract("Cancelled.", 0.9)})
+	stdin := strings.NewReader("where is my order 1234?\n/context kommbridge_user_sig=" + action.SignUser("id-secret", "try-user") + "\ncancel it\n/yes\n/quit\n")
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"try", "--config", actionsConfig(t, fake, api)}, env(map[string]string{"ACME_TOKEN": apiToken}), stdin, &out, &out); err != nil {
+		t.Fatal(err, out.String())
+	}
+	for _, want := range []string{
+		`-> order_status {"order_id":"1234"}: ok, HTTP 200 in `,
+		`the model was told: {"result":{"carrier":"DHL","eta":"2026-12-05","status":"shipped"},"status":200}`,
+		`-> cancel_order {"order_id":"1234"}: awaiting_confirmation`,
+		"bot> Cancel order 1234?", "[Yes: /yes] [No: /no]",
+		`-> cancel_order {"order_id":"1234"}: ok, HTTP 200 in `, "bot> Cancelled.",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q:\n%s", want, out.String())
+		}
+	}
+	if calls := api.made(); len(calls) != 2 || calls[1] != "POST /orders/1234/cancel {}" {
+		t.Errorf("API calls %q", calls)
 	}
 }

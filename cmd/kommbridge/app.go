@@ -45,12 +45,13 @@ type app struct {
 // newApp wires the store, the model client, media and the bridge from
 // cfg. m, when not nil, counts model calls and deliveries.
 func newApp(cfg *config.Config, log *zap.Logger, m *metrics.Metrics) (*app, error) {
-	return newAppWith(cfg, log, m, nil)
+	return newAppWith(cfg, log, m, nil, nil)
 }
 
 // newAppWith is newApp with the bridge asking wrap(model) instead of the
-// model client itself (eval's answer cache), when wrap is set.
-func newAppWith(cfg *config.Config, log *zap.Logger, m *metrics.Metrics, wrap func(bridge.Model) bridge.Model) (*app, error) {
+// model client itself (eval's answer cache), when wrap is set, and the
+// bridge's collaborators changed by tweak (eval's action stubs).
+func newAppWith(cfg *config.Config, log *zap.Logger, m *metrics.Metrics, wrap func(bridge.Model) bridge.Model, tweak func(*bridge.Deps)) (*app, error) {
 	l := cfg.Limits
 	limited := l.Conversation.Per > 0 || l.User.Per > 0 || l.Global.Per > 0
 	var st Store
@@ -135,6 +136,9 @@ func newAppWith(cfg *config.Config, log *zap.Logger, m *metrics.Metrics, wrap fu
 		deps.OnDelivery = m.Delivery
 		deps.OnHandoff = m.Handoff
 		deps.OnOutage = m.StoreOutage
+	}
+	if tweak != nil {
+		tweak(&deps)
 	}
 	b, err := bridge.New(cfg, deps)
 	if err != nil {

@@ -6,15 +6,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/kommbridge/kommbridge/action"
 	"github.com/kommbridge/kommbridge/bridge"
 	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/kb"
 	"github.com/kommbridge/kommbridge/llm"
+	"github.com/kommbridge/kommbridge/media"
 )
 
 // check validates the configuration, then reaches every model endpoint and
@@ -122,6 +126,9 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 			failed = true
 		}
 	}
+	if !checkActions(ctx, cfg, *probe, stdout) {
+		failed = true
+	}
 	if err := a.store.Ping(ctx); err != nil {
 		failed = true
 		fmt.Fprintf(stdout, "FAIL  store %s: %v: is Redis running there, and is the password right?\n", redact(cfg.Store.URL), err)
@@ -132,6 +139,47 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errSilent
 	}
 	return nil
+}
+
+// checkActions lists each action (its method, URL and where its headers
+// come from; the file's validation checked the rest) and, with probe,
+// calls each GET action that has example arguments.
+func checkActions(ctx context.Context, cfg *config.Config, probe bool, stdout io.Writer) bool {
+	if len(cfg.Actions) == 0 {
+		return true
+	}
+	runner, err := action.New(cfg.Actions, media.FetchOptions{AllowedHosts: cfg.Media.AllowedHosts})
+	if err != nil {
+		fmt.Fprintf(stdout, "FAIL  %v\n", err)
+		return false
+	}
+	ok := true
+	for _, a := range cfg.Actions {
+		var from []string
+		for _, h := range slices.Sorted(maps.Keys(a.Headers)) {
+			from = append(from, h+" from "+a.HeadersFrom[h])
+		}
+		kind := "reads"
+		if a.Confirm != "" {
+			kind = "changes data: runs on the user's Yes"
+		}
+		fmt.Fprintf(stdout, "ok    action %s: %s %s (%s; %d fields to the model", a.Name, a.Method, a.URL, kind, len(a.ResponseFields))
+		if len(from) > 0 {
+			fmt.Fprintf(stdout, "; headers %s", strings.Join(from, ", "))
+		}
+		fmt.Fprintln(stdout, ")")
+		if !probe || a.Method != config.MethodGet || len(a.Example) == 0 {
+			continue
+		}
+		out := runner.Do(ctx, a.Name, a.Example)
+		if out.Kind != action.KindOK {
+			ok = false
+			fmt.Fprintf(stdout, "FAIL  action %s with %v: %s (%s)\n", a.Name, a.Example, out.Err, out.Kind)
+			continue
+		}
+		fmt.Fprintf(stdout, "ok    action %s with %v: HTTP %d in %s; the model would see %s\n", a.Name, a.Example, out.Status, out.Took.Round(time.Millisecond), out.ToolContent())
+	}
+	return ok
 }
 
 // checkKnowledge reports each knowledge base's index (passages, model,

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/kommbridge/kommbridge/llm/llmtest"
 	"github.com/kommbridge/kommbridge/store/redis/redistest"
@@ -300,6 +304,58 @@ bots: [{id: "*", knowledge: {base: help, on_no_match: answer}}]
 		})
 	}
 
+	// A bot with an action whose API fails, then hangs: each message is
+	// answered, the model told the service did not answer; nobody is
+	// handed off.
+	var apiFault atomic.Int32 // 1: 500, 2: hang
+	orders := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch apiFault.Load() {
+		case 1:
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		case 2:
+			<-r.Context().Done()
+			return
+		}
+		w.Write([]byte(`{"status":"shipped"}`))
+	}))
+	defer orders.Close()
+	ordersURL, _ := url.Parse(orders.URL)
+	actPath := writeConfig(t, fmt.Sprintf(`server: {reply_budget: 8s}
+store: {url: %q, lease: 2s}
+log: {level: warn}
+media: {allowed_hosts: [%q]}
+actions:
+  - name: order_status
+    description: Look up an order.
+    url: %s/orders/{order_id}
+    parameters: {type: object, properties: {order_id: {type: string}}, required: [order_id]}
+    response_fields: [status]
+    timeout: 300ms
+bots: [{id: "*", actions: [order_status]}]
+`, r.URL, ordersURL.Host, orders.URL))
+	ha := startReplica(t, bin, actPath, m.URL())
+	for _, fault := range []struct {
+		name string
+		code int32
+	}{{"actions, the order API answering 500", 1}, {"actions, the order API hanging (timeout 300ms)", 2}} {
+		d.phase(fault.name, 0, func(p *phase) {
+			apiFault.Store(fault.code)
+			end := time.Now().Add(1500 * time.Millisecond)
+			var wg sync.WaitGroup
+			for w := range 8 {
+				wg.Go(func() {
+					for time.Now().Before(end) {
+						p.add(d.send(ha.base, d.next(p, w)))
+					}
+				})
+			}
+			wg.Wait()
+			apiFault.Store(0)
+			p.recovered(d.probe(p, ha.base))
+		})
+	}
+
 	d.report()
 }
 
@@ -373,7 +429,21 @@ func newDrillModel(t *testing.T) *drillModel {
 	m.delay.Store(int64(20 * time.Millisecond))
 	m.Default(func(req llmtest.Request) llmtest.Reply {
 		m.calls.Add(1)
-		last := req.Chat.Messages[len(req.Chat.Messages)-1].Content
+		msgs := req.Chat.Messages
+		last := msgs[len(msgs)-1].Content
+		if offersTool(req, "order_status") {
+			// A bot with actions: look the order up, then answer the
+			// user's words.
+			if msgs[len(msgs)-1].Role == "user" {
+				return llmtest.Reply{ToolCalls: []openai.ToolCall{llmtest.Call("c1", "order_status", `{"order_id":"1234"}`)}}
+			}
+			for i := len(msgs) - 1; i >= 0; i-- {
+				if msgs[i].Role == "user" {
+					last = msgs[i].Content
+					break
+				}
+			}
+		}
 		e := m.event(last)
 		e.once.Do(func() { close(e.ch) })
 		switch m.mode.Load() {
@@ -392,6 +462,16 @@ func newDrillModel(t *testing.T) *drillModel {
 		return llmtest.Reply{Delay: time.Duration(m.delay.Load()), Content: llmtest.Contract("re: "+last, 0.9)}
 	})
 	return m
+}
+
+// offersTool reports whether a request offers the tool name.
+func offersTool(r llmtest.Request, name string) bool {
+	for _, t := range r.Chat.Tools {
+		if t.Function != nil && t.Function.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // waitCalls waits until the model has been called n times in all.

@@ -106,7 +106,7 @@ func evalCmd(ctx context.Context, args []string, getenv func(string) string, std
 			reportConfig(stderr, cfgPath, err)
 			return nil, errCannotRun
 		}
-		a, judge, err := evalApp(cfg, files.host, cache, stderr)
+		a, judge, err := evalApp(cfg, files.host, cache, eval.StubActions(suites), stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "kommbridge eval: %s: %v\n", cfgPath, err)
 			return nil, errCannotRun
@@ -167,9 +167,10 @@ func evalCmd(ctx context.Context, args []string, getenv func(string) string, std
 
 // evalApp builds the pipeline for an eval: the configuration's bots and
 // model, with an in-process memory store (each case its own
-// conversation), no rate limits and no delivery through Kommunicate; and
+// conversation), no rate limits, no delivery through Kommunicate, and the
+// suites' stubs in place of the business's APIs; and
 // the judge: eval.judge, else the primary endpoint.
-func evalApp(cfg *config.Config, fileHost string, cache *eval.Cache, stderr io.Writer) (*app, eval.Judge, error) {
+func evalApp(cfg *config.Config, fileHost string, cache *eval.Cache, stub func(string, map[string]any) (int, []byte, bool), stderr io.Writer) (*app, eval.Judge, error) {
 	cfg.Store.URL = "memory://"
 	cfg.Limits.Conversation, cfg.Limits.User, cfg.Limits.Global = kommbridge.Rate{}, kommbridge.Rate{}, kommbridge.Rate{}
 	for i := range cfg.Bots {
@@ -188,7 +189,7 @@ func evalApp(cfg *config.Config, fileHost string, cache *eval.Cache, stderr io.W
 			return cache.Wrap(m, endpointsSalt(append([]config.Endpoint{cfg.LLM.Endpoint}, cfg.LLM.Fallbacks...)...))
 		}
 	}
-	a, err := newAppWith(cfg, log, nil, wrap)
+	a, err := newAppWith(cfg, log, nil, wrap, func(d *bridge.Deps) { d.ActionStub = stub })
 	if err != nil {
 		return nil, nil, err
 	}

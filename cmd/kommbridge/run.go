@@ -53,6 +53,8 @@ Usage:
                                        build a help center's index, measure its retrieval on
                                        labelled questions, list the questions it did not answer
                                        (kommbridge kb help)
+  kommbridge actions import SPEC --operation ID
+                                       print an action block for an OpenAPI 3 operation
   kommbridge health [--config FILE] [--url URL]
                                        exit 0 if the server answers /healthz (for container health
                                        checks); the URL defaults to the configured address
@@ -89,6 +91,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return evalCmd(ctx, args, getenv, stdout, stderr)
 	case "kb":
 		return kbCmd(ctx, args, getenv, stdout, stderr)
+	case "actions":
+		return actionsCmd(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionLine())
 		return nil

@@ -29,6 +29,7 @@ const tryHelp = `Type a message as the chat user would. Commands:
   /context KEY=VALUE set a chat context key (kmUserLocale, name, plan, ...)
   /send              send the attachments given with /attach, with no text
   /json              print the exact JSON Kommunicate would get (toggle)
+  /yes, /no          press the last confirmation's Yes or No (an action that changes data)
   /help              this list
   /quit              leave
 `
@@ -118,6 +119,8 @@ type session struct {
 	color   bool
 	context map[string]string
 	pending []kommbridge.Attachment
+	// confirm is the last confirmation shown, which /yes and /no press.
+	confirm string
 	failed  error // the model's failure behind the last answer, if any
 	// transcript, when set, gets every exchange as eval.Line values.
 	transcript *json.Encoder
@@ -165,6 +168,16 @@ func (s *session) command(ctx context.Context, line string) (done bool, err erro
 		fmt.Fprintf(s.out, "(attached %s %s to the next message; send it, or an empty /send)\n", a.Type, a.Name)
 	case "/send":
 		return false, s.send(ctx, kommbridge.Event{})
+	case "/yes", "/no":
+		if s.confirm == "" {
+			fmt.Fprintln(s.out, "no confirmation to press")
+			return false, nil
+		}
+		tok, label := s.confirm, "Yes"
+		if line == "/no" {
+			tok, label = kommbridge.ConfirmNo, "No"
+		}
+		return false, s.send(ctx, kommbridge.Event{Text: label, Confirm: tok, Clicked: "confirm"})
 	case "/help":
 		fmt.Fprint(s.out, tryHelp)
 	default:
@@ -253,9 +266,26 @@ func (s *session) print(res bridge.Result, took time.Duration) {
 	if len(res.Messages) == 0 {
 		fmt.Fprintln(s.out, s.paint("bot> (no answer: "+res.Outcome+")", "2"))
 	}
+	for _, c := range res.Actions {
+		line := fmt.Sprintf("-> %s %s: %s", c.Action, c.Args, c.Kind)
+		if c.Status != 0 {
+			line += fmt.Sprintf(", HTTP %d", c.Status)
+		}
+		if c.Took > 0 {
+			line += fmt.Sprintf(" in %s", c.Took.Round(time.Millisecond))
+		}
+		fmt.Fprintln(s.out, "     "+s.paint(line, "35"))
+		if c.Told != "" {
+			fmt.Fprintln(s.out, "        "+s.paint("the model was told: "+c.Told, "2"))
+		}
+	}
 	for _, m := range res.Messages {
 		fmt.Fprintln(s.out, s.paint("bot> ", "1;36")+m.Text)
 		var buttons []string
+		if c := m.Confirm; c != nil {
+			s.confirm = c.Token
+			buttons = append(buttons, "["+c.Yes+": /yes]", "["+c.No+": /no]")
+		}
 		for _, q := range m.QuickReplies {
 			buttons = append(buttons, "["+q+"]")
 		}
