@@ -188,6 +188,10 @@ const (
 	// question, and the bot hands such questions to people
 	// (knowledge.on_no_match: handoff).
 	HandoffNotInKB = "not_in_kb"
+	// HandoffPromise: the model's reply said a person would take over
+	// without handing off, and the bot keeps such promises
+	// (handoff.on_false_promise: handoff).
+	HandoffPromise = "false_promise"
 )
 
 // Outcomes lists every outcome of an event; HandoffReasons every handoff
@@ -197,7 +201,7 @@ var (
 		OutcomeSilent, OutcomeDuplicate, OutcomeHeld, OutcomeBusy, OutcomeDegraded, OutcomeCallerGone, OutcomeFiltered,
 		OutcomeTooLong, OutcomeResolved, OutcomeFormIncomplete, OutcomeJoined, OutcomeNotInKB}
 	HandoffReasons = []string{HandoffModel, HandoffLowConfidence, HandoffUserRequest, HandoffButton, HandoffError,
-		HandoffTimeout, HandoffRefusal, HandoffContentFilter, HandoffDelivery, HandoffNotInKB}
+		HandoffTimeout, HandoffRefusal, HandoffContentFilter, HandoffDelivery, HandoffNotInKB, HandoffPromise}
 )
 
 // Message is one chat message of a Reply.
@@ -229,6 +233,9 @@ type Message struct {
 	// Confirm, when set, shows Yes and No buttons that confirm an action
 	// (the message's text is the question).
 	Confirm *Confirmation `json:"confirm,omitempty"`
+	// Hidden: a note for the agents, which the user's widget does not show
+	// (metadata category HIDDEN).
+	Hidden bool `json:"hidden,omitempty"`
 }
 
 // Confirmation is the Yes and No of an action that changes data: Token is

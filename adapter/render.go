@@ -30,6 +30,9 @@ type Metadata struct {
 	// EnableAttachment shows (true) or hides (false) the widget's attach
 	// button; nil leaves it as it is.
 	EnableAttachment *bool `json:"KM_ENABLE_ATTACHMENT,omitempty"`
+	// Category "HIDDEN" keeps a message out of the user's widget (a note
+	// for the agents).
+	Category string `json:"category,omitempty"`
 }
 
 // resolveConversation is the action that closes a conversation as resolved.
@@ -171,10 +174,13 @@ func (ch channel) metadata(m kommbridge.Message) (string, *Metadata) {
 			ls = append(ls, kommbridge.Link{Name: cmp.Or(plain(l.Name), linkName(u)), URL: u})
 		}
 	}
-	if len(qs) == 0 && len(ls) == 0 && m.Handoff == nil && !m.Resolve && !m.AskFile && !m.FilesDone {
+	if len(qs) == 0 && len(ls) == 0 && m.Handoff == nil && !m.Resolve && !m.AskFile && !m.FilesDone && !m.Hidden {
 		return text, nil
 	}
 	md := &Metadata{}
+	if m.Hidden {
+		md.Category = "HIDDEN"
+	}
 	if !ch.listOverflow || len(qs) <= ch.maxButtons {
 		qs = qs[:min(len(qs), ch.maxButtons)]
 		if n := ch.maxButtons - len(qs); len(ls) > n {

@@ -86,7 +86,9 @@ func (s *Server) answer(c echo.Context, id string, ev *kommbridge.Event, res *br
 		s.opts.Observer.Webhook(ev.BotID, eventLabel(ev.Name), http.StatusOK, latency, &seen)
 	}
 	if ce := s.log.Check(zap.InfoLevel, "webhook"); ce != nil {
-		fields := webhookFields(id, *ev, &seen, latency, out, s.opts.LogContent)
+		logged := *ev
+		logged.Text = s.opts.Masks.Mask(ev.Text)
+		fields := webhookFields(id, logged, &seen, latency, out, s.opts.LogContent)
 		if gone {
 			fields = append(fields, zap.String("answer_outcome", res.Outcome))
 		}
@@ -170,6 +172,9 @@ func webhookFields(id string, ev kommbridge.Event, res *bridge.Result, latency t
 	}
 	if k := res.Knowledge; k != nil {
 		fields = append(fields, kbFields(k)...)
+	}
+	if res.Promise != "" {
+		fields = append(fields, zap.String("false_promise", res.Promise))
 	}
 	if len(res.Actions) > 0 {
 		calls := make([]string, len(res.Actions))

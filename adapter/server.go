@@ -43,6 +43,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// LogContent logs message text and keys.
 	LogContent bool
+	// Masks are taken out of the message text logged with LogContent, as
+	// the bridge takes them out of what the model reads.
+	Masks kommbridge.Masks
 	// Ready reports whether the service can take traffic (store reachable);
 	// nil means always ready.
 	Ready func(ctx context.Context) error

@@ -53,12 +53,15 @@ func (e *event) isAction(tc llm.ToolCall) bool {
 	return slices.Contains(e.p.Actions, tc.Name) && e.s.actions.Spec(tc.Name) != nil
 }
 
-// act runs the model's action calls, gives it the results and asks again,
+// act runs the model's action calls (answer is the model's answer, the
+// final one when it returns), gives it the results and asks again,
 // at most max_action_rounds rounds of calls; the round after the last is
 // asked without the actions, so that it answers in words. Calls of the
 // reply contract's own tools in earlier rounds (a handoff, a form) are
 // kept for the final answer.
-func (e *event) act(ctx context.Context, req *llm.Request, resp llm.Response, run *actionRun) (llm.Response, error) {
+func (e *event) act(ctx context.Context, req *llm.Request, answer *llm.Response, in *Input) error {
+	run, resp := &e.run, *answer
+	defer func() { in.Actions, in.Confirm = run.notes, run.confirm }()
 	var carried []llm.ToolCall
 	usage := resp.Usage
 	for round := 0; slices.ContainsFunc(resp.ToolCalls, e.isAction); round++ {
@@ -83,7 +86,8 @@ func (e *event) act(ctx context.Context, req *llm.Request, resp llm.Response, ru
 		}
 		next, err := e.b.model.Complete(ctx, *req)
 		if err != nil {
-			return next, err
+			*answer = next
+			return err
 		}
 		usage.PromptTokens += next.Usage.PromptTokens
 		usage.CompletionTokens += next.Usage.CompletionTokens
@@ -91,7 +95,8 @@ func (e *event) act(ctx context.Context, req *llm.Request, resp llm.Response, ru
 	}
 	resp.ToolCalls = append(carried, resp.ToolCalls...)
 	resp.Usage = usage
-	return resp, nil
+	*answer = resp
+	return nil
 }
 
 // runAction makes one action call the model asked for, or says why not,
@@ -139,13 +144,13 @@ func errJSON(msg string) string {
 // is ours, in time, of this conversation and bot, and (for an identity
 // action) of the same verified user. The model then tells the user the
 // outcome; when it cannot, a plain sentence does. Nobody is handed off.
-func (e *event) confirmed(ctx context.Context) Result {
+func (e *event) confirmed(ctx context.Context) *Result {
 	ev, cf, log := e.ev, e.s.confirm, e.b.log.With(zap.String("bot", e.p.ID), zap.String("conversation", e.conv))
 	in := Input{Event: ev, Now: e.b.now(), UserTurn: ev.Text}
-	plain := func(text string, cause error) Result {
+	plain := func(text string, cause error) *Result {
 		r := e.result(Decision{Reply: reply(kommbridge.OutcomeAnswered, kommbridge.Message{Text: text}),
 			Turns: in.userTurns(kommbridge.Turn{Role: llm.RoleAssistant, Text: text}), Cause: cause})
-		return r
+		return &r
 	}
 	if ev.Confirm == kommbridge.ConfirmNo {
 		return plain(cf.cancelled, nil)
@@ -172,7 +177,8 @@ func (e *event) confirmed(ctx context.Context) Result {
 	case err != nil:
 		// Not known whether it ran: run nothing, and say so.
 		log.Warn("confirmation not checked: the store failed; nothing was called", zap.Error(err))
-		return e.failed(ctx, storeFailure(ctx, err, "checking the confirmation"), false)
+		r := e.failed(ctx, storeFailure(ctx, err, "checking the confirmation"), false)
+		return &r
 	case !claimed:
 		log.Info("confirmation pressed again; not called again", zap.String("action", p.Action))
 		return plain(cf.done+" "+string(prev), nil)
@@ -214,11 +220,11 @@ func (e *event) confirmed(ctx context.Context) Result {
 		if out.Kind != action.KindOK {
 			text = "Sorry, that did not go through: " + out.Err + "."
 		}
-		r = plain(text, nil)
+		r = *plain(text, nil)
 		r.fx.turns = in.userTurns(kommbridge.Turn{Role: llm.RoleAssistant, Text: text})
 	}
 	r.Actions = calls
-	return r
+	return &r
 }
 
 // noteConfirm counts a refused confirmation.

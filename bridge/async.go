@@ -220,6 +220,7 @@ func (e *event) deliverHeld(j *asyncJob, r *Result) {
 	}
 	e.commit(ctx, r)
 	log.Info("held answer delivered", zap.Int("messages", len(r.Messages)))
+	e.summarize(r)
 	b.onDeliv("delivered")
 }
 
@@ -250,6 +251,7 @@ func (e *event) deliveryFailed(j *asyncJob, cause error) {
 	if err := b.store.MarkHandoff(ctx, e.conv, b.now()); err != nil {
 		log.Warn("handoff not recorded", zap.Error(err))
 	}
+	e.summarize(&Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{msg}, HandoffReason: kommbridge.HandoffDelivery}})
 }
 
 // minDelivery is the least time a held answer's delivery is tried for.

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,6 +105,8 @@ type Deps struct {
 	// (eval suites); OnAction hears of every action call's kind.
 	ActionStub func(name string, args map[string]any) (status int, body []byte, ok bool)
 	OnAction   func(name, kind string, took time.Duration)
+	// OnNote hears of each handoff note's fate, one of NoteResults.
+	OnNote func(result string)
 	Log        *zap.Logger
 	// LogContent: log message text (log.content); otherwise the error
 	// messages of servers, which may echo it, are logged redacted.
@@ -137,6 +140,10 @@ type Bridge struct {
 	confirmSecret []byte
 	actionStub    func(name string, args map[string]any) (int, []byte, bool)
 	onAction      func(name, kind string, took time.Duration)
+	onNote        func(result string)
+	// notifyClient posts handoff notes to notify_url under media's address
+	// rules.
+	notifyClient *http.Client
 	log           *zap.Logger
 	logContent    bool // log message text; see errField
 	now           func() time.Time
@@ -160,8 +167,10 @@ func New(cfg *config.Config, d Deps) (*Bridge, error) {
 		d.Store = newGuarded(d.Store, d.Local, d.Now, d.Log, d.OnOutage)
 	}
 	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, media: d.Media, deliver: d.Deliver, onDeliv: d.OnDelivery, onHandoff: d.OnHandoff,
-		knowledge: d.Knowledge, gaps: d.Gaps, confirmSecret: d.ConfirmSecret, actionStub: d.ActionStub, onAction: d.OnAction,
+		knowledge: d.Knowledge, gaps: d.Gaps, confirmSecret: d.ConfirmSecret, actionStub: d.ActionStub, onAction: d.OnAction, onNote: d.OnNote,
 		log: d.Log, logContent: d.LogContent, now: d.Now}
+	b.notifyClient = media.NewFetcher(media.FetchOptions{AllowedHosts: cfg.Media.AllowedHosts, Timeout: 10 * time.Second}).Client(
+		func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse })
 	if len(b.confirmSecret) == 0 {
 		b.confirmSecret = make([]byte, 32)
 		rand.Read(b.confirmSecret)
@@ -232,6 +241,9 @@ type Result struct {
 	Knowledge *KBResult
 	// Actions are the action calls the event made (or refused).
 	Actions []ActionCall
+	// Promise is what was done with a reply that promised a person
+	// without handing off (PromiseActions); "" when none did.
+	Promise string
 
 	fx effects // writes still to make; see commit
 	// cited and droppedSources are the decision's citations, for
@@ -239,6 +251,10 @@ type Result struct {
 	cited          []kb.Passage
 	droppedSources int
 }
+
+// PromiseActions are what a false promise gets: a real handoff, the
+// promise taken out, or left.
+var PromiseActions = []string{"handoff", "strip", "allow"}
 
 // Handle answers one event. The only error is ErrUnknownBot; every other
 // failure still yields a Reply (the bot's error policy, or the busy
@@ -265,6 +281,7 @@ func (b *Bridge) Handle(ctx context.Context, ev kommbridge.Event) (Result, error
 	defer cancel()
 	start := b.now()
 	r := e.deduped(ctx)
+	e.summarize(&r)
 	if b.guard != nil && b.guard.usedLocalSince(start) {
 		r.Degraded = true
 		if r.Outcome == kommbridge.OutcomeAnswered {

@@ -70,6 +70,9 @@ func (e *event) userContent(ctx context.Context) ([]llm.Part, string, []string) 
 	if skipped > prompt.MaxSkippedNamed {
 		e.cut = append(e.cut, CutAttachments)
 	}
+	for i := range items {
+		items[i].Text = e.s.masks.Mask(items[i].Text) // a document's or a transcript's words
+	}
 	parts, standIn := prompt.UserContent(ev.Text, items, p.ImageDetail)
 	return parts, standIn, outcomes
 }

@@ -94,6 +94,9 @@ type Decision struct {
 	NoMatch        bool
 	Cited          []kb.Passage
 	DroppedSources int
+	// Promised: the model's reply said a person would take over without
+	// handing off (a false promise), whatever the bot then did with it.
+	Promised bool
 }
 
 // errNoText is a model reply with nothing usable in it.
@@ -216,6 +219,21 @@ func (p *Profile) answered(in Input, parsed prompt.Parsed) Decision {
 			}
 		}
 		outcome := kommbridge.OutcomeAnswered
+		if p.promisesPerson(parsed.Text) {
+			d.Promised = true
+			switch {
+			case p.PromiseHandoff:
+				// The promise is kept: the model's words, and a handoff.
+				hm, mark, err := p.handoffMessage(in, "", true)
+				msg.Handoff, msg.QuickReplies, msg.Form, msg.AskFile = hm.Handoff, nil, hm.Form, false
+				d.Reply = reply(kommbridge.OutcomeHandoff, msg)
+				d.HandoffReason, d.MarkHandoff, d.Cooldown, d.TemplateErr = kommbridge.HandoffPromise, mark, true, err
+				d.Turns = in.userTurns(kommbridge.Turn{Role: llm.RoleAssistant, Text: parsed.Text})
+				return d
+			case p.PromiseStrip:
+				msg.Text = p.withoutPromises(parsed.Text)
+			}
+		}
 		if c := in.Confirm; c != nil {
 			// The change waits for the user's Yes, on buttons of its own.
 			confirmation := c.Confirmation
@@ -394,6 +412,37 @@ func (p *Profile) handoffMessage(in Input, team string, cooldown bool) (kommbrid
 	}
 	return msg, true, err
 }
+
+// promisesPerson reports whether a reply says a person will take over.
+func (p *Profile) promisesPerson(text string) bool {
+	if len(p.promises) == 0 || text == "" {
+		return false
+	}
+	w := words(text)
+	for _, ph := range p.promises {
+		if containsPhrase(w, ph) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutPromises is text without its sentences that promise a person;
+// when nothing else is left, an offer to help further.
+func (p *Profile) withoutPromises(text string) string {
+	var kept []string
+	for _, s := range sentences.FindAllString(text, -1) {
+		if !p.promisesPerson(s) {
+			kept = append(kept, strings.TrimSpace(s))
+		}
+	}
+	if len(kept) == 0 {
+		return "Is there anything else I can help you with?"
+	}
+	return strings.Join(kept, " ")
+}
+
+var sentences = regexp.MustCompile(`[^.!?]+[.!?]*`)
 
 // asksForPerson reports whether text holds one of the handoff phrases, or
 // is the label of the no-match message's button.

@@ -45,6 +45,13 @@ type event struct {
 	// verified: the website vouches for the user (identity.secret); the
 	// signature itself is taken out of the chat context.
 	verified bool
+	// kres is what the help center did for the event; run what its
+	// actions did.
+	kres *KBResult
+	run  actionRun
+	// confidence is the model's own confidence in its answer, for the
+	// handoff note.
+	confidence *float64
 }
 
 func (b *Bridge) newEvent(s *settings, p *Profile, ev *kommbridge.Event) *event {
@@ -55,7 +62,34 @@ func (b *Bridge) newEvent(s *settings, p *Profile, ev *kommbridge.Event) *event 
 		delete(ctx, s.confirm.identityKey)
 		ev.Context = ctx
 	}
+	e.mask()
 	return e
+}
+
+// mask takes the kinds of personal data privacy.mask names out of the
+// event's words, form values and chat context (copies: the caller's event
+// is untouched), so that no model request, history or log of kommbridge's
+// holds them. The user's message in Kommunicate stays as it was.
+func (e *event) mask() {
+	m, ev := e.s.masks, e.ev
+	if m == (kommbridge.Masks{}) {
+		return
+	}
+	ev.Text = m.Mask(ev.Text)
+	if len(ev.Form) > 0 {
+		form := make(map[string]string, len(ev.Form))
+		for k, v := range ev.Form {
+			form[k] = m.Mask(v)
+		}
+		ev.Form = form
+	}
+	if len(ev.Context) > 0 {
+		ctx := make(map[string]string, len(ev.Context))
+		for k, v := range ev.Context {
+			ctx[k] = m.Mask(v)
+		}
+		ev.Context = ctx
+	}
 }
 
 // end releases what the event holds.
@@ -299,7 +333,7 @@ func (e *event) keepIfHeld(lock kommbridge.Lock, r *Result) {
 // for commit.
 func (e *event) answer(ctx context.Context) Result {
 	if e.ev.Confirm != "" {
-		return e.confirmed(ctx)
+		return *e.confirmed(ctx)
 	}
 	history, err := e.b.store.History(ctx, e.conv)
 	if err != nil {
@@ -307,16 +341,9 @@ func (e *event) answer(ctx context.Context) Result {
 	}
 	user, standIn, outcomes := e.userContent(ctx)
 	in := &Input{Event: e.ev, Now: e.b.now(), UserTurn: standIn, Joined: e.joined}
-	var kres *KBResult
-	if q := e.question(history); q != "" && e.p.Knowledge != nil {
-		in.Knowledge, kres = e.retrieve(ctx, q)
-		if d := e.settle(ctx, *in); d.NoMatch {
-			e.noMatch(ctx, q, in.Knowledge, kres)
-			if !d.AskModel {
-				r := e.result(d)
-				r.Knowledge = kres
-				return r
-			}
+	if e.p.Knowledge != nil {
+		if r := e.consult(ctx, in, history); r != nil {
+			return *r
 		}
 	}
 	for _, t := range e.joined {
@@ -331,10 +358,8 @@ func (e *event) answer(ctx context.Context) Result {
 	if errors.Is(err, llm.ErrContextOverflow) && hasTime(ctx) {
 		resp, err = e.shorter(ctx, in, history, user)
 	}
-	var run actionRun
 	if err == nil && len(e.p.Actions) > 0 {
-		resp, err = e.act(ctx, req, resp, &run)
-		in.Actions, in.Confirm = run.notes, run.confirm
+		err = e.act(ctx, req, &resp, in)
 	}
 	if errors.Is(err, llm.ErrTimeout) && e.waited > e.s.budget/2 {
 		// The wait for the conversation's previous message took the time:
@@ -342,15 +367,23 @@ func (e *event) answer(ctx context.Context) Result {
 		err = fmt.Errorf("%w for the conversation's previous message (%v): %w", errWaited, e.waited.Round(time.Millisecond), err)
 	}
 	r := e.asked(ctx, in, &resp, err, start, outcomes)
-	r.Actions = run.calls
-	if kres != nil {
-		for _, p := range r.cited {
-			kres.Cited = append(kres.Cited, Citation{ID: p.ID, Title: p.Title, URL: p.URL})
-		}
-		kres.Dropped = r.droppedSources
-		r.Knowledge = kres
-	}
+	e.annotate(&r)
 	return r
+}
+
+// annotate adds to r what the event's help center and actions did. (The
+// pipeline's steps keep these on the event rather than in locals: a
+// webhook waits for the model with answer's frame on its stack, which
+// TestStackPerWaitingWebhook keeps small.)
+func (e *event) annotate(r *Result) {
+	r.Actions = e.run.calls
+	if k := e.kres; k != nil {
+		for _, p := range r.cited {
+			k.Cited = append(k.Cited, Citation{ID: p.ID, Title: p.Title, URL: p.URL})
+		}
+		k.Dropped = r.droppedSources
+		r.Knowledge = k
+	}
 }
 
 // storeFailure names a failed store call: the budget spent waiting (a busy
@@ -436,6 +469,7 @@ func (e *event) asked(ctx context.Context, in *Input, resp *llm.Response, err er
 	var violation string
 	if err == nil {
 		in.Reply = prompt.Parse(p.Format, *resp)
+		e.confidence = in.Reply.Confidence
 		if in.Knowledge != nil {
 			in.Reply.SourceMarkers()
 		}
@@ -470,8 +504,19 @@ func (e *event) result(d Decision) Result {
 	if len(d.RichDropped) > 0 {
 		log.Info("rich answer parts left out", zap.String("bot", id), zap.Strings("dropped", d.RichDropped))
 	}
-	return Result{Reply: d.Reply, ModelReason: d.ModelReason, Err: d.Cause, Cut: e.cut, cited: d.Cited, droppedSources: d.DroppedSources,
+	r := Result{Reply: d.Reply, ModelReason: d.ModelReason, Err: d.Cause, Cut: e.cut, cited: d.Cited, droppedSources: d.DroppedSources,
 		fx: effects{turns: d.Turns, reset: d.Reset, trim: d.Trim, keep: d.Keep, handoff: d.MarkHandoff}}
+	if d.Promised {
+		r.Promise = "allow"
+		switch {
+		case e.p.PromiseHandoff:
+			r.Promise = "handoff"
+		case e.p.PromiseStrip:
+			r.Promise = "strip"
+		}
+		log.Info("the reply promised a person without handing off", zap.String("bot", id), zap.String("false_promise", r.Promise))
+	}
+	return r
 }
 
 // modelEnd is when the work on an event that must be answered by end

@@ -255,6 +255,28 @@ func (e *event) retrieve(ctx context.Context, q string) (*KBFacts, *KBResult) {
 	return facts, res
 }
 
+// consult asks the help center about the event and puts what it found
+// into in; a non-nil Result is the answer when the help center does not
+// answer the message and the model is not to be asked.
+func (e *event) consult(ctx context.Context, in *Input, history []kommbridge.Turn) *Result {
+	q := e.question(history)
+	if q == "" {
+		return nil
+	}
+	in.Knowledge, e.kres = e.retrieve(ctx, q)
+	d := e.settle(ctx, *in)
+	if !d.NoMatch {
+		return nil
+	}
+	e.noMatch(ctx, q, in.Knowledge, e.kres)
+	if d.AskModel {
+		return nil
+	}
+	r := e.result(d)
+	r.Knowledge = e.kres
+	return &r
+}
+
 // noMatch notes a message the help center did not answer: its passages
 // are not given to the model, and the question is recorded for kb gaps.
 func (e *event) noMatch(ctx context.Context, q string, f *KBFacts, res *KBResult) {

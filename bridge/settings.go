@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,9 @@ type settings struct {
 	// changes are confirmed and users verified.
 	actions *action.Runner
 	confirm confirmSettings
+	// masks are the kinds of personal data taken out of every event
+	// before anything reads it.
+	masks kommbridge.Masks
 }
 
 // Profile is one bot, compiled: its templates parsed, its phrases
@@ -95,6 +99,13 @@ type Profile struct {
 	OfflineText *prompt.Template
 	// Knowledge is the bot's help center, nil without one.
 	Knowledge *knowledge
+	// promises are the phrases of a reply that promise a person; a reply
+	// holding one without handing off is kept (PromiseHandoff), has them
+	// taken out (PromiseStrip), or is left (neither).
+	promises                     [][]string
+	PromiseHandoff, PromiseStrip bool
+	// Summary is the bot's handoff notes, nil when off.
+	Summary *summarySettings
 	// Actions are the actions the bot may call, at most MaxActionRounds
 	// rounds of calls per message.
 	Actions         []string
@@ -145,6 +156,7 @@ func compile(cfg *config.Config) (*settings, []error) {
 		errs = append(errs, err)
 	}
 	s.actions = runner
+	s.masks = cfg.Privacy.Masks()
 	cf := cfg.Confirmations
 	s.confirm = confirmSettings{ttl: cf.TTL.D(), yes: cf.Yes, no: cf.No, cancelled: cf.CancelledMessage, invalid: cf.InvalidMessage, done: cf.DoneMessage,
 		identitySecret: cfg.Identity.Secret, identityKey: cfg.Identity.ContextKey, signIn: cfg.Identity.SignInMessage}
@@ -205,12 +217,19 @@ func newProfile(b *config.Bot) (*Profile, []error) {
 		Rich: rich, Forms: formNames, AskFile: p.AskFile, Sources: b.Knowledge != nil, Actions: len(b.Actions) > 0,
 	})
 	p.Actions, p.MaxActionRounds = b.Actions, b.MaxActionRounds
+	p.Summary = newSummary(h.Summary, b.Model)
 	p.Knowledge = newKnowledge(b.Knowledge)
 	for _, ph := range h.Phrases {
 		if w := words(ph); len(w) > 0 {
 			p.phrases = append(p.phrases, w)
 		}
 	}
+	for _, ph := range append(slices.Clone(config.DefaultPromisePhrases), h.PromisePhrases...) {
+		if w := words(ph); len(w) > 0 {
+			p.promises = append(p.promises, w)
+		}
+	}
+	p.PromiseHandoff, p.PromiseStrip = h.OnFalsePromise == config.PromiseHandoff, h.OnFalsePromise == config.PromiseStrip
 	var errs []error
 	parse := func(key, text string) *prompt.Template {
 		t, err := prompt.ParseTemplate(key, text)

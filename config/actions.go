@@ -190,6 +190,9 @@ func (c *Config) actionDefaults() {
 	cf.InvalidMessage = cmp.Or(cf.InvalidMessage, DefaultInvalidMessage)
 	cf.DoneMessage = cmp.Or(cf.DoneMessage, DefaultDoneMessage)
 	c.Identity.ContextKey = cmp.Or(c.Identity.ContextKey, DefaultIdentityKey)
+	if c.Privacy.Mask == nil {
+		c.Privacy.Mask = []MaskKind{MaskCards}
+	}
 	c.Identity.SignInMessage = cmp.Or(c.Identity.SignInMessage, DefaultSignInMessage)
 	for i := range c.Bots {
 		if b := &c.Bots[i]; b.MaxActionRounds == 0 {

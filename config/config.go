@@ -27,6 +27,10 @@ type Config struct {
 	Actions       []Action      `yaml:"actions"`
 	Confirmations Confirmations `yaml:"confirmations"`
 	Identity      Identity      `yaml:"identity"`
+	// Privacy is what personal data is masked before a model reads it.
+	Privacy Privacy `yaml:"privacy"`
+	// Outcomes is the record kept of each conversation's outcome.
+	Outcomes Outcomes `yaml:"outcomes"`
 
 	// Path is the file the configuration was read from; empty when it was
 	// built in code.
@@ -339,6 +343,12 @@ type Handoff struct {
 	Hours          *Hours `yaml:"hours"`
 	OfflineMessage string `yaml:"offline_message"`
 	OfflineForm    string `yaml:"offline_form"`
+	// Summary is the note for the agent posted on every handoff.
+	Summary Summary `yaml:"summary"`
+	// OnFalsePromise is what a reply that promises a person without
+	// handing off gets; PromisePhrases add to DefaultPromisePhrases.
+	OnFalsePromise FalsePromise `yaml:"on_false_promise"`
+	PromisePhrases []string     `yaml:"promise_phrases"`
 }
 
 // Duration is a time.Duration written as "25s" in YAML.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kommbridge/kommbridge"
 )
 
 // KnowledgeBase is a help center a bot answers from: where its articles
@@ -300,4 +302,33 @@ func (c *Config) validateKnowledge(p *problems) {
 			p.bad(w+".top_k", "must be from 1 to 20; got %d", k.TopK)
 		}
 	}
+}
+
+// Privacy is what personal data is masked before a model reads it.
+type Privacy struct {
+	// Mask lists the kinds masked: cards (numbers that pass the Luhn
+	// check), iban, email, phone; [cards] when unset.
+	Mask []MaskKind `yaml:"mask"`
+}
+
+// MaskKind is a kind of personal data privacy.mask takes out.
+type MaskKind string
+
+// Kinds of masked data.
+const (
+	MaskCards MaskKind = "cards"
+	MaskIBAN  MaskKind = "iban"
+	MaskEmail MaskKind = "email"
+	MaskPhone MaskKind = "phone"
+)
+
+// UnmarshalYAML refuses another word.
+func (m *MaskKind) UnmarshalYAML(n *yaml.Node) error {
+	return word(n, m, MaskCards, MaskIBAN, MaskEmail, MaskPhone)
+}
+
+// Masks is the configuration's privacy.mask as kommbridge's Masks.
+func (p Privacy) Masks() kommbridge.Masks {
+	return kommbridge.Masks{Cards: slices.Contains(p.Mask, MaskCards), IBAN: slices.Contains(p.Mask, MaskIBAN),
+		Email: slices.Contains(p.Mask, MaskEmail), Phone: slices.Contains(p.Mask, MaskPhone)}
 }

@@ -288,6 +288,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.knowledgeDefaults()
 	c.actionDefaults()
+	c.agentDefaults()
 	for i := range c.Bots {
 		b := &c.Bots[i]
 		b.ReplyFormat = cmp.Or(b.ReplyFormat, Format(DefaultReplyFormat))

@@ -28,6 +28,7 @@ func (c *Config) Validate() error {
 	c.Kommunicate.validate(&p)
 	c.validateKnowledge(&p)
 	c.validateActions(&p)
+	c.validateAgents(&p)
 	seen := map[string]bool{}
 	for i := range c.Bots {
 		b := &c.Bots[i]

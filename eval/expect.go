@@ -95,6 +95,9 @@ func check(e *Expect, tr *TurnResult) []Failure {
 	parts(fail, "cards", e.Cards, len(tr.Cards), cards)
 	parts(fail, "list", e.List, len(items), items)
 	parts(fail, "images", e.Images, len(tr.Images), images)
+	if e.NoFalsePromise && tr.Promise != "" {
+		fail("no_false_promise", "the reply promised a person without handing off (kommbridge: %s)", tr.Promise)
+	}
 	for _, want := range e.Calls {
 		found := false
 		var got []string

@@ -86,6 +86,9 @@ type TurnResult struct {
 	Links  []kommbridge.Link  `json:"links,omitempty"`
 	// Calls are the action calls the model made (or kommbridge refused).
 	Calls []Call `json:"calls,omitempty"`
+	// Promise is what kommbridge did with a reply that promised a person
+	// without handing off; "" when none did.
+	Promise string `json:"false_promise,omitempty"`
 	// Knowledge: kb is found, not_found or failed when the bot's help
 	// center was asked; Cited are the articles the answer cites.
 	KB    string      `json:"kb,omitempty"`
@@ -281,6 +284,7 @@ func runOne(ctx context.Context, p Pipeline, r *Run, conv string, opts Options) 
 				confirm = m.Confirm.Token
 			}
 		}
+		tr.Promise = res.Promise
 		for _, c := range res.Actions {
 			var args map[string]any
 			json.Unmarshal([]byte(c.Args), &args)

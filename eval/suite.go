@@ -132,6 +132,9 @@ type Expect struct {
 	// Args); NoCalls actions that must not run (reach the API or a stub).
 	Calls   []ExpectCall `yaml:"calls"`
 	NoCalls []string     `yaml:"no_calls"`
+	// NoFalsePromise: the model's reply must not promise a person without
+	// handing off (whatever the bot's on_false_promise then does).
+	NoFalsePromise bool `yaml:"no_false_promise"`
 
 	matches *regexp.Regexp
 }

@@ -50,6 +50,8 @@ func TestMetricsReferenceIsComplete(t *testing.T) {
 		"kommbridge_model_errors_total":   kindNames(),
 		"kommbridge_cut_total":            bridge.CutKinds,
 		"kommbridge_action_calls_total":   action.Kinds,
+		"kommbridge_false_promises_total": bridge.PromiseActions,
+		"kommbridge_handoff_notes_total":  bridge.NoteResults,
 		"kommbridge_kb_searches_total":    KBResults,
 	}
 	for name, vs := range values {

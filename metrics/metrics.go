@@ -47,6 +47,8 @@ type Metrics struct {
 	kbSearches   *prometheus.CounterVec
 	kbFallbacks  *prometheus.CounterVec
 	kbDropped    *prometheus.CounterVec
+	promises     *prometheus.CounterVec
+	notes        *prometheus.CounterVec
 	actionCalls  *prometheus.CounterVec
 	actionTime   *prometheus.HistogramVec
 	buildInfo    *prometheus.GaugeVec
@@ -127,6 +129,14 @@ func New() *Metrics {
 	m.kbFallbacks = counterOf("kommbridge_kb_keyword_fallbacks_total")
 	m.kbDropped = counterOf("kommbridge_kb_citations_dropped_total")
 	m.actionCalls = counterOf("kommbridge_action_calls_total")
+	m.promises = counterOf("kommbridge_false_promises_total")
+	m.notes = counterOf("kommbridge_handoff_notes_total")
+	for _, r := range bridge.NoteResults {
+		m.notes.WithLabelValues(r)
+	}
+	for _, a := range bridge.PromiseActions {
+		m.promises.WithLabelValues(a)
+	}
 	m.actionTime = histogramOf("kommbridge_action_duration_seconds", []float64{.05, .1, .25, .5, 1, 2, 5, 10, 20})
 	for _, f := range finishReasons {
 		m.finishes.WithLabelValues(f)
@@ -304,6 +314,8 @@ var Catalog = []Metric{
 	{"kommbridge_kb_searches_total", "Help-center searches by knowledge base and result (found; not_found: the help center does not answer the message; failed).", []string{"base", "result"}},
 	{"kommbridge_kb_keyword_fallbacks_total", "Questions searched by keywords alone because the embeddings endpoint failed or was slow, by knowledge base.", []string{"base"}},
 	{"kommbridge_kb_citations_dropped_total", "Source numbers a model cited that it was not given (never shown), by knowledge base.", []string{"base"}},
+	{"kommbridge_handoff_notes_total", "Handoff notes for the agents by result (posted; posted_known_only: without the model's part; failed: not delivered).", []string{"result"}},
+	{"kommbridge_false_promises_total", "Replies that promised a person without handing off, by what was done (handoff: kept with a real handoff; strip: the promise taken out; allow: left).", []string{"action"}},
 	{"kommbridge_action_calls_total", "Action calls by action and kind (ok, http_error, timeout, unreachable, bad_answer, limited, invalid_args, unverified, awaiting_confirmation, invalid_confirmation).", []string{"action", "kind"}},
 	{"kommbridge_action_duration_seconds", "Calls to the business's APIs that were made, by action.", []string{"action"}},
 	{"kommbridge_build_info", "1, labelled with the running build's version, commit and Go version.", []string{"version", "commit", "go_version"}},
@@ -384,6 +396,9 @@ func (m *Metrics) Webhook(bot, event string, status int, d time.Duration, r *bri
 	if r.Violation != "" {
 		m.violations.WithLabelValues(string(r.Format), r.Violation).Inc()
 	}
+	if r.Promise != "" && r.Outcome != kommbridge.OutcomeDuplicate {
+		m.promises.WithLabelValues(r.Promise).Inc()
+	}
 	if k := r.Knowledge; k != nil && r.Outcome != kommbridge.OutcomeDuplicate {
 		result := "found"
 		switch {
@@ -434,6 +449,9 @@ func (m *Metrics) LeaseLost(kind string) { m.leasesLost.WithLabelValues(kind).In
 
 // Delivery records a held answer's fate; it is the bridge's OnDelivery.
 func (m *Metrics) Delivery(result string) { m.deliveries.WithLabelValues(result).Inc() }
+
+// Note counts a handoff note; it is the bridge's OnNote.
+func (m *Metrics) Note(result string) { m.notes.WithLabelValues(result).Inc() }
 
 // Handoff counts a handoff made outside a webhook's answer.
 func (m *Metrics) Handoff(reason string) { m.handoffs.WithLabelValues(reason).Inc() }

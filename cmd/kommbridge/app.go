@@ -127,7 +127,7 @@ func newAppWith(cfg *config.Config, log *zap.Logger, m *metrics.Metrics, wrap fu
 	}
 	deps.ConfirmSecret = confirmSecret(cfg, st, log)
 	if m != nil {
-		deps.OnAction = m.Action
+		deps.OnAction, deps.OnNote = m.Action, m.Note
 	}
 	if cfg.Kommunicate.APIKey != "" {
 		deps.Deliver = adapter.NewKommunicateAPI(cfg.Kommunicate.APIBase, cfg.Kommunicate.APIKey)

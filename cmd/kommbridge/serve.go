@@ -74,6 +74,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		AuthValue:    cfg.Server.Auth.Value,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		LogContent:   cfg.Log.Content,
+		Masks:        cfg.Privacy.Masks(),
 		Ready:        a.ready,
 		Degradable:   a.degradable,
 		Metrics:      m.Handler(),

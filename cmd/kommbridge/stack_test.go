@@ -110,7 +110,7 @@ func TestStackPerWaitingWebhook(t *testing.T) {
 }
 
 // maxStackPerWebhook is the stack memory a waiting webhook may hold:
-// measured here at 29-31 KB over its 4 goroutines, the webhook's within
+// measured here at 31-32 KB over its 4 goroutines, the webhook's within
 // 16 KB. Frames 12 KB deeper on the webhook's way down double its stack
 // to 32 KB and the total to 45 KB, which this bound refuses.
 const maxStackPerWebhook = 40 << 10
