@@ -107,7 +107,7 @@ type Deps struct {
 	OnAction   func(name, kind string, took time.Duration)
 	// OnNote hears of each handoff note's fate, one of NoteResults.
 	OnNote func(result string)
-	Log        *zap.Logger
+	Log    *zap.Logger
 	// LogContent: log message text (log.content); otherwise the error
 	// messages of servers, which may echo it, are logged redacted.
 	LogContent bool
@@ -144,9 +144,9 @@ type Bridge struct {
 	// notifyClient posts handoff notes to notify_url under media's address
 	// rules.
 	notifyClient *http.Client
-	log           *zap.Logger
-	logContent    bool // log message text; see errField
-	now           func() time.Time
+	log          *zap.Logger
+	logContent   bool // log message text; see errField
+	now          func() time.Time
 }
 
 // New builds a Bridge for cfg.
