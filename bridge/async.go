@@ -221,6 +221,7 @@ func (e *event) deliverHeld(j *asyncJob, r *Result) {
 	e.commit(ctx, r)
 	log.Info("held answer delivered", zap.Int("messages", len(r.Messages)))
 	e.summarize(r)
+	e.recordOutcome(r)
 	b.onDeliv("delivered")
 }
 
@@ -251,7 +252,9 @@ func (e *event) deliveryFailed(j *asyncJob, cause error) {
 	if err := b.store.MarkHandoff(ctx, e.conv, b.now()); err != nil {
 		log.Warn("handoff not recorded", zap.Error(err))
 	}
-	e.summarize(&Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{msg}, HandoffReason: kommbridge.HandoffDelivery}})
+	r := &Result{Reply: kommbridge.Reply{Messages: []kommbridge.Message{msg}, HandoffReason: kommbridge.HandoffDelivery, Outcome: kommbridge.OutcomeHandoff}}
+	e.summarize(r)
+	e.recordOutcome(r)
 }
 
 // minDelivery is the least time a held answer's delivery is tried for.

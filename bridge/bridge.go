@@ -50,6 +50,14 @@ type Store interface {
 	Dequeue(ctx context.Context, conv, key string) (texts []string, q kommbridge.Queued, err error)
 }
 
+// Outcomes keeps each conversation's outcome record; the stores
+// implement it.
+type Outcomes interface {
+	UpdateOutcome(ctx context.Context, conv string, step kommbridge.Step, ttl time.Duration) (decided string, err error)
+	Outcomes(ctx context.Context, since time.Time) ([]kommbridge.ConvRecord, error)
+	MarkCounted(ctx context.Context, conv, outcome string, ttl time.Duration) (first bool, err error)
+}
+
 // Model answers chat requests; *llm.Client implements it.
 type Model interface {
 	Complete(ctx context.Context, r llm.Request) (llm.Response, error)
@@ -107,7 +115,11 @@ type Deps struct {
 	OnAction   func(name, kind string, took time.Duration)
 	// OnNote hears of each handoff note's fate, one of NoteResults.
 	OnNote func(result string)
-	Log    *zap.Logger
+	// Outcomes keeps each conversation's outcome record; OnConversation
+	// hears of each outcome decided (kommbridge.ConversationOutcomes).
+	Outcomes       Outcomes
+	OnConversation func(bot, outcome string)
+	Log            *zap.Logger
 	// LogContent: log message text (log.content); otherwise the error
 	// messages of servers, which may echo it, are logged redacted.
 	LogContent bool
@@ -137,10 +149,12 @@ type Bridge struct {
 	gaps      Gaps
 	// confirmSecret signs confirmations; actionStub and onAction are set
 	// on each configuration's action runner.
-	confirmSecret []byte
-	actionStub    func(name string, args map[string]any) (int, []byte, bool)
-	onAction      func(name, kind string, took time.Duration)
-	onNote        func(result string)
+	confirmSecret  []byte
+	actionStub     func(name string, args map[string]any) (int, []byte, bool)
+	onAction       func(name, kind string, took time.Duration)
+	onNote         func(result string)
+	outcomes       Outcomes
+	onConversation func(bot, outcome string)
 	// notifyClient posts handoff notes to notify_url under media's address
 	// rules.
 	notifyClient *http.Client
@@ -168,6 +182,7 @@ func New(cfg *config.Config, d Deps) (*Bridge, error) {
 	}
 	b := &Bridge{store: d.Store, model: d.Model, limiter: d.Limiter, media: d.Media, deliver: d.Deliver, onDeliv: d.OnDelivery, onHandoff: d.OnHandoff,
 		knowledge: d.Knowledge, gaps: d.Gaps, confirmSecret: d.ConfirmSecret, actionStub: d.ActionStub, onAction: d.OnAction, onNote: d.OnNote,
+		outcomes: d.Outcomes, onConversation: d.OnConversation,
 		log: d.Log, logContent: d.LogContent, now: d.Now}
 	b.notifyClient = media.NewFetcher(media.FetchOptions{AllowedHosts: cfg.Media.AllowedHosts, Timeout: 10 * time.Second}).Client(
 		func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse })
@@ -282,6 +297,7 @@ func (b *Bridge) Handle(ctx context.Context, ev kommbridge.Event) (Result, error
 	start := b.now()
 	r := e.deduped(ctx)
 	e.summarize(&r)
+	e.recordOutcome(&r)
 	if b.guard != nil && b.guard.usedLocalSince(start) {
 		r.Degraded = true
 		if r.Outcome == kommbridge.OutcomeAnswered {

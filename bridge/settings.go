@@ -30,6 +30,8 @@ type settings struct {
 	// masks are the kinds of personal data taken out of every event
 	// before anything reads it.
 	masks kommbridge.Masks
+	// outcomeTTL is how long a conversation's outcome record is kept.
+	outcomeTTL time.Duration
 }
 
 // Profile is one bot, compiled: its templates parsed, its phrases
@@ -157,6 +159,7 @@ func compile(cfg *config.Config) (*settings, []error) {
 	}
 	s.actions = runner
 	s.masks = cfg.Privacy.Masks()
+	s.outcomeTTL = cfg.Outcomes.TTL.D()
 	cf := cfg.Confirmations
 	s.confirm = confirmSettings{ttl: cf.TTL.D(), yes: cf.Yes, no: cf.No, cancelled: cf.CancelledMessage, invalid: cf.InvalidMessage, done: cf.DoneMessage,
 		identitySecret: cfg.Identity.Secret, identityKey: cfg.Identity.ContextKey, signIn: cfg.Identity.SignInMessage}

@@ -52,6 +52,7 @@ func TestMetricsReferenceIsComplete(t *testing.T) {
 		"kommbridge_action_calls_total":   action.Kinds,
 		"kommbridge_false_promises_total": bridge.PromiseActions,
 		"kommbridge_handoff_notes_total":  bridge.NoteResults,
+		"kommbridge_conversations_total":  kommbridge.ConversationOutcomes,
 		"kommbridge_kb_searches_total":    KBResults,
 	}
 	for name, vs := range values {

@@ -49,6 +49,7 @@ type Metrics struct {
 	kbDropped    *prometheus.CounterVec
 	promises     *prometheus.CounterVec
 	notes        *prometheus.CounterVec
+	convs        *prometheus.CounterVec
 	actionCalls  *prometheus.CounterVec
 	actionTime   *prometheus.HistogramVec
 	buildInfo    *prometheus.GaugeVec
@@ -131,6 +132,7 @@ func New() *Metrics {
 	m.actionCalls = counterOf("kommbridge_action_calls_total")
 	m.promises = counterOf("kommbridge_false_promises_total")
 	m.notes = counterOf("kommbridge_handoff_notes_total")
+	m.convs = counterOf("kommbridge_conversations_total")
 	for _, r := range bridge.NoteResults {
 		m.notes.WithLabelValues(r)
 	}
@@ -196,6 +198,9 @@ func (m *Metrics) Labels(bots, events []string) {
 	for b := range ls.bots {
 		m.tokens.WithLabelValues(b, "in")
 		m.tokens.WithLabelValues(b, "out")
+		for _, o := range kommbridge.ConversationOutcomes {
+			m.convs.WithLabelValues(b, o)
+		}
 	}
 	for e := range ls.events {
 		m.webhooks.WithLabelValues(e, "200")
@@ -314,6 +319,7 @@ var Catalog = []Metric{
 	{"kommbridge_kb_searches_total", "Help-center searches by knowledge base and result (found; not_found: the help center does not answer the message; failed).", []string{"base", "result"}},
 	{"kommbridge_kb_keyword_fallbacks_total", "Questions searched by keywords alone because the embeddings endpoint failed or was slow, by knowledge base.", []string{"base"}},
 	{"kommbridge_kb_citations_dropped_total", "Source numbers a model cited that it was not given (never shown), by knowledge base.", []string{"base"}},
+	{"kommbridge_conversations_total", "Conversations by bot and outcome (resolved by the bot; handed off: customer_request, missing_knowledge, model_failure, out_of_hours; reopened after a resolve; abandoned).", []string{"bot", "outcome"}},
 	{"kommbridge_handoff_notes_total", "Handoff notes for the agents by result (posted; posted_known_only: without the model's part; failed: not delivered).", []string{"result"}},
 	{"kommbridge_false_promises_total", "Replies that promised a person without handing off, by what was done (handoff: kept with a real handoff; strip: the promise taken out; allow: left).", []string{"action"}},
 	{"kommbridge_action_calls_total", "Action calls by action and kind (ok, http_error, timeout, unreachable, bad_answer, limited, invalid_args, unverified, awaiting_confirmation, invalid_confirmation).", []string{"action", "kind"}},
@@ -449,6 +455,12 @@ func (m *Metrics) LeaseLost(kind string) { m.leasesLost.WithLabelValues(kind).In
 
 // Delivery records a held answer's fate; it is the bridge's OnDelivery.
 func (m *Metrics) Delivery(result string) { m.deliveries.WithLabelValues(result).Inc() }
+
+// Conversation counts a conversation's outcome; it is the bridge's
+// OnConversation.
+func (m *Metrics) Conversation(bot, outcome string) {
+	m.convs.WithLabelValues(m.bot(bot), outcome).Inc()
+}
 
 // Note counts a handoff note; it is the bridge's OnNote.
 func (m *Metrics) Note(result string) { m.notes.WithLabelValues(result).Inc() }

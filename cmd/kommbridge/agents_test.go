@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kommbridge/kommbridge/llm/llmtest"
+	"github.com/kommbridge/kommbridge/store/redis/redistest"
 )
 
 // agentConfig is a bot that hands off on a phrase and posts handoff notes
@@ -62,6 +66,7 @@ func TestHandoffNote(t *testing.T) {
 		case c := <-api.got:
 			md, _ := c.Body["metadata"].(map[string]any)
 			text, _ := c.Body["message"].(string)
+			t.Logf("the note:\n%s", text)
 			if c.Body["groupId"] != "c-1" || md["category"] != "HIDDEN" || md["KM_ASSIGN_TO"] != nil {
 				t.Errorf("note post %+v", c.Body)
 			}
@@ -127,5 +132,95 @@ func TestCardNumbersMasked(t *testing.T) {
 	history := fmt.Sprint(fake.Last(t).Chat.Messages)
 	if !strings.Contains(history, "[card ending 4242]") || !strings.Contains(history, "[card ending 0005]") || !strings.Contains(history, "4242424242424241") {
 		t.Errorf("history: %s", history)
+	}
+}
+
+// Each conversation's outcome, as the metric counts it while serving and
+// the report tells it after: resolved by the bot (explicitly, or by
+// silence after its answer), handed off by category, reopened,
+// abandoned.
+func TestOutcomesAndReport(t *testing.T) {
+	r := redistest.Start(t)
+	fake := llmtest.New(t)
+	fake.Default(func(req llmtest.Request) llmtest.Reply {
+		last := req.Chat.Messages[len(req.Chat.Messages)-1].Content
+		switch {
+		case strings.Contains(last, "thanks, it works"):
+			return llmtest.Reply{Content: `{"reply":"Glad it works!","confidence":0.9,"handoff":false,"handoff_reason":"","team":"","suggested_replies":[],"resolved":true}`}
+		case strings.Contains(last, "break"):
+			return llmtest.Reply{Status: 500}
+		}
+		return llmtest.Reply{Content: llmtest.Contract("Sure.", 0.9)}
+	})
+	path := writeConfig(t, fmt.Sprintf(`
+server: {addr: "127.0.0.1:0"}
+llm: {base_url: %q, api_key: k, max_retries: 0}
+store: {url: %q}
+log: {level: info}
+bots:
+  - id: "*"
+    resolve: auto
+    welcome: {text: "Hi!"}
+    handoff: {phrases: ["talk to a human"]}
+`, fake.URL(), r.URL))
+	p := startProcess(t, path, env(nil))
+	welcome := func(key, conv string) string {
+		b, _ := json.Marshal(map[string]any{"botId": "b", "key": key, "groupId": conv, "message": "", "eventName": "WELCOME"})
+		return post(t, p.base, string(b))
+	}
+	post(t, p.base, webhookBody("a1", "A", "hello", nil))          // answered: resolved once the window passes
+	post(t, p.base, webhookBody("b1", "B", "talk to a human", nil)) // customer request
+	post(t, p.base, webhookBody("c1", "C", "thanks, it works", nil))
+	post(t, p.base, webhookBody("c2", "C", "oh wait, one more thing", nil)) // reopened
+	welcome("d1", "D")                                                     // abandoned once the window passes
+	post(t, p.base, webhookBody("e1", "E", "break it", nil))               // model failure
+	// The records are written in the background; each outcome decided is
+	// logged.
+	for _, o := range []string{"customer_request", "resolved", "reopened", "model_failure"} {
+		p.stderr.waitFor(t, `"conversation_outcome":"`+o+`"`, 0)
+	}
+	m := get(t, p.base+"/metrics")
+	for _, want := range []string{`outcome="customer_request"} 1`, `outcome="resolved"} 1`, `outcome="reopened"} 1`, `outcome="model_failure"} 1`} {
+		if !strings.Contains(m, `kommbridge_conversations_total{bot="*",`+want) {
+			t.Errorf("metric lacks %s:\n%s", want, grepLines(m, "kommbridge_conversations_total"))
+		}
+	}
+
+	// From the store: inside the window A and D are still open.
+	out, err := runCmd(t, "report", "--config", path, "--since", "1h")
+	for _, want := range []string{"5 conversations, 4 with a user message", "resolved by the bot             0", "customer request              1",
+		"model failure                 1", "reopened after a resolve        1", "still open                      3"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("report lacks %q (%v):\n%s", want, err, out)
+		}
+	}
+
+	// From the log, two hours on: A and C (its last answer unanswered)
+	// are resolved by the bot, D abandoned.
+	var shifted []string
+	for _, l := range strings.Split(p.stderr.text(), "\n") {
+		var line map[string]any
+		if json.Unmarshal([]byte(l), &line) != nil {
+			continue
+		}
+		if ts, err := time.Parse("2006-01-02T15:04:05.000Z0700", fmt.Sprint(line["ts"])); err == nil {
+			line["ts"] = ts.Add(-2 * time.Hour).Format("2006-01-02T15:04:05.000Z0700")
+		}
+		b, _ := json.Marshal(line)
+		shifted = append(shifted, string(b))
+	}
+	log := filepath.Join(t.TempDir(), "serve.log")
+	os.WriteFile(log, []byte(strings.Join(shifted, "\n")), 0o644)
+	out, err = runCmd(t, "report", "--config", path, "--since", "7d", "--log", log)
+	t.Logf("the report:\n%s", out)
+	for _, want := range []string{"resolved by the bot             2   resolution rate 50%", "handed to people                2",
+		"abandoned                       1", "still open                      0"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("report from the log lacks %q (%v):\n%s", want, err, out)
+		}
+	}
+	csvOut, _ := runCmd(t, "report", "--config", path, "--since", "7d", "--log", log, "--csv", "-")
+	if !strings.HasPrefix(csvOut, "conversation,bot,started,user_messages,outcome,handoff_at,resolved_at,reopened\n") || !strings.Contains(csvOut, "\nA,b,") {
+		t.Errorf("csv:\n%s", csvOut)
 	}
 }

@@ -126,8 +126,11 @@ func newAppWith(cfg *config.Config, log *zap.Logger, m *metrics.Metrics, wrap fu
 		deps.Gaps = g
 	}
 	deps.ConfirmSecret = confirmSecret(cfg, st, log)
+	if o, ok := st.(bridge.Outcomes); ok {
+		deps.Outcomes = o
+	}
 	if m != nil {
-		deps.OnAction, deps.OnNote = m.Action, m.Note
+		deps.OnAction, deps.OnNote, deps.OnConversation = m.Action, m.Note, m.Conversation
 	}
 	if cfg.Kommunicate.APIKey != "" {
 		deps.Deliver = adapter.NewKommunicateAPI(cfg.Kommunicate.APIBase, cfg.Kommunicate.APIKey)

@@ -55,6 +55,9 @@ Usage:
                                        (kommbridge kb help)
   kommbridge actions import SPEC --operation ID
                                        print an action block for an OpenAPI 3 operation
+  kommbridge report [--config FILE] [--since 7d] [--json F] [--csv F] [--log FILE]
+                                       conversations by outcome: the resolution rate, handoffs by
+                                       category, busiest hours, top unanswered questions
   kommbridge health [--config FILE] [--url URL]
                                        exit 0 if the server answers /healthz (for container health
                                        checks); the URL defaults to the configured address
@@ -93,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return kbCmd(ctx, args, getenv, stdout, stderr)
 	case "actions":
 		return actionsCmd(ctx, args, stdout, stderr)
+	case "report":
+		return report(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionLine())
 		return nil

@@ -112,6 +112,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var background sync.WaitGroup
 	background.Go(func() { r.run(bctx) })
 	background.Go(func() { a.bridge.Recover(bctx, cfg.Kommunicate.TakeoverAfter.D()/3) })
+	background.Go(func() {
+		// Outcomes that silence decides (resolved by the bot, abandoned),
+		// counted once a minute.
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-bctx.Done():
+				return
+			case <-t.C:
+				a.bridge.Sweep(bctx, cfg.Outcomes.ResolveWindow.D())
+			}
+		}
+	})
 	defer func() { stopBackground(); background.Wait() }()
 
 	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("webhook", cfg.Server.WebhookPath),

@@ -33,8 +33,9 @@ type Store struct {
 	opts   Options
 	seed   maphash.Seed
 	shards [shards]shard
-	dedupe dedupe
-	gaps   gaps
+	dedupe   dedupe
+	gaps     gaps
+	outcomes outcomes
 }
 
 type shard struct {

@@ -20,6 +20,7 @@ type Store interface {
 	bridge.Gaps
 	Ping(ctx context.Context) error
 	Gaps(ctx context.Context, base string, n int) ([]kommbridge.Gap, error)
+	bridge.Outcomes
 }
 
 // Run runs the contract against stores from newStore, which must return
@@ -189,6 +190,42 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		if none, err := s.Gaps(ctx, "nothing", 5); err != nil || len(none) != 0 {
 			t.Errorf("an unknown base: %v %+v", err, none)
+		}
+	})
+
+	t.Run("outcome records, decided once", func(t *testing.T) {
+		s := newStore(t)
+		now := time.Now()
+		steps := []kommbridge.Step{{At: now, Bot: "b", User: true, Answered: true, Resolved: true}, {At: now, User: true, Answered: true},
+			{At: now, User: true, HandoffReason: kommbridge.HandoffButton}}
+		var decided []string
+		for _, st := range steps {
+			d, err := s.UpdateOutcome(ctx, "c1", st, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			decided = append(decided, d)
+		}
+		if fmt.Sprint(decided) != "[resolved reopened customer_request]" {
+			t.Errorf("decided %v", decided)
+		}
+		s.UpdateOutcome(ctx, "c2", kommbridge.Step{At: now, Bot: "b", Answered: true}, time.Hour)
+		recs, err := s.Outcomes(ctx, now.Add(-time.Minute))
+		if err != nil || len(recs) != 2 {
+			t.Fatalf("%v %+v", err, recs)
+		}
+		for _, r := range recs {
+			if r.Conversation == "c1" && (r.UserMessages != 3 || r.Category != kommbridge.ConvCustomerRequest || r.Reopened != 1 || r.Bot != "b") {
+				t.Errorf("c1: %+v", r)
+			}
+		}
+		if recs, _ := s.Outcomes(ctx, now.Add(time.Hour)); len(recs) != 0 {
+			t.Errorf("records active since later: %+v", recs)
+		}
+		first, err1 := s.MarkCounted(ctx, "c2", kommbridge.ConvAbandoned, time.Hour)
+		again, err2 := s.MarkCounted(ctx, "c2", kommbridge.ConvAbandoned, time.Hour)
+		if err1 != nil || err2 != nil || !first || again {
+			t.Errorf("counted %v then %v (%v %v)", first, again, err1, err2)
 		}
 	})
 
