@@ -168,12 +168,12 @@ bots:
 		b, _ := json.Marshal(map[string]any{"botId": "b", "key": key, "groupId": conv, "message": "", "eventName": "WELCOME"})
 		return post(t, p.base, string(b))
 	}
-	post(t, p.base, webhookBody("a1", "A", "hello", nil))          // answered: resolved once the window passes
+	post(t, p.base, webhookBody("a1", "A", "hello", nil))           // answered: resolved once the window passes
 	post(t, p.base, webhookBody("b1", "B", "talk to a human", nil)) // customer request
 	post(t, p.base, webhookBody("c1", "C", "thanks, it works", nil))
 	post(t, p.base, webhookBody("c2", "C", "oh wait, one more thing", nil)) // reopened
-	welcome("d1", "D")                                                     // abandoned once the window passes
-	post(t, p.base, webhookBody("e1", "E", "break it", nil))               // model failure
+	welcome("d1", "D")                                                      // abandoned once the window passes
+	post(t, p.base, webhookBody("e1", "E", "break it", nil))                // model failure
 	// The records are written in the background; each outcome decided is
 	// logged.
 	for _, o := range []string{"customer_request", "resolved", "reopened", "model_failure"} {

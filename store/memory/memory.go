@@ -30,9 +30,9 @@ type Options struct {
 
 // Store is the memory store. It is safe for concurrent use.
 type Store struct {
-	opts   Options
-	seed   maphash.Seed
-	shards [shards]shard
+	opts     Options
+	seed     maphash.Seed
+	shards   [shards]shard
 	dedupe   dedupe
 	gaps     gaps
 	outcomes outcomes
