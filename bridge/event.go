@@ -75,21 +75,31 @@ func (e *event) mask() {
 	if m == (kommbridge.Masks{}) {
 		return
 	}
-	ev.Text = m.Mask(ev.Text)
-	if len(ev.Form) > 0 {
-		form := make(map[string]string, len(ev.Form))
-		for k, v := range ev.Form {
-			form[k] = m.Mask(v)
-		}
-		ev.Form = form
+	// Written only when something changes: a held answer's job masks the
+	// event again, already masked, while the webhook still reads it.
+	if t := m.Mask(ev.Text); t != ev.Text {
+		ev.Text = t
 	}
-	if len(ev.Context) > 0 {
-		ctx := make(map[string]string, len(ev.Context))
-		for k, v := range ev.Context {
-			ctx[k] = m.Mask(v)
-		}
-		ev.Context = ctx
+	if f := masked(m, ev.Form); f != nil {
+		ev.Form = f
 	}
+	if c := masked(m, ev.Context); c != nil {
+		ev.Context = c
+	}
+}
+
+// masked is a copy of values with m applied, nil when m changes none.
+func masked(m kommbridge.Masks, values map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range values {
+		if t := m.Mask(v); t != v {
+			if out == nil {
+				out = maps.Clone(values)
+			}
+			out[k] = t
+		}
+	}
+	return out
 }
 
 // end releases what the event holds.

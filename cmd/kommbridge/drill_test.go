@@ -356,6 +356,70 @@ bots: [{id: "*", actions: [order_status]}]
 		})
 	}
 
+	// Handoff notes: 20 users ask for a person at once while the note's
+	// model takes 2 s. Each answer goes out at once (the note is written
+	// after it); the notes arrive some seconds later.
+	notes := newScriptedKommunicate(t)
+	notePath := writeConfig(t, fmt.Sprintf(`server: {reply_budget: 8s}
+store: {url: %q, lease: 2s}
+log: {level: warn}
+kommunicate: {api_base: %q, api_key: k}
+bots: [{id: "*", handoff: {phrases: ["talk to a human"], summary: {enabled: true, timeout: 8s}}}]
+`, r.URL, notes.URL))
+	hn := startReplica(t, bin, notePath, m.URL())
+	// The same handoffs without notes, for the answer's latency beside.
+	plainPath := writeConfig(t, fmt.Sprintf(`server: {reply_budget: 8s}
+store: {url: %q, lease: 2s}
+log: {level: warn}
+bots: [{id: "*", handoff: {phrases: ["talk to a human"]}}]
+`, r.URL))
+	h0 := startReplica(t, bin, plainPath, m.URL())
+	d.phase("handoffs without notes (20 at once)", 20, func(p *phase) {
+		var wg sync.WaitGroup
+		for i := range 20 {
+			msg := d.next(p, i)
+			msg.text = "talk to a human, " + msg.text
+			wg.Go(func() { p.add(d.send(h0.base, msg)) })
+		}
+		wg.Wait()
+	})
+	d.phase("handoff notes, 2 s summary model (20 handoffs at once)", 20, func(p *phase) {
+		m.delay.Store(int64(2 * time.Second))
+		defer m.delay.Store(int64(20 * time.Millisecond))
+		answered := make(map[string]time.Time)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := range 20 {
+			msg := d.next(p, i)
+			msg.text = "talk to a human, " + msg.text
+			wg.Go(func() {
+				res := d.send(hn.base, msg)
+				mu.Lock()
+				answered[msg.conv] = time.Now()
+				mu.Unlock()
+				p.add(res)
+			})
+		}
+		wg.Wait()
+		var lags []time.Duration
+		for range 20 {
+			select {
+			case c := <-notes.got:
+				mu.Lock()
+				lags = append(lags, time.Since(answered[fmt.Sprint(c.Body["groupId"])]))
+				mu.Unlock()
+			case <-time.After(30 * time.Second):
+				t.Fatalf("handoff notes: %d of 20 arrived", len(lags))
+			}
+		}
+		sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+		t.Logf("handoff notes: after the answer, p50 %s, p95 %s, max %s", lags[len(lags)/2].Round(time.Millisecond),
+			lags[len(lags)*95/100].Round(time.Millisecond), lags[len(lags)-1].Round(time.Millisecond))
+		if p95 := lags[len(lags)*95/100]; p95 > 10*time.Second {
+			t.Errorf("handoff notes p95 %s after the answer, over 10 s", p95)
+		}
+	})
+
 	d.report()
 }
 

@@ -130,7 +130,8 @@ func TestEvalExitCodesAndAgainst(t *testing.T) {
 	}
 	for _, want := range []string{
 		"FAIL angry customer is handed off (run 1)",
-		"handoff: want a handoff, got none (outcome answered)",
+		"reason: want handoff reason model, got false_promise",
+		"no_false_promise: the reply promised a person without handing off (kommbridge: handoff)",
 		`not_contains: the answer contains "guarantee"`,
 		`judge: "The answer does not promise a refund; it may explain the return policy.": graded`,
 		"8/10 cases at or above 100%",
