@@ -104,14 +104,7 @@ func (s *Server) answer(c echo.Context, id string, ev *kommbridge.Event, res *br
 // how it searched, the best match, the passages given (ids, never text),
 // those cited and the numbers dropped.
 func kbFields(k *bridge.KBResult) []zap.Field {
-	result := "found"
-	switch {
-	case k.Err != nil:
-		result = "failed"
-	case !k.Found:
-		result = "not_found"
-	}
-	fs := []zap.Field{zap.String("kb", result), zap.String("kb_base", k.Base)}
+	fs := []zap.Field{zap.String("kb", k.Result()), zap.String("kb_base", k.Base)}
 	if k.Err == nil {
 		fs = append(fs, zap.String("kb_mode", string(k.Mode)), zap.Float64("kb_best", math.Round(k.Best*1000)/1000))
 	}

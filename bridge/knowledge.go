@@ -188,6 +188,18 @@ type KBResult struct {
 	Err      error
 }
 
+// Result is the search's result as logs and metrics name it: found,
+// not_found or failed.
+func (k *KBResult) Result() string {
+	switch {
+	case k.Err != nil:
+		return "failed"
+	case !k.Found:
+		return "not_found"
+	}
+	return "found"
+}
+
 // Citation is a passage an answer cites.
 type Citation struct{ ID, Title, URL string }
 

@@ -177,14 +177,7 @@ func (tr *TurnResult) knowledge(k *bridge.KBResult, cited []CitedPage) {
 	if k == nil {
 		return
 	}
-	switch {
-	case k.Err != nil:
-		tr.KB = "failed"
-	case !k.Found:
-		tr.KB = "not_found"
-	default:
-		tr.KB = "found"
-	}
+	tr.KB = k.Result()
 	tr.Cited = cited
 }
 

@@ -140,7 +140,7 @@ func (r *Request) body(model string, completionTokens bool) ([]byte, error) {
 		out.ResponseFormat = &responseFormat{Type: "json_schema", JSONSchema: &jsonSchema{Name: r.SchemaName, Schema: r.Schema, Strict: true}}
 	}
 	for _, t := range r.Tools {
-		out.Tools = append(out.Tools, chatTool{Type: "function", Function: chatFunction{Name: t.Name, Description: t.Description, Parameters: t.Parameters}})
+		out.Tools = append(out.Tools, chatTool{Type: "function", Function: chatFunction(t)})
 	}
 	return json.Marshal(out)
 }

@@ -406,14 +406,7 @@ func (m *Metrics) Webhook(bot, event string, status int, d time.Duration, r *bri
 		m.promises.WithLabelValues(r.Promise).Inc()
 	}
 	if k := r.Knowledge; k != nil && r.Outcome != kommbridge.OutcomeDuplicate {
-		result := "found"
-		switch {
-		case k.Err != nil:
-			result = "failed"
-		case !k.Found:
-			result = "not_found"
-		}
-		m.kbSearches.WithLabelValues(k.Base, result).Inc()
+		m.kbSearches.WithLabelValues(k.Base, k.Result()).Inc()
 		if k.EmbedErr != nil {
 			m.kbFallbacks.WithLabelValues(k.Base).Inc()
 		}

@@ -284,32 +284,20 @@ func kbGaps(ctx context.Context, args []string, getenv func(string) string, stdo
 // help-center search found nothing ("kb":"not_found"); the question is
 // the logged text, there only with log.content: true.
 func gapsFromLog(path string) (map[string][]kommbridge.Gap, error) {
-	var r io.Reader = os.Stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
 	counts := map[string]map[string]*kommbridge.Gap{}
 	withoutText := 0
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	for sc.Scan() {
+	err := readLog(path, func(raw []byte) {
 		var line struct {
 			KB   string  `json:"kb"`
 			Base string  `json:"kb_base"`
 			Text *string `json:"text"`
-			TS   any     `json:"ts"`
 		}
-		if json.Unmarshal(sc.Bytes(), &line) != nil || line.KB != "not_found" {
-			continue
+		if json.Unmarshal(raw, &line) != nil || line.KB != "not_found" {
+			return
 		}
 		if line.Text == nil {
 			withoutText++
-			continue
+			return
 		}
 		q := bridge.GapText(*line.Text)
 		if counts[line.Base] == nil {
@@ -321,8 +309,8 @@ func gapsFromLog(path string) (map[string][]kommbridge.Gap, error) {
 			counts[line.Base][q] = g
 		}
 		g.Count++
-	}
-	if err := sc.Err(); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	if withoutText > 0 && len(counts) == 0 {
@@ -335,4 +323,24 @@ func gapsFromLog(path string) (map[string][]kommbridge.Gap, error) {
 		}
 	}
 	return out, nil
+}
+
+// readLog calls line with each line of serve's log at path ("-" for
+// standard input).
+func readLog(path string, line func([]byte)) error {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	for sc.Scan() {
+		line(sc.Bytes())
+	}
+	return sc.Err()
 }

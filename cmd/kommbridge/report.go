@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,19 +117,12 @@ func parsePeriod(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// writeTo writes to path, or to stdout for "-".
 func writeTo(path string, stdout io.Writer, write func(io.Writer) error) error {
 	if path == "-" {
 		return write(stdout)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeFile(path, write)
 }
 
 func buildReport(recs []kommbridge.ConvRecord, gaps []kommbridge.Gap, now time.Time, window time.Duration) Report {
@@ -229,21 +220,10 @@ func writeCSV(w io.Writer, r Report, now time.Time, window time.Duration) error 
 // lines since from, and the unanswered questions (those logged with
 // log.content: true).
 func recordsFromLog(path string, from time.Time) ([]kommbridge.ConvRecord, []kommbridge.Gap, error) {
-	var r io.Reader = os.Stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer f.Close()
-		r = f
-	}
 	recs := map[string]*kommbridge.ConvRecord{}
 	var order []string
 	gaps := map[string]*kommbridge.Gap{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	for sc.Scan() {
+	err := readLog(path, func(raw []byte) {
 		var l struct {
 			Msg           string  `json:"msg"`
 			TS            string  `json:"ts"`
@@ -257,22 +237,22 @@ func recordsFromLog(path string, from time.Time) ([]kommbridge.ConvRecord, []kom
 			KB            string  `json:"kb"`
 			Text          *string `json:"text"`
 		}
-		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Msg != "webhook" || l.Conversation == "" {
-			continue
+		if json.Unmarshal(raw, &l) != nil || l.Msg != "webhook" || l.Conversation == "" {
+			return
 		}
 		at, err := time.Parse("2006-01-02T15:04:05.000Z0700", l.TS)
 		if err != nil {
 			at, err = time.Parse(time.RFC3339Nano, l.TS)
 		}
 		if err != nil || at.Before(from) {
-			continue
+			return
 		}
 		outcome := l.Outcome
 		if outcome == kommbridge.OutcomeCallerGone {
 			outcome = l.AnswerOutcome
 		}
 		if outcome == kommbridge.OutcomeDuplicate || outcome == kommbridge.OutcomeJoined || outcome == kommbridge.OutcomeHeld {
-			continue
+			return
 		}
 		rec := recs[l.Conversation]
 		if rec == nil {
@@ -290,8 +270,8 @@ func recordsFromLog(path string, from time.Time) ([]kommbridge.ConvRecord, []kom
 			gaps[q].Count++
 			gaps[q].Last = at
 		}
-	}
-	if err := sc.Err(); err != nil {
+	})
+	if err != nil {
 		return nil, nil, err
 	}
 	out := make([]kommbridge.ConvRecord, 0, len(order))

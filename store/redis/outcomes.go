@@ -58,7 +58,7 @@ func (s *Store) UpdateOutcome(ctx context.Context, conv string, step kommbridge.
 
 // Outcomes returns the records of the conversations active since since.
 func (s *Store) Outcomes(ctx context.Context, since time.Time) ([]kommbridge.ConvRecord, error) {
-	convs, err := s.c.ZRangeByScore(ctx, s.key("oi", ""), &goredis.ZRangeBy{Min: strconv.FormatInt(since.Unix(), 10), Max: "+inf"}).Result()
+	convs, err := s.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: s.key("oi", ""), Start: strconv.FormatInt(since.Unix(), 10), Stop: "+inf", ByScore: true}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("store: outcomes: %w", err)
 	}
