@@ -82,7 +82,7 @@ func (e *event) act(ctx context.Context, req *llm.Request, answer *llm.Response,
 			req.Messages = append(req.Messages, llm.Message{Role: llm.RoleTool, ToolCallID: tc.ID, Content: content})
 		}
 		if round+1 >= e.p.MaxActionRounds {
-			req.Tools = slices.DeleteFunc(slices.Clone(req.Tools), func(t llm.Tool) bool { return slices.Contains(e.p.Actions, t.Name) })
+			req.Tools = e.withoutActions(req.Tools)
 		}
 		next, err := e.b.model.Complete(ctx, *req)
 		if err != nil {
@@ -132,6 +132,12 @@ func (e *event) runAction(ctx context.Context, tc llm.ToolCall, run *actionRun) 
 	run.calls = append(run.calls, ActionCall{Action: tc.Name, Kind: out.Kind, Status: out.Status, Took: out.Took, Args: tc.Arguments, Told: told})
 	run.notes = append(run.notes, out.Summary(args))
 	return told
+}
+
+// withoutActions is tools without the bot's actions, in an array of its
+// own.
+func (e *event) withoutActions(tools []llm.Tool) []llm.Tool {
+	return slices.DeleteFunc(slices.Clone(tools), func(t llm.Tool) bool { return slices.Contains(e.p.Actions, t.Name) })
 }
 
 func errJSON(msg string) string {
@@ -205,7 +211,7 @@ func (e *event) confirmed(ctx context.Context) *Result {
 	req, err := e.request(in.Now, history, []llm.Part{{Text: note}}, nil)
 	var r Result
 	if err == nil {
-		req.Tools = slices.DeleteFunc(req.Tools, func(t llm.Tool) bool { return slices.Contains(e.p.Actions, t.Name) })
+		req.Tools = e.withoutActions(req.Tools)
 		resp, merr := e.b.model.Complete(ctx, *req)
 		if merr == nil {
 			in.Asked, in.Reply = true, prompt.Parse(e.p.Format, resp)

@@ -3,6 +3,7 @@ package prompt
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kommbridge/kommbridge"
@@ -186,6 +187,8 @@ func (c *Contract) Apply(r *llm.Request) {
 	case kommbridge.FormatJSONObject:
 		r.Format = llm.ResponseJSONObject
 	case kommbridge.FormatTools:
-		r.Tools = c.Tools
+		// Clipped: what a request appends (a bot's actions) goes into an
+		// array of its own, never into the one every event shares.
+		r.Tools = slices.Clip(c.Tools)
 	}
 }

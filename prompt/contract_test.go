@@ -99,3 +99,27 @@ func TestContractToolsAndMarkers(t *testing.T) {
 		}
 	}
 }
+
+// A request's tools are its own: what one event adds to them (a bot's
+// actions) or takes out never reaches the contract every event shares.
+func TestRequestToolsAreTheirOwn(t *testing.T) {
+	c := prompt.NewContract(prompt.ContractOptions{Format: kommbridge.FormatTools, Rich: []string{prompt.RichCards, prompt.RichLists, prompt.RichImages}, Forms: []string{"contact"}})
+	shared := slices.Clone(c.Tools)
+	var a, b llm.Request
+	c.Apply(&a)
+	a.Tools = append(a.Tools, llm.Tool{Name: "order_status"})
+	c.Apply(&b)
+	b.Tools = append(b.Tools, llm.Tool{Name: "cancel_order"})
+	if got := a.Tools[len(a.Tools)-1].Name; got != "order_status" {
+		t.Errorf("one request's tool was overwritten by another's: %s", got)
+	}
+	names := func(tools []llm.Tool) (out []string) {
+		for _, tool := range tools {
+			out = append(out, tool.Name)
+		}
+		return out
+	}
+	if got, want := names(c.Tools[:cap(c.Tools)]), names(shared); !slices.Equal(got[:len(want)], want) || slices.ContainsFunc(got[len(want):], func(n string) bool { return n != "" }) {
+		t.Errorf("the contract's tools changed: %v", got)
+	}
+}
