@@ -191,6 +191,15 @@ func TestTokens(t *testing.T) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
+	// The arguments a Yes runs with are the ones offered, to the digit,
+	// whatever JSON numbers a float64 would round.
+	big, err := action.Open(secret, action.Sign(secret, action.NewPending("cancel_order", map[string]any{"order_id": json.Number("12345678901234567")}, "conv-1", "u-1", now, time.Minute)), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, _, err := runner(t, newAPI(t), nil).Spec("order_status").URL(big.Arguments()); err != nil || !strings.HasSuffix(u, "/orders/12345678901234567") {
+		t.Errorf("a large order number came back as %q (%v)", u, err)
+	}
 	if action.NewPending("a", nil, "c", "u", now, time.Minute).Nonce == p.Nonce {
 		t.Error("two offers share a nonce")
 	}

@@ -1,6 +1,7 @@
 package action
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -73,9 +74,12 @@ func Open(secret []byte, token string, now time.Time) (Pending, error) {
 	return p, nil
 }
 
-// Arguments are the pending action's arguments.
+// Arguments are the pending action's arguments, numbers as they were
+// written (an order number past 2^53 stays that number).
 func (p Pending) Arguments() map[string]any {
 	var m map[string]any
-	json.Unmarshal(p.Args, &m)
+	dec := json.NewDecoder(bytes.NewReader(p.Args))
+	dec.UseNumber()
+	dec.Decode(&m)
 	return m
 }
