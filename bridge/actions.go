@@ -147,8 +147,8 @@ func errJSON(msg string) string {
 // confirmed answers a click of a confirmation button: No changes nothing;
 // Yes runs the action its token names with the token's exact arguments,
 // once, whatever retries and second clicks come, and only when the token
-// is ours, in time, of this conversation and bot, and (for an identity
-// action) of the same verified user. The model then tells the user the
+// is ours, in time, of this conversation, bot and user, and (for an
+// identity action) the user is still verified. The model then tells the user the
 // outcome; when it cannot, a plain sentence does. Nobody is handed off.
 func (e *event) confirmed(ctx context.Context) *Result {
 	ev, cf, log := e.ev, e.s.confirm, e.b.log.With(zap.String("bot", e.p.ID), zap.String("conversation", e.conv))
@@ -167,10 +167,12 @@ func (e *event) confirmed(ctx context.Context) *Result {
 	case err != nil:
 	case p.Conv != e.conv:
 		err = fmt.Errorf("%w: from another conversation", action.ErrForged)
+	case p.User != ev.UserID:
+		err = fmt.Errorf("%w: pressed by another user than the one it was offered to", action.ErrForged)
 	case spec == nil || !slices.Contains(e.p.Actions, p.Action):
 		err = fmt.Errorf("%w: the bot has no action %q", action.ErrForged, p.Action)
-	case spec.Identity && (!e.verified || p.User != ev.UserID):
-		err = fmt.Errorf("%w: not the verified user it was offered to", action.ErrForged)
+	case spec.Identity && !e.verified:
+		err = fmt.Errorf("%w: the user is no longer verified", action.ErrForged)
 	}
 	if err != nil {
 		log.Warn("confirmation refused; nothing was called", zap.Error(err))

@@ -265,6 +265,42 @@ func TestActionConfirmedOnce(t *testing.T) {
 	}
 }
 
+// A confirmation runs only for the user it was offered to, for an action
+// without identity too: another user of the conversation pressing Yes (or
+// sending its token) runs nothing.
+func TestConfirmationStaysWithItsUser(t *testing.T) {
+	fake, api := llmtest.New(t), newBusinessAPI(t)
+	path := actionsConfig(t, fake, api)
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte(strings.Replace(string(data), "    identity: required\n", "", 1)), 0o600)
+	p := startProcess(t, path, env(map[string]string{"ACME_TOKEN": apiToken}))
+	fake.Enqueue(llmtest.Reply{ToolCalls: []openai.ToolCall{llmtest.Call("c", "cancel_order", `{"order_id":"1234"}`)}},
+		llmtest.Reply{Content: llmtest.Contract("Please confirm below.", 0.9)})
+	offer := post(t, p.base, webhookBody("k1", "c-1", "Cancel order 1234", nil))
+	var out []struct {
+		Metadata struct {
+			Payload []struct {
+				ReplyMetadata map[string]string `json:"replyMetadata"`
+			} `json:"payload"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal([]byte(offer), &out); err != nil || len(out) != 2 || len(out[1].Metadata.Payload) != 2 {
+		t.Fatalf("offer: %s", offer)
+	}
+	token := out[1].Metadata.Payload[0].ReplyMetadata["kommbridge_confirm"]
+	press := webhookBody("k2", "c-1", "Yes", map[string]any{"kommbridge_confirm": token, "kommbridge_button": "confirm"})
+	if other := post(t, p.base, strings.Replace(press, `"from":"u-42"`, `"from":"u-7"`, 1)); !strings.Contains(other, "no longer valid") {
+		t.Errorf("another user's press got %s", other)
+	}
+	if calls := api.made(); len(calls) != 0 {
+		t.Fatalf("another user's press called %q", calls)
+	}
+	fake.Enqueue(llmtest.Reply{Content: llmtest.Contract("Order 1234 is cancelled.", 0.9)})
+	if own := post(t, p.base, strings.Replace(press, `"key":"k2"`, `"key":"k3"`, 1)); !strings.Contains(own, "is cancelled") || len(api.made()) != 1 {
+		t.Errorf("the user's own press got %s; API %q", own, api.made())
+	}
+}
+
 // eval suites stub the actions (no real API is called), expect calls and
 // the absence of runs, and press confirmations.
 func TestEvalActions(t *testing.T) {
