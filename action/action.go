@@ -84,12 +84,7 @@ func New(actions []config.Action, fetch media.FetchOptions) (*Runner, error) {
 		r.specs[a.Name] = s
 	}
 	f := media.NewFetcher(fetch)
-	r.hc = f.Client(func(req *http.Request, via []*http.Request) error {
-		if len(via) > 3 || req.URL.Host != via[0].URL.Host {
-			return fmt.Errorf("%w: a redirect away from %s", media.ErrRefused, via[0].URL.Host)
-		}
-		return nil
-	})
+	r.hc = f.Client(llm.SameOrigin)
 	return r, nil
 }
 

@@ -165,6 +165,18 @@ func TestCallFaults(t *testing.T) {
 	if len(other.got) != 0 {
 		t.Error("a redirect was followed to another host")
 	}
+	// A redirect within the API's own origin is followed.
+	a := newAPI(t)
+	a.answer = func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/orders/1234" {
+			http.Redirect(w, r, "/v2/orders/1234", http.StatusMovedPermanently)
+			return
+		}
+		w.Write([]byte(`{"status":"shipped"}`))
+	}
+	if out := runner(t, a, nil).Do(context.Background(), "order_status", map[string]any{"order_id": "1234"}); out.Kind != action.KindOK || len(a.got) != 2 || a.got[1].Header.Get("Authorization") != "Bearer s3cret-token" {
+		t.Errorf("a redirect within the API: %+v after %d requests", out, len(a.got))
+	}
 }
 
 // A confirmation token names the action and its exact arguments, for one

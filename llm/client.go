@@ -109,7 +109,7 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 		}}
 	}
 	own := *hc
-	own.CheckRedirect = sameOrigin
+	own.CheckRedirect = SameOrigin
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -34,7 +34,7 @@ func NewEmbedder(e Endpoint, dimensions int, hc *http.Client) *Embedder {
 		hc = &http.Client{}
 	}
 	own := *hc
-	own.CheckRedirect = sameOrigin
+	own.CheckRedirect = SameOrigin
 	headers := http.Header{}
 	for k, v := range e.Headers {
 		headers.Set(k, v)

@@ -236,10 +236,12 @@ func gatewayRetried(h http.Header) bool {
 	return false
 }
 
-// sameOrigin follows a redirect only within the endpoint's own origin
-// (scheme, host and port), at most 3 times: the key and the extra headers
-// never go anywhere else, another port of the same host included.
-func sameOrigin(req *http.Request, via []*http.Request) error {
+// SameOrigin is the redirect policy of a request that carries a key: a
+// redirect is followed only within the origin it was sent to (scheme,
+// host and port), at most 3 times, so the key and the extra headers never
+// go anywhere else, another port or plain http of the same host included.
+// Model endpoints and actions (package action) follow it.
+func SameOrigin(req *http.Request, via []*http.Request) error {
 	switch {
 	case len(via) > 3:
 		return fmt.Errorf("%w: stopped after 3", errRedirect)

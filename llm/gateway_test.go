@@ -203,3 +203,29 @@ func TestNoCallThatCannotFinish(t *testing.T) {
 		t.Error("a call cut short of twice the usual time opened the breaker")
 	}
 }
+
+// SameOrigin follows a redirect within the scheme, host and port a key was
+// sent to, and nowhere else.
+func TestSameOrigin(t *testing.T) {
+	for _, tt := range []struct {
+		from, to string
+		follow   bool
+	}{
+		{"https://api.acme.example/v1/chat", "https://api.acme.example/v2/chat", true},
+		{"https://api.acme.example/v1", "https://API.acme.example:443/v1", true},
+		{"https://api.acme.example/v1", "http://api.acme.example/v1", false},
+		{"https://api.acme.example/v1", "https://api.acme.example:8443/v1", false},
+		{"https://api.acme.example/v1", "https://evil.example/v1", false},
+		{"http://127.0.0.1:8080/v1", "http://127.0.0.1:9090/v1", false},
+	} {
+		from, _ := http.NewRequest(http.MethodGet, tt.from, nil)
+		to, _ := http.NewRequest(http.MethodGet, tt.to, nil)
+		if err := llm.SameOrigin(to, []*http.Request{from}); (err == nil) != tt.follow {
+			t.Errorf("%s -> %s: %v, want followed %v", tt.from, tt.to, err, tt.follow)
+		}
+	}
+	from, _ := http.NewRequest(http.MethodGet, "https://api.acme.example/", nil)
+	if err := llm.SameOrigin(from, []*http.Request{from, from, from, from}); err == nil {
+		t.Error("a fourth redirect was followed")
+	}
+}
