@@ -366,7 +366,7 @@ func (e *event) answer(ctx context.Context) Result {
 	start := e.b.now()
 	resp, err := e.b.model.Complete(ctx, *req)
 	if errors.Is(err, llm.ErrContextOverflow) && hasTime(ctx) {
-		resp, err = e.shorter(ctx, in, history, user)
+		req, resp, err = e.shorter(ctx, in, history, user)
 	}
 	if err == nil && len(e.p.Actions) > 0 {
 		err = e.act(ctx, req, &resp, in)
@@ -451,8 +451,9 @@ func (e *event) request(now time.Time, history []kommbridge.Turn, user []llm.Par
 // history dropped (from a user turn on: some backends refuse a
 // conversation that opens with the assistant) and long documents cut to
 // half; the history kept for the conversation is trimmed the same way if
-// that fits.
-func (e *event) shorter(ctx context.Context, in *Input, history []kommbridge.Turn, user []llm.Part) (llm.Response, error) {
+// that fits. The shorter request is returned for what follows (the
+// action loop goes on from it).
+func (e *event) shorter(ctx context.Context, in *Input, history []kommbridge.Turn, user []llm.Part) (*llm.Request, llm.Response, error) {
 	keep := len(history) / 2
 	for keep > 0 && history[len(history)-keep].Role != llm.RoleUser {
 		keep--
@@ -461,7 +462,7 @@ func (e *event) shorter(ctx context.Context, in *Input, history []kommbridge.Tur
 		zap.Int("history_turns", len(history)), zap.Int("kept", keep))
 	req, err := e.request(in.Now, history[len(history)-keep:], prompt.Shorten(user), in.Knowledge)
 	if err != nil {
-		return llm.Response{}, err
+		return nil, llm.Response{}, err
 	}
 	resp, err := e.b.model.Complete(ctx, *req)
 	if err == nil {
@@ -469,7 +470,7 @@ func (e *event) shorter(ctx context.Context, in *Input, history []kommbridge.Tur
 		kept := max(keep-len(e.joined), 0)
 		in.Kept = &kept
 	}
-	return resp, err
+	return req, resp, err
 }
 
 // asked decides on the model's answer (or failure) and notes what it took.
