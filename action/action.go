@@ -42,6 +42,9 @@ type Spec struct {
 	Identity bool
 	limiter  *rate.Limiter
 	host     string
+	// secrets are the header values (and their tokens) taken out of an
+	// answer that echoes them.
+	secrets []string
 }
 
 // Runner makes the calls of a configuration's actions. It is safe for
@@ -74,6 +77,11 @@ func New(actions []config.Action, fetch media.FetchOptions) (*Runner, error) {
 		}
 		for k, v := range a.Headers {
 			s.headers.Set(k, v)
+			for _, secret := range []string{v, tokenOf(v)} {
+				if len(secret) >= 6 {
+					s.secrets = append(s.secrets, secret)
+				}
+			}
 		}
 		for _, f := range a.ResponseFields {
 			s.fields = append(s.fields, strings.Split(f, "."))
@@ -369,23 +377,12 @@ func (s *Spec) answer(out *Outcome, status int, body []byte) {
 // redact takes the action's header values (its secrets) out of a result,
 // should the API echo them.
 func (s *Spec) redact(v any) any {
-	var secrets []string
-	for _, vs := range s.headers {
-		for _, h := range vs {
-			secrets = append(secrets, h)
-			if _, tok, ok := strings.Cut(h, " "); ok {
-				secrets = append(secrets, tok)
-			}
-		}
-	}
 	var walk func(any) any
 	walk = func(v any) any {
 		switch x := v.(type) {
 		case string:
-			for _, sec := range secrets {
-				if len(sec) >= 6 {
-					x = strings.ReplaceAll(x, sec, "[redacted]")
-				}
+			for _, secret := range s.secrets {
+				x = strings.ReplaceAll(x, secret, "[redacted]")
 			}
 			return x
 		case map[string]any:
@@ -400,6 +397,13 @@ func (s *Spec) redact(v any) any {
 		return v
 	}
 	return walk(v)
+}
+
+// tokenOf is a header value's credential after its scheme ("Bearer
+// abc" -> "abc"), or "".
+func tokenOf(v string) string {
+	_, tok, _ := strings.Cut(v, " ")
+	return tok
 }
 
 // ToolContent is the outcome as the tool message the model reads.
