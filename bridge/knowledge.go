@@ -280,7 +280,7 @@ func (e *event) consult(ctx context.Context, in *Input, history []kommbridge.Tur
 	if !d.NoMatch {
 		return nil
 	}
-	e.noMatch(ctx, q, in.Knowledge, e.kres)
+	e.noMatch(q, in.Knowledge, e.kres)
 	if d.AskModel {
 		return nil
 	}
@@ -290,16 +290,26 @@ func (e *event) consult(ctx context.Context, in *Input, history []kommbridge.Tur
 }
 
 // noMatch notes a message the help center did not answer: its passages
-// are not given to the model, and the question is recorded for kb gaps.
-func (e *event) noMatch(ctx context.Context, q string, f *KBFacts, res *KBResult) {
+// are not given to the model, and the question is recorded for kb gaps,
+// in the background (the answer does not wait for the store), and not
+// while the store is known to be out.
+func (e *event) noMatch(q string, f *KBFacts, res *KBResult) {
 	f.Passages, res.Passages = nil, nil
 	res.Found = false
-	if e.b.gaps == nil {
+	b := e.b
+	if b.gaps == nil || (b.guard != nil && b.guard.skipping()) {
 		return
 	}
-	if err := e.b.gaps.RecordGap(e.writeCtx(ctx), res.Base, GapText(q)); err != nil {
-		e.b.log.Warn("unanswered question not recorded", zap.Error(err))
-	}
+	base, gap := res.Base, GapText(q)
+	b.jobs.Add(1)
+	go func() {
+		defer b.jobs.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), writeTime)
+		defer cancel()
+		if err := b.gaps.RecordGap(ctx, base, gap); err != nil {
+			b.log.Warn("unanswered question not recorded", zap.String("base", base), zap.Error(err))
+		}
+	}()
 }
 
 // GapText is a question as kb gaps counts it: lower case, one space

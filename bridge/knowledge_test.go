@@ -1,11 +1,13 @@
 package bridge
 
 import (
+	"context"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kommbridge/kommbridge"
+	"github.com/kommbridge/kommbridge/config"
 	"github.com/kommbridge/kommbridge/kb"
 	"github.com/kommbridge/kommbridge/prompt"
 )
@@ -106,5 +108,68 @@ func TestQuestion(t *testing.T) {
 		if got := e.question(history); got != tt.want {
 			t.Errorf("%+v: %q, want %q", tt.ev, got, tt.want)
 		}
+	}
+}
+
+// unrelated is a help center that matches nothing.
+type unrelated struct{}
+
+func (unrelated) Get(string) kb.Retriever { return unrelated{} }
+func (unrelated) Floor() (float64, bool)  { return 0, false }
+func (unrelated) Retrieve(context.Context, string, int) (kb.Hits, error) {
+	return kb.Hits{Mode: kb.Keyword, Unrelated: true}, nil
+}
+
+// stuckGaps is a gap store that holds every record until released, as a
+// stalled Redis does.
+type stuckGaps struct {
+	release, done chan struct{}
+	got           []string
+}
+
+func (g *stuckGaps) RecordGap(ctx context.Context, base, q string) error {
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+	}
+	g.got = append(g.got, base+": "+q)
+	close(g.done)
+	return nil
+}
+
+// A question the help center does not answer is answered at once, its
+// record for kb gaps written after, so a stalled store delays nobody.
+func TestGapRecordedAfterTheAnswer(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+knowledge:
+  - name: help
+    sources: [{dir: articles}]
+    index: help.kbx
+bots:
+  - id: "*"
+    knowledge: {base: help}
+`), "test.yaml", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	gaps := &stuckGaps{release: make(chan struct{}), done: make(chan struct{})}
+	m := &scripted{answer: says("never asked")}
+	b, err := New(cfg, Deps{Model: m, Store: newStore(), Knowledge: unrelated{}, Gaps: gaps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := b.Handle(context.Background(), message("k1", "Do you sell electric bikes?"))
+	if r.Outcome != kommbridge.OutcomeNotInKB || m.calls.Load() != 0 {
+		t.Fatalf("outcome %q, %d model calls", r.Outcome, m.calls.Load())
+	}
+	select {
+	case <-gaps.done:
+		t.Fatal("the answer waited for the gap's record")
+	default:
+	}
+	close(gaps.release)
+	<-gaps.done
+	if len(gaps.got) != 1 || gaps.got[0] != "help: do you sell electric bikes" {
+		t.Errorf("recorded %q", gaps.got)
 	}
 }
