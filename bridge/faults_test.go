@@ -261,7 +261,8 @@ func TestCallerGoneStillAnswered(t *testing.T) {
 func TestStoreOutageDegrades(t *testing.T) {
 	shared := &flaky{Store: newStore()}
 	var changes []bool
-	b := testBridge(t, &scripted{answer: says("Answer.")}, Deps{Store: shared, Local: newStore(), OnOutage: func(down bool) { changes = append(changes, down) }})
+	outcomes := &countedOutcomes{Store: newStore()}
+	b := testBridge(t, &scripted{answer: says("Answer.")}, Deps{Store: shared, Local: newStore(), Outcomes: outcomes, OnOutage: func(down bool) { changes = append(changes, down) }})
 	ctx := context.Background()
 	b.Handle(ctx, message("k0", "before"))
 	shared.down.Store(true)
@@ -283,6 +284,21 @@ func TestStoreOutageDegrades(t *testing.T) {
 	if h, _ := shared.History(ctx, "bot/c1"); len(h) != 4 {
 		t.Errorf("shared history %d turns, want 4 (before and after)", len(h))
 	}
+	b.jobs.Wait()
+	if n := outcomes.updates.Load(); n != 2 {
+		t.Errorf("%d outcome updates, want 2 (before and after; none against the store while it is out)", n)
+	}
+}
+
+// countedOutcomes counts the outcome updates it is asked for.
+type countedOutcomes struct {
+	*memory.Store
+	updates atomic.Int32
+}
+
+func (c *countedOutcomes) UpdateOutcome(ctx context.Context, conv string, step kommbridge.Step, ttl time.Duration) (string, error) {
+	c.updates.Add(1)
+	return c.Store.UpdateOutcome(ctx, conv, step, ttl)
 }
 
 // With no local stand-in (store.on_outage: error), an outage applies the

@@ -22,10 +22,12 @@ func Answered(outcome string) bool { return answeredOutcomes[outcome] }
 
 // recordOutcome notes what the event did to its conversation's outcome
 // record, in the background (the answer is not delayed), and counts an
-// outcome it decides.
+// outcome it decides. While the store is known to be out nothing is
+// noted: no goroutines pile up against it.
 func (e *event) recordOutcome(r *Result) {
 	b := e.b
-	if b.outcomes == nil || r.Outcome == kommbridge.OutcomeDuplicate || r.Outcome == kommbridge.OutcomeHeld || r.Outcome == kommbridge.OutcomeJoined {
+	if b.outcomes == nil || r.Outcome == kommbridge.OutcomeDuplicate || r.Outcome == kommbridge.OutcomeHeld || r.Outcome == kommbridge.OutcomeJoined ||
+		(b.guard != nil && b.guard.skipping()) {
 		return
 	}
 	ev := e.ev
