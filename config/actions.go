@@ -37,8 +37,12 @@ type Action struct {
 	Timeout        Duration `yaml:"timeout"`
 	// Confirm, when set, makes the action a write: it runs only when the
 	// user presses Yes under this text (a template of the arguments,
-	// {order_id}).
+	// {order_id}). A method other than GET needs it, unless ReadOnly.
 	Confirm string `yaml:"confirm"`
+	// ReadOnly declares that a POST (or another method that usually
+	// changes data) only reads, such as a search endpoint, so that it runs
+	// on the model's call without a confirmation.
+	ReadOnly bool `yaml:"read_only"`
 	// Identity: required runs the action only for a user the website
 	// vouches for (identity.secret).
 	Identity ActionIdentity `yaml:"identity"`
@@ -301,6 +305,9 @@ func (c *Config) validateActions(p *problems) {
 				from := a.HeadersFrom[k]
 				p.bad(w+".headers."+k, "is empty: %s is not set", cmp.Or(from, "its value"))
 			}
+		}
+		if a.Method.Write() && a.Confirm == "" && !a.ReadOnly {
+			p.bad(w+".confirm", "is needed: a %s changes data, and nothing that changes data runs on the model's word; set confirm (the user's Yes runs it), or read_only: true if this %s only reads", a.Method, a.Method)
 		}
 		if a.Identity == IdentityRequired && c.Identity.Secret == "" {
 			p.bad(w+".identity", "is required, but identity.secret is not set: no user could be verified")

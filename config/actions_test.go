@@ -32,6 +32,8 @@ bots: [{id: "*", actions: [order_status]%s}]
 		{"an unknown action", "order_lookup", "https://api.acme.example/orders/{order_id}", "Bearer x", "", "", `names no action: "order_status"`},
 		{"actions with the text format", "order_status", "https://api.acme.example/orders/{order_id}", "Bearer x", "", ", reply_format: text", "need the json_schema, json_object or tools reply format"},
 		{"a bad method", "order_status", "https://api.acme.example/orders/{order_id}", "Bearer x", "    method: FETCH", "", "must be GET, POST, PUT, PATCH, DELETE"},
+		{"a write without a confirmation", "order_status", "https://api.acme.example/orders/{order_id}/cancel", "Bearer x", "    method: POST", "", "actions[0].confirm: is needed: a POST changes data"},
+		{"a delete without a confirmation", "order_status", "https://api.acme.example/orders/{order_id}", "Bearer x", "    method: DELETE", "", "actions[0].confirm: is needed: a DELETE changes data"},
 	} {
 		extra := tt.extra
 		if strings.Contains(extra, "parameters:") {
@@ -56,6 +58,14 @@ bots: [{id: "*", actions: [order_status]%s}]
 	cfg, err := Parse([]byte(valid), "config.yaml", func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A POST that only reads (a search) says so and runs without a
+	// confirmation; a confirmed one needs no such word.
+	for _, extra := range []string{"    method: POST\n    read_only: true", "    method: POST\n    confirm: \"Cancel order {order_id}?\""} {
+		yml := strings.Replace(valid, "    response_fields: [status]", "    response_fields: [status]\n"+extra, 1)
+		if _, err := Parse([]byte(yml), "config.yaml", func(string) string { return "" }); err != nil {
+			t.Errorf("%q: %v", extra, err)
+		}
 	}
 	a := cfg.Actions[0]
 	if a.Method != MethodGet || a.Timeout.D().String() != "5s" || a.Identity != IdentityNone || cfg.Bots[0].MaxActionRounds != 3 || cfg.Confirmations.Yes != "Yes" {
