@@ -3,6 +3,8 @@ package bridge
 import (
 	"strings"
 	"testing"
+
+	"github.com/kommbridge/kommbridge/prompt"
 )
 
 // The model's part of a handoff note stays within max_words; what
@@ -10,7 +12,7 @@ import (
 func TestNoteWords(t *testing.T) {
 	long := strings.Repeat("word ", 200)
 	n := Note{Known: Known{Reason: "asked for a person", Messages: 3, Form: map[string]string{"email": "a@b.example"}},
-		Summary: &NoteSummary{Intent: long, Tried: long, Facts: []string{long}, OpenQuestion: long, Sentiment: "upset"}}
+		Summary: &prompt.NoteSummary{Intent: long, Tried: long, Facts: []string{long}, OpenQuestion: long, Sentiment: "upset"}}
 	text := n.text(40)
 	start := strings.Index(text, "Intent:")
 	end := strings.Index(text, "Form:")
