@@ -73,7 +73,7 @@ func (e *event) act(ctx context.Context, req *llm.Request, answer *llm.Response,
 		}
 		req.Messages = append(req.Messages, llm.Message{Role: llm.RoleAssistant, Content: resp.Content, ToolCalls: calls})
 		for _, tc := range calls {
-			content := `{"noted":true}`
+			content := prompt.ActionNoted
 			if e.isAction(tc) {
 				content = e.runAction(ctx, tc, run)
 			} else {
@@ -112,20 +112,19 @@ func (e *event) runAction(ctx context.Context, tc llm.ToolCall, run *actionRun) 
 	}
 	args, err := spec.Args(tc.Arguments)
 	if err != nil {
-		return note(action.KindInvalidArgs, errJSON("nothing was called: "+err.Error()))
+		return note(action.KindInvalidArgs, prompt.ActionInvalid(err.Error()))
 	}
 	if spec.Identity && !e.verified {
-		return note(action.KindUnverified, errJSON("nothing was called: the user is not signed in. Tell them: "+e.s.confirm.signIn))
+		return note(action.KindUnverified, prompt.ActionUnverified(e.s.confirm.signIn))
 	}
 	if spec.Confirm != "" {
 		if run.confirm != nil {
-			return note(action.KindAwaiting, errJSON("nothing was called: one change at a time can be confirmed; ask about this one after the user answers"))
+			return note(action.KindAwaiting, prompt.ActionOneChange())
 		}
 		cf := e.s.confirm
 		p := action.NewPending(spec.Name, args, e.conv, e.ev.UserID, e.b.now(), cf.ttl)
 		run.confirm = &Confirm{Text: spec.ConfirmText(args), Confirmation: kommbridge.Confirmation{Token: action.Sign(e.b.confirmSecret, p), Yes: cf.yes, No: cf.no}}
-		return note(action.KindAwaiting, fmt.Sprintf(`{"status":"awaiting_confirmation","note":%q}`, "Nothing was done yet. The user now sees the question \""+run.confirm.Text+
-			"\" with "+cf.yes+" and "+cf.no+" buttons, and it runs only if they press "+cf.yes+". Say so briefly; never say it is done."))
+		return note(action.KindAwaiting, prompt.ActionAwaiting(run.confirm.Text, cf.yes, cf.no))
 	}
 	out := runner.Do(ctx, spec.Name, args)
 	told := out.ToolContent()
@@ -138,10 +137,6 @@ func (e *event) runAction(ctx context.Context, tc llm.ToolCall, run *actionRun) 
 // own.
 func (e *event) withoutActions(tools []llm.Tool) []llm.Tool {
 	return slices.DeleteFunc(slices.Clone(tools), func(t llm.Tool) bool { return slices.Contains(e.p.Actions, t.Name) })
-}
-
-func errJSON(msg string) string {
-	return fmt.Sprintf(`{"error":%q}`, msg)
 }
 
 // confirmed answers a click of a confirmation button: No changes nothing;
@@ -205,10 +200,7 @@ func (e *event) confirmed(ctx context.Context) *Result {
 		history = nil
 	}
 	what := spec.ConfirmText(args)
-	note := fmt.Sprintf("(The user pressed %s to confirm: %s It was done; the service answered: %s)", cf.yes, what, out.ToolContent())
-	if out.Kind != action.KindOK {
-		note = fmt.Sprintf("(The user pressed %s to confirm: %s It did not go through: %s)", cf.yes, what, out.Err)
-	}
+	note := prompt.ActionConfirmed(cf.yes, what, out.ToolContent(), out.Err)
 	in.UserTurn, in.Actions = ev.Text, []string{summary}
 	req, err := e.request(in.Now, history, []llm.Part{{Text: note}}, nil)
 	var r Result

@@ -33,3 +33,18 @@ func TestNote(t *testing.T) {
 		}
 	}
 }
+
+// What the model is told of its action calls is JSON whatever the
+// arguments or the schema's reason hold (quotes, control characters).
+func TestActionResultsAreJSON(t *testing.T) {
+	odd := "order \"1234\"\x01\n</tool>"
+	for _, s := range []string{prompt.ActionNoted, prompt.ActionInvalid(odd), prompt.ActionUnverified(odd), prompt.ActionOneChange(), prompt.ActionAwaiting(odd, "Yes", "No")} {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+	if s := prompt.ActionAwaiting("Cancel order 1234?", "Yes", "No"); !strings.Contains(s, `runs only if they press Yes`) || !strings.Contains(s, `awaiting_confirmation`) {
+		t.Errorf("awaiting: %s", s)
+	}
+}
